@@ -1,0 +1,152 @@
+//! Committing a directory: walk it (never following symlinks), hash and
+//! store files in parallel, then assemble the tree.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::object::{ObjectType, Xattrs};
+use crate::repo::{read_xattrs, Error, Transaction};
+use crate::Checksum;
+
+use super::{CommitFilter, MutableTree};
+
+struct Dir {
+    rel: String,
+    meta: Checksum,
+    files: Vec<(String, Checksum)>,
+    subdirs: Vec<(String, usize)>,
+}
+
+struct Job {
+    dir: usize,
+    name: String,
+    rel: String,
+    abs: PathBuf,
+    md: std::fs::Metadata,
+}
+
+fn os_name(path: &Path, name: std::ffi::OsString) -> Result<String, Error> {
+    name.into_string().map_err(|n| {
+        Error::Invalid(format!(
+            "{}: file name is not valid UTF-8 (OSTree stores names as UTF-8)",
+            path.join(n).display()
+        ))
+    })
+}
+
+/// Stores the directory `src` and everything below it; returns the tree.
+pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) -> Result<MutableTree, Error> {
+    let repo = tx.repo();
+    let mode = repo.mode();
+    let xattrs_on = filter.wants_xattrs(mode, repo.xattrs_disabled());
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: std::io::Error| Error::Io { path: p, source: e }
+    };
+    let read_x = |p: &Path| -> Result<Xattrs, Error> {
+        if xattrs_on {
+            read_xattrs(p)
+        } else {
+            Ok(Xattrs::new())
+        }
+    };
+
+    let root_md = std::fs::symlink_metadata(src).map_err(io(src))?;
+    if !root_md.is_dir() {
+        return Err(Error::Invalid(format!("{}: not a directory", src.display())));
+    }
+
+    // Walk: directories are recorded in an arena (parents before children),
+    // files become jobs.
+    let mut dirs: Vec<Dir> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut stack: Vec<(PathBuf, String, std::fs::Metadata, Option<(usize, String)>)> =
+        vec![(src.to_path_buf(), String::new(), root_md, None)];
+    while let Some((abs, rel, md, parent)) = stack.pop() {
+        let relp = if rel.is_empty() { "/".to_string() } else { rel.clone() };
+        let dm = filter.dir_meta(mode, &relp, (md.uid(), md.gid(), md.mode()), read_x(&abs)?);
+        let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
+        let id = dirs.len();
+        dirs.push(Dir { rel: rel.clone(), meta, files: Vec::new(), subdirs: Vec::new() });
+        if let Some((p, name)) = parent {
+            dirs[p].subdirs.push((name, id));
+        }
+        let mut entries: Vec<(String, PathBuf)> = Vec::new();
+        for e in std::fs::read_dir(&abs).map_err(io(&abs))? {
+            let e = e.map_err(io(&abs))?;
+            entries.push((os_name(&abs, e.file_name())?, e.path()));
+        }
+        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        for (name, path) in entries {
+            let crel = format!("{rel}/{name}");
+            if filter.skip.contains(&crel) {
+                continue;
+            }
+            let cmd = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+            let ft = cmd.file_type();
+            if ft.is_dir() {
+                stack.push((path, crel, cmd, Some((id, name))));
+            } else if ft.is_file() || ft.is_symlink() {
+                jobs.push(Job { dir: id, name, rel: crel, abs: path, md: cmd });
+            } else {
+                return Err(Error::Invalid(format!(
+                    "{}: Not a regular file or symlink (device nodes, FIFOs and sockets cannot be committed)",
+                    path.display()
+                )));
+            }
+        }
+    }
+
+    // Hash and store every file over all cores.
+    let results: Vec<Result<(usize, String, Checksum), Error>> = jobs
+        .into_par_iter()
+        .map(|job| {
+            let md = &job.md;
+            let xattrs = read_x(&job.abs)?;
+            let st = (md.uid(), md.gid(), md.mode());
+            let csum = if md.file_type().is_symlink() {
+                let target = std::fs::read_link(&job.abs).map_err(io(&job.abs))?;
+                let target = target.into_os_string().into_string().map_err(|_| {
+                    Error::Invalid(format!("{}: symlink target is not valid UTF-8", job.abs.display()))
+                })?;
+                let header = filter.file_header(mode, &job.rel, st, target, xattrs);
+                tx.write_file_bytes(&header, b"")?
+            } else {
+                let header = filter.file_header(mode, &job.rel, st, String::new(), xattrs);
+                let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
+                tx.write_file(&header, &mut f, md.len()).map_err(|e| match e {
+                    Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),
+                    other => other,
+                })?
+            };
+            Ok((job.dir, job.name, csum))
+        })
+        .collect();
+    for r in results {
+        let (d, name, csum) = r?;
+        dirs[d].files.push((name, csum));
+    }
+
+    // Assemble children before parents (the arena is in parent-first order).
+    let mut built: Vec<Option<MutableTree>> = (0..dirs.len()).map(|_| None).collect();
+    for id in (0..dirs.len()).rev() {
+        let d = &mut dirs[id];
+        let mut t = MutableTree { meta: Some(d.meta), ..Default::default() };
+        for (n, c) in d.files.drain(..) {
+            t.files.insert(n, c);
+        }
+        for (n, child) in d.subdirs.drain(..) {
+            let sub = built[child].take().ok_or_else(|| Error::Invalid(format!("internal: directory {} built twice", d.rel)))?;
+            t.dirs.insert(n, sub);
+        }
+        built[id] = Some(t);
+    }
+    built
+        .into_iter()
+        .next()
+        .flatten()
+        .ok_or_else(|| Error::Invalid("internal: no root directory".into()))
+}

@@ -1,0 +1,21 @@
+//! `oxtree-store`: an OSTree-compatible content-addressed object store.
+//!
+//! This crate owns the object model (checksums, commits, dirtrees, dirmeta,
+//! file objects), the GVariant codec for those types, and the repository:
+//! the four repo modes, loose objects, refs, config, transactions, the
+//! commit builder, fsck, prune, diff and summaries.
+//!
+//! Stability: the object formats are OSTree's and will not change; the Rust
+//! API is young and may change between 0.x releases.
+#![deny(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod checksum;
+pub mod gvariant;
+
+pub use checksum::Checksum;
+pub mod object;
+pub mod repo;
+
+pub use repo::{Error, Repo, RepoMode};
+pub mod build;

@@ -1,0 +1,388 @@
+//! Transactions: objects are staged under `tmp/staging-…/`, made durable
+//! with one `syncfs`, renamed into `objects/` without replacing existing
+//! objects, and only then do refs move. A crash at any point leaves either
+//! the old refs or new refs that reach only durable objects; staged files
+//! that never got renamed are swept on a later transaction.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+
+use crate::checksum::Hasher;
+use crate::object::{loose_path, Commit, CommitMetadata, FileHeader, ObjectType};
+use crate::Checksum;
+
+use super::fsutil::{fset_xattrs, fsync_dir, io_err, lset_xattrs, unique};
+use super::lock::{LockKind, RepoLock};
+use super::refs::RefSpec;
+use super::{Error, Repo, RepoMode};
+
+/// Payloads up to this size are hashed in memory before anything is written,
+/// so content already in the repo is never rewritten.
+const IN_MEMORY_LIMIT: u64 = 4 * 1024 * 1024;
+
+/// A write transaction on a repository.
+#[derive(Debug)]
+pub struct Transaction<'r> {
+    repo: &'r Repo,
+    _lock: RepoLock,
+    staging: PathBuf,
+    staged: Mutex<HashSet<(Checksum, ObjectType)>>,
+    staged_dirs: Mutex<BTreeSet<String>>,
+    refs: Vec<(RefSpec, Option<Checksum>)>,
+    finished: bool,
+}
+
+fn errno(path: &Path) -> impl FnOnce(rustix::io::Errno) -> Error + '_ {
+    move |e| Error::Io { path: path.to_path_buf(), source: e.into() }
+}
+
+impl<'r> Transaction<'r> {
+    pub(super) fn begin(repo: &'r Repo) -> Result<Self, Error> {
+        let lock = repo.lock(LockKind::Shared)?;
+        let tmp = repo.path().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
+        sweep_stale_staging(&tmp);
+        let staging = tmp.join(format!("staging-oxtree-{}-{:016x}", std::process::id(), unique()));
+        std::fs::create_dir(&staging).map_err(io_err(&staging))?;
+        Ok(Transaction {
+            repo,
+            _lock: lock,
+            staging,
+            staged: Mutex::new(HashSet::new()),
+            staged_dirs: Mutex::new(BTreeSet::new()),
+            refs: Vec::new(),
+            finished: false,
+        })
+    }
+
+    /// The repository.
+    pub fn repo(&self) -> &'r Repo {
+        self.repo
+    }
+
+    /// True when the object is stored or staged.
+    pub fn has_object(&self, ty: ObjectType, csum: &Checksum) -> bool {
+        self.staged.lock().map(|s| s.contains(&(*csum, ty))).unwrap_or(false) || self.repo.has_object(ty, csum)
+    }
+
+    fn staged_path(&self, csum: &Checksum, ty: ObjectType) -> Result<PathBuf, Error> {
+        let rel = loose_path(csum, ty, self.repo.mode() == RepoMode::Archive);
+        let rel = rel.strip_prefix("objects/").unwrap_or(&rel).to_string();
+        let (dir, _) = rel.split_at(2);
+        let need = self.staged_dirs.lock().map(|mut d| d.insert(dir.to_string())).unwrap_or(true);
+        let dpath = self.staging.join(dir);
+        if need {
+            match std::fs::create_dir(&dpath) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io_err(&dpath)(e)),
+            }
+        }
+        Ok(self.staging.join(rel))
+    }
+
+    fn mark_staged(&self, csum: Checksum, ty: ObjectType) {
+        if let Ok(mut s) = self.staged.lock() {
+            s.insert((csum, ty));
+        }
+    }
+
+    /// Writes a metadata object given its bytes; returns its checksum.
+    pub fn write_metadata(&self, ty: ObjectType, bytes: &[u8]) -> Result<Checksum, Error> {
+        let csum = Checksum::digest(bytes);
+        if self.has_object(ty, &csum) {
+            return Ok(csum);
+        }
+        self.write_named_metadata(ty, &csum, bytes)?;
+        Ok(csum)
+    }
+
+    fn write_named_metadata(&self, ty: ObjectType, csum: &Checksum, bytes: &[u8]) -> Result<(), Error> {
+        let p = self.staged_path(csum, ty)?;
+        let mut f = create_file(&p, 0o644)?;
+        f.write_all(bytes).map_err(io_err(&p))?;
+        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644)).map_err(errno(&p))?;
+        self.mark_staged(*csum, ty);
+        Ok(())
+    }
+
+    /// Writes a commit object; returns its checksum.
+    pub fn write_commit(&self, commit: &Commit) -> Result<Checksum, Error> {
+        self.write_metadata(ObjectType::Commit, &commit.to_bytes())
+    }
+
+    /// Writes (or replaces) a commit's detached metadata.
+    pub fn write_commitmeta(&self, commit: &Checksum, meta: &CommitMetadata) -> Result<(), Error> {
+        self.write_named_metadata(ObjectType::CommitMeta, commit, &meta.to_bytes())
+    }
+
+    /// Writes a content object whose payload is in memory.
+    pub fn write_file_bytes(&self, header: &FileHeader, payload: &[u8]) -> Result<Checksum, Error> {
+        let csum = header.checksum(payload);
+        if self.has_object(ObjectType::File, &csum) {
+            return Ok(csum);
+        }
+        let p = self.staged_path(&csum, ObjectType::File)?;
+        self.store_content(&p, header, &mut &payload[..], payload.len() as u64, None)?;
+        self.mark_staged(csum, ObjectType::File);
+        Ok(csum)
+    }
+
+    /// Writes a content object read from `reader`, which must yield exactly
+    /// `size` bytes (a regular file) or nothing (a symlink).
+    pub fn write_file(&self, header: &FileHeader, reader: &mut dyn Read, size: u64) -> Result<Checksum, Error> {
+        if header.is_symlink() || size <= IN_MEMORY_LIMIT {
+            let mut buf = Vec::with_capacity(size as usize);
+            if !header.is_symlink() {
+                reader.take(size + 1).read_to_end(&mut buf).map_err(io_err(&self.staging))?;
+                if buf.len() as u64 != size {
+                    return Err(Error::Invalid(format!("file changed size while being read: expected {size} bytes, got {}", buf.len())));
+                }
+            }
+            return self.write_file_bytes(header, &buf);
+        }
+        // Large: stream into a temporary, hashing as we go.
+        let tmp = self.staging.join(format!(".tmp-{:016x}", unique()));
+        let mut hasher = header.hasher();
+        let res = self.store_content(&tmp, header, reader, size, Some(&mut hasher));
+        if let Err(e) = res {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let csum = hasher.finish();
+        if self.has_object(ObjectType::File, &csum) {
+            let _ = std::fs::remove_file(&tmp);
+            return Ok(csum);
+        }
+        let p = self.staged_path(&csum, ObjectType::File)?;
+        std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
+        self.mark_staged(csum, ObjectType::File);
+        Ok(csum)
+    }
+
+    /// Stores a content object at `path` in the repo's mode. When `hasher`
+    /// is given, the payload is fed to it as it streams past.
+    fn store_content(
+        &self,
+        path: &Path,
+        header: &FileHeader,
+        reader: &mut dyn Read,
+        size: u64,
+        mut hasher: Option<&mut Hasher>,
+    ) -> Result<(), Error> {
+        let mode = self.repo.mode();
+        if header.is_symlink() && mode != RepoMode::Archive && mode != RepoMode::BareUser {
+            rustix::fs::symlinkat(header.symlink_target.as_str(), rustix::fs::CWD, path).map_err(errno(path))?;
+            if mode == RepoMode::Bare {
+                rustix::fs::chownat(
+                    rustix::fs::CWD,
+                    path,
+                    Some(rustix::fs::Uid::from_raw(header.uid)),
+                    Some(rustix::fs::Gid::from_raw(header.gid)),
+                    rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                )
+                .map_err(errno(path))?;
+                if !self.repo.xattrs_disabled() {
+                    lset_xattrs(path, &header.xattrs).map_err(io_err(path))?;
+                }
+            }
+            return Ok(());
+        }
+        let mut f = create_file(path, 0o600)?;
+        let mut copy = |out: &mut dyn Write| -> Result<(), Error> {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut left = size;
+            while left > 0 {
+                let want = buf.len().min(left as usize);
+                let n = match reader.read(&mut buf[..want]) {
+                    Ok(0) => {
+                        return Err(Error::Invalid(format!("file changed size while being read: {left} bytes missing")))
+                    }
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_err(path)(e)),
+                };
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&buf[..n]);
+                }
+                out.write_all(&buf[..n]).map_err(io_err(path))?;
+                left -= n as u64;
+            }
+            Ok(())
+        };
+        match mode {
+            RepoMode::Archive => {
+                let hsize = if header.is_symlink() { 0 } else { size };
+                let mut w = std::io::BufWriter::with_capacity(128 * 1024, &mut f);
+                w.write_all(&header.archive_prefix(hsize)).map_err(io_err(path))?;
+                if !header.is_symlink() {
+                    let mut enc = DeflateEncoder::new(&mut w, Compression::new(self.repo.zlib_level()));
+                    copy(&mut enc)?;
+                    enc.finish().map_err(io_err(path))?;
+                }
+                w.flush().map_err(io_err(path))?;
+                drop(w);
+                set_mode(&f, path, 0o644)?;
+            }
+            RepoMode::BareUser => {
+                if header.is_symlink() {
+                    let mut t = header.symlink_target.as_bytes().to_vec();
+                    t.push(0);
+                    f.write_all(&t).map_err(io_err(path))?;
+                    set_mode(&f, path, 0o644)?;
+                } else {
+                    copy(&mut f)?;
+                    set_mode(&f, path, (header.mode & 0o775) | 0o400)?;
+                }
+                rustix::fs::fsetxattr(&f, "user.ostreemeta", &header.ostreemeta(), rustix::fs::XattrFlags::empty())
+                    .map_err(errno(path))?;
+                zero_mtime(&f, path)?;
+            }
+            RepoMode::Bare => {
+                copy(&mut f)?;
+                rustix::fs::fchown(
+                    &f,
+                    Some(rustix::fs::Uid::from_raw(header.uid)),
+                    Some(rustix::fs::Gid::from_raw(header.gid)),
+                )
+                .map_err(errno(path))?;
+                set_mode(&f, path, header.mode & 0o7777)?;
+                if !self.repo.xattrs_disabled() {
+                    fset_xattrs(&f, &header.xattrs).map_err(io_err(path))?;
+                }
+                zero_mtime(&f, path)?;
+            }
+            RepoMode::BareUserOnly => {
+                if header.mode & !(crate::object::S_IFMT | 0o775) != 0 {
+                    return Err(Error::Invalid(format!(
+                        "content object mode {:o} is not allowed in a bare-user-only repository",
+                        header.mode
+                    )));
+                }
+                copy(&mut f)?;
+                set_mode(&f, path, header.mode & 0o7777)?;
+                zero_mtime(&f, path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, deletes) a ref when the transaction commits.
+    pub fn set_ref(&mut self, refspec: &str, target: Option<Checksum>) -> Result<(), Error> {
+        let spec = RefSpec::parse(refspec)?;
+        self.refs.push((spec, target));
+        Ok(())
+    }
+
+    /// Makes every staged object durable, moves them into `objects/`, then
+    /// updates the refs.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let repo = self.repo;
+        let fsync = repo.fsync_enabled();
+        if fsync {
+            let d = File::open(repo.path()).map_err(io_err(repo.path()))?;
+            rustix::fs::syncfs(&d).map_err(errno(repo.path()))?;
+        }
+        let staged: Vec<(Checksum, ObjectType)> =
+            self.staged.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+        let objects = repo.path().join("objects");
+        let mut touched = BTreeSet::new();
+        let archive = repo.mode() == RepoMode::Archive;
+        for (csum, ty) in &staged {
+            let rel = loose_path(csum, *ty, archive);
+            let rel = rel.strip_prefix("objects/").unwrap_or(&rel).to_string();
+            let dir = &rel[..2];
+            if touched.insert(dir.to_string()) {
+                let dp = objects.join(dir);
+                match std::fs::create_dir(&dp) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(io_err(&dp)(e)),
+                }
+            }
+            let from = self.staging.join(&rel);
+            let to = objects.join(&rel);
+            let flags = if *ty == ObjectType::CommitMeta {
+                rustix::fs::RenameFlags::empty()
+            } else {
+                rustix::fs::RenameFlags::NOREPLACE
+            };
+            match rustix::fs::renameat_with(rustix::fs::CWD, &from, rustix::fs::CWD, &to, flags) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(errno(&to)(e)),
+            }
+            if *ty == ObjectType::Commit {
+                let _ = std::fs::remove_file(repo.object_path(csum, ObjectType::TombstoneCommit));
+            }
+        }
+        if fsync {
+            for d in &touched {
+                fsync_dir(&objects.join(d))?;
+            }
+            fsync_dir(&objects)?;
+        }
+        let _ = std::fs::remove_dir_all(&self.staging);
+        self.finished = true;
+        let refs = std::mem::take(&mut self.refs);
+        for (spec, target) in &refs {
+            repo.write_ref(spec, target.as_ref())?;
+        }
+        if !refs.is_empty() {
+            repo.touch();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+fn create_file(path: &Path, mode: u32) -> Result<File, Error> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+fn set_mode(f: &File, path: &Path, mode: u32) -> Result<(), Error> {
+    rustix::fs::fchmod(f, rustix::fs::Mode::from_raw_mode(mode)).map_err(errno(path))
+}
+
+fn zero_mtime(f: &File, path: &Path) -> Result<(), Error> {
+    let ts = rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec { tv_sec: 0, tv_nsec: rustix::fs::UTIME_OMIT },
+        last_modification: rustix::fs::Timespec { tv_sec: 0, tv_nsec: 0 },
+    };
+    rustix::fs::futimens(f, &ts).map_err(errno(path))
+}
+
+/// Removes staging directories left by our transactions that died: a
+/// staging directory belongs to a process; if that process is gone, the
+/// directory is garbage (its objects were never renamed into `objects/`).
+fn sweep_stale_staging(tmp: &Path) {
+    let Ok(rd) = std::fs::read_dir(tmp) else { return };
+    for e in rd.filter_map(|e| e.ok()) {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix("staging-oxtree-") else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
