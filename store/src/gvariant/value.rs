@@ -127,6 +127,28 @@ impl<'a> Value<'a> {
         }
     }
 
+    /// Byte-swaps every number, as `g_variant_byteswap` does. `ostree show`
+    /// prints metadata this way on little-endian hosts, so that the fields
+    /// OSTree stores big-endian read correctly.
+    pub fn byteswap(&self) -> Value<'a> {
+        match self {
+            Value::Int16(n) => Value::Int16(n.swap_bytes()),
+            Value::Uint16(n) => Value::Uint16(n.swap_bytes()),
+            Value::Int32(n) => Value::Int32(n.swap_bytes()),
+            Value::Uint32(n) => Value::Uint32(n.swap_bytes()),
+            Value::Int64(n) => Value::Int64(n.swap_bytes()),
+            Value::Uint64(n) => Value::Uint64(n.swap_bytes()),
+            Value::Handle(n) => Value::Handle(n.swap_bytes()),
+            Value::Double(d) => Value::Double(f64::from_bits(d.to_bits().swap_bytes())),
+            Value::Variant(v) => Value::Variant(Box::new(v.byteswap())),
+            Value::Maybe(t, v) => Value::Maybe(t.clone(), v.as_ref().map(|v| Box::new(v.byteswap()))),
+            Value::Array(t, vs) => Value::Array(t.clone(), vs.iter().map(Value::byteswap).collect()),
+            Value::Tuple(vs) => Value::Tuple(vs.iter().map(Value::byteswap).collect()),
+            Value::DictEntry(k, v) => Value::DictEntry(Box::new(k.byteswap()), Box::new(v.byteswap())),
+            other => other.clone(),
+        }
+    }
+
     // ----- accessors used by the object layer -----
 
     /// The string of an `s`, `o` or `g` value.

@@ -20,7 +20,7 @@ pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::{LockKind, RepoLock};
 pub use read::{FileContent, FileObject};
 pub use refs::{validate_ref_name, RefSpec};
-pub use transaction::Transaction;
+pub use transaction::{SizeRecord, Transaction, TxStats};
 
 use crate::object::{ObjectError, ObjectType};
 use crate::Checksum;

@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use flate2::write::DeflateEncoder;
@@ -27,9 +28,31 @@ use super::{Error, Repo, RepoMode};
 /// so content already in the repo is never rewritten.
 const IN_MEMORY_LIMIT: u64 = 4 * 1024 * 1024;
 
+/// What a transaction wrote (`ostree commit --table-output`).
+#[derive(Debug, Default)]
+pub struct TxStats {
+    /// Metadata objects passed to the transaction.
+    pub metadata_total: AtomicU64,
+    /// Of those, newly written.
+    pub metadata_written: AtomicU64,
+    /// Content objects passed to the transaction.
+    pub content_total: AtomicU64,
+    /// Of those, newly written.
+    pub content_written: AtomicU64,
+    /// Payload bytes of the newly written content objects.
+    pub content_bytes_written: AtomicU64,
+}
+
+/// One object's sizes, for `ostree.sizes`: (checksum, type, stored size,
+/// unpacked size).
+pub type SizeRecord = (Checksum, ObjectType, u64, u64);
+
 /// A write transaction on a repository.
 #[derive(Debug)]
 pub struct Transaction<'r> {
+    /// Counters of what was written.
+    pub stats: TxStats,
+    sizes: Mutex<Option<Vec<SizeRecord>>>,
     repo: &'r Repo,
     _lock: RepoLock,
     staging: PathBuf,
@@ -48,10 +71,13 @@ impl<'r> Transaction<'r> {
         let lock = repo.lock(LockKind::Shared)?;
         let tmp = repo.path().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
-        sweep_stale_staging(&tmp);
-        let staging = tmp.join(format!("staging-oxtree-{}-{:016x}", std::process::id(), unique()));
+        let boot_id = boot_id();
+        sweep_stale_staging(&tmp, &boot_id);
+        let staging = tmp.join(format!("staging-{boot_id}-{:012x}", unique() & 0xffff_ffff_ffff));
         std::fs::create_dir(&staging).map_err(io_err(&staging))?;
         Ok(Transaction {
+            stats: TxStats::default(),
+            sizes: Mutex::new(None),
             repo,
             _lock: lock,
             staging,
@@ -60,6 +86,42 @@ impl<'r> Transaction<'r> {
             refs: Vec::new(),
             finished: false,
         })
+    }
+
+    /// Starts recording object sizes for `ostree.sizes`.
+    pub fn record_sizes(&self) {
+        if let Ok(mut s) = self.sizes.lock() {
+            s.get_or_insert_with(Vec::new);
+        }
+    }
+
+    /// The recorded sizes, sorted by checksum, one entry per object.
+    pub fn take_sizes(&self) -> Vec<SizeRecord> {
+        let mut v = self.sizes.lock().ok().and_then(|mut s| s.take()).unwrap_or_default();
+        v.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        v.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        v
+    }
+
+    fn record(&self, csum: &Checksum, ty: ObjectType, unpacked: u64) {
+        let Ok(mut guard) = self.sizes.lock() else { return };
+        let Some(list) = guard.as_mut() else { return };
+        let stored = if ty == ObjectType::File {
+            let staged = self.staged_path_if_staged(csum, ty);
+            let p = staged.unwrap_or_else(|| self.repo.object_path(csum, ty));
+            std::fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(unpacked)
+        } else {
+            unpacked
+        };
+        list.push((*csum, ty, stored, unpacked));
+    }
+
+    fn staged_path_if_staged(&self, csum: &Checksum, ty: ObjectType) -> Option<PathBuf> {
+        if !self.staged.lock().map(|s| s.contains(&(*csum, ty))).unwrap_or(false) {
+            return None;
+        }
+        let rel = loose_path(csum, ty, self.repo.mode() == RepoMode::Archive);
+        Some(self.staging.join(rel.strip_prefix("objects/").unwrap_or(&rel)))
     }
 
     /// The repository.
@@ -97,10 +159,14 @@ impl<'r> Transaction<'r> {
     /// Writes a metadata object given its bytes; returns its checksum.
     pub fn write_metadata(&self, ty: ObjectType, bytes: &[u8]) -> Result<Checksum, Error> {
         let csum = Checksum::digest(bytes);
-        if self.has_object(ty, &csum) {
-            return Ok(csum);
+        self.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
+        if !self.has_object(ty, &csum) {
+            self.write_named_metadata(ty, &csum, bytes)?;
+            self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
         }
-        self.write_named_metadata(ty, &csum, bytes)?;
+        if ty != ObjectType::Commit {
+            self.record(&csum, ty, bytes.len() as u64);
+        }
         Ok(csum)
     }
 
@@ -126,12 +192,16 @@ impl<'r> Transaction<'r> {
     /// Writes a content object whose payload is in memory.
     pub fn write_file_bytes(&self, header: &FileHeader, payload: &[u8]) -> Result<Checksum, Error> {
         let csum = header.checksum(payload);
-        if self.has_object(ObjectType::File, &csum) {
-            return Ok(csum);
+        self.stats.content_total.fetch_add(1, Ordering::Relaxed);
+        if !self.has_object(ObjectType::File, &csum) {
+            let p = self.staged_path(&csum, ObjectType::File)?;
+            self.store_content(&p, header, &mut &payload[..], payload.len() as u64, None)?;
+            self.mark_staged(csum, ObjectType::File);
+            self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+            self.stats.content_bytes_written.fetch_add(payload.len() as u64, Ordering::Relaxed);
         }
-        let p = self.staged_path(&csum, ObjectType::File)?;
-        self.store_content(&p, header, &mut &payload[..], payload.len() as u64, None)?;
-        self.mark_staged(csum, ObjectType::File);
+        let unpacked = if header.is_symlink() { header.symlink_target.len() as u64 } else { payload.len() as u64 };
+        self.record(&csum, ObjectType::File, unpacked);
         Ok(csum)
     }
 
@@ -157,13 +227,17 @@ impl<'r> Transaction<'r> {
             return Err(e);
         }
         let csum = hasher.finish();
+        self.stats.content_total.fetch_add(1, Ordering::Relaxed);
         if self.has_object(ObjectType::File, &csum) {
             let _ = std::fs::remove_file(&tmp);
-            return Ok(csum);
+        } else {
+            let p = self.staged_path(&csum, ObjectType::File)?;
+            std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
+            self.mark_staged(csum, ObjectType::File);
+            self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+            self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
         }
-        let p = self.staged_path(&csum, ObjectType::File)?;
-        std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
-        self.mark_staged(csum, ObjectType::File);
+        self.record(&csum, ObjectType::File, size);
         Ok(csum)
     }
 
@@ -285,6 +359,11 @@ impl<'r> Transaction<'r> {
     /// updates the refs.
     pub fn commit(mut self) -> Result<(), Error> {
         let repo = self.repo;
+        if std::env::var("OSTREE_REPO_TEST_ERROR").map(|v| v.split(',').any(|f| f == "pre-commit")).unwrap_or(false) {
+            // Test hook (as in ostree): fail after staging, keeping the staged objects.
+            self.finished = true;
+            return Err(Error::Invalid("OSTREE_REPO_TEST_ERROR_PRE_COMMIT specified".into()));
+        }
         let fsync = repo.fsync_enabled();
         if fsync {
             let d = File::open(repo.path()).map_err(io_err(repo.path()))?;
@@ -371,18 +450,43 @@ fn zero_mtime(f: &File, path: &Path) -> Result<(), Error> {
     rustix::fs::futimens(f, &ts).map_err(errno(path))
 }
 
-/// Removes staging directories left by our transactions that died: a
-/// staging directory belongs to a process; if that process is gone, the
-/// directory is garbage (its objects were never renamed into `objects/`).
-fn sweep_stale_staging(tmp: &Path) {
+/// The boot ID that names staging directories (`$OSTREE_BOOTID`, else the
+/// kernel's).
+fn boot_id() -> String {
+    if let Ok(b) = std::env::var("OSTREE_BOOTID") {
+        if !b.is_empty() {
+            return b;
+        }
+    }
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "noboot".to_string())
+}
+
+/// Removes staging directories from earlier boots: every process that could
+/// have been writing them is gone, and their objects were never renamed into
+/// `objects/`. Directories of this boot may belong to live transactions and
+/// are left alone unless older than a day (`core.tmp-expiry-secs`' default).
+fn sweep_stale_staging(tmp: &Path, boot_id: &str) {
     let Ok(rd) = std::fs::read_dir(tmp) else { return };
+    let now = std::time::SystemTime::now();
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(rest) = name.strip_prefix("staging-oxtree-") else { continue };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
+        let Some(rest) = name.strip_prefix("staging-") else { continue };
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age.as_secs() > 86400);
+        if !rest.starts_with(boot_id) || old {
+            let p = e.path();
+            if p.is_dir() {
+                let _ = std::fs::remove_dir_all(&p);
+            } else {
+                let _ = std::fs::remove_file(&p);
+            }
         }
     }
 }

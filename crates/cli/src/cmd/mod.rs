@@ -1,0 +1,96 @@
+//! The commands. Each module declares its options and a `run` function;
+//! [`COMMANDS`] lists them in the order `ostree --help` shows.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use oxtree_store::Repo;
+
+use crate::opts::{Opt, Parsed};
+
+mod cat;
+mod checksum;
+mod commit;
+mod config;
+mod init;
+mod log;
+mod ls;
+mod refs;
+mod reset;
+mod rev_parse;
+mod show;
+
+/// A command of the CLI.
+pub struct Command {
+    /// Its name.
+    pub name: &'static str,
+    /// Arguments, as shown after `[OPTION…]` in usage.
+    pub usage: &'static str,
+    /// One line for `oxtree --help`.
+    pub summary: &'static str,
+    /// Its options (besides the common ones).
+    pub opts: &'static [Opt],
+    /// Whether it takes `--repo`.
+    pub repo: bool,
+    /// Runs it.
+    pub run: fn(&Context) -> Result<()>,
+}
+
+/// What a command is handed.
+pub struct Context {
+    /// The parsed arguments.
+    pub args: Parsed,
+}
+
+impl Context {
+    /// The repository: `--repo`, else `$OSTREE_REPO`, else the current
+    /// directory if it is a repo, else `/sysroot/ostree/repo`.
+    pub fn repo_path(&self) -> Result<PathBuf> {
+        if let Some(r) = self.args.get("repo") {
+            return Ok(PathBuf::from(r));
+        }
+        if let Ok(r) = std::env::var("OSTREE_REPO") {
+            if !r.is_empty() {
+                return Ok(PathBuf::from(r));
+            }
+        }
+        let cwd = PathBuf::from(".");
+        if cwd.join("objects").is_dir() && cwd.join("config").is_file() {
+            return Ok(cwd);
+        }
+        let sys = PathBuf::from("/sysroot/ostree/repo");
+        if sys.join("objects").is_dir() {
+            return Ok(sys);
+        }
+        bail!(crate::opts::UsageError("Command requires a --repo argument".into()))
+    }
+
+    /// Opens the repository.
+    pub fn repo(&self) -> Result<Repo> {
+        let p = self.repo_path()?;
+        Ok(Repo::open(&p)?)
+    }
+
+    /// Positional argument `i`, or a usage error naming what is missing.
+    pub fn arg(&self, i: usize, what: &str) -> Result<&str> {
+        match self.args.args.get(i) {
+            Some(a) => Ok(a),
+            None => bail!(crate::opts::UsageError(format!("{what} must be specified"))),
+        }
+    }
+}
+
+/// Every command, in `ostree --help` order.
+pub static COMMANDS: &[&Command] = &[
+    &cat::COMMAND,
+    &checksum::COMMAND,
+    &commit::COMMAND,
+    &config::COMMAND,
+    &init::COMMAND,
+    &log::COMMAND,
+    &ls::COMMAND,
+    &refs::COMMAND,
+    &reset::COMMAND,
+    &rev_parse::COMMAND,
+    &show::COMMAND,
+];

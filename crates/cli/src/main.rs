@@ -1,0 +1,123 @@
+//! `oxtree`: an OSTree-compatible command line. Invoked as `ostree` (for
+//! example through a symlink) it behaves the same.
+
+mod cmd;
+mod opts;
+mod util;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use cmd::{Context, COMMANDS};
+use opts::{ParseResult, UsageError};
+
+/// The features `--version` claims: only what works.
+const FEATURES: &[&str] = &["libarchive"];
+/// The OSTree release whose CLI this one mirrors.
+const OSTREE_COMPAT_VERSION: &str = "2022.7";
+
+fn prog_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "oxtree".into())
+}
+
+fn print_version() {
+    println!("{}:", "libostree");
+    println!(" Version: '{OSTREE_COMPAT_VERSION}'");
+    println!(" oxtree: '{}'", env!("CARGO_PKG_VERSION"));
+    println!(" Features:");
+    for f in FEATURES {
+        println!("  - {f}");
+    }
+}
+
+fn main_help(prog: &str) -> String {
+    let mut s = format!("Usage:\n  {prog} [OPTION…] COMMAND\n\nBuiltin Commands:\n");
+    for c in COMMANDS {
+        s.push_str(&format!("  {:<18}{}\n", c.name, c.summary));
+    }
+    s.push_str("\nHelp Options:\n  -h, --help        Show help options\n\nApplication Options:\n");
+    s.push_str("  -v, --verbose     Print debug information during command processing\n");
+    s.push_str("  --version         Print version information and exit\n");
+    s
+}
+
+fn error_text(e: &anyhow::Error) -> String {
+    let mut s = e.to_string();
+    for cause in e.chain().skip(1) {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+    }
+    s
+}
+
+fn main() -> ExitCode {
+    let prog = prog_name();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    // Options before the command (`ostree --repo=R init`) are kept and
+    // handed to the command, as ostree does.
+    let mut pre = Vec::new();
+    let mut rest = argv.iter();
+    let mut name = None;
+    for a in rest.by_ref() {
+        if a.starts_with('-') && name.is_none() {
+            pre.push(a.clone());
+        } else {
+            name = Some(a.clone());
+            break;
+        }
+    }
+    let Some(name) = name else {
+        if pre.iter().any(|a| a == "--version") {
+            print_version();
+            return ExitCode::SUCCESS;
+        }
+        if pre.iter().any(|a| a == "--help" || a == "-h") {
+            print!("{}", main_help(&prog));
+            return ExitCode::SUCCESS;
+        }
+        eprint!("{}", main_help(&prog));
+        eprintln!("error: No command specified");
+        return ExitCode::from(1);
+    };
+    let Some(command) = COMMANDS.iter().copied().find(|c| c.name == name) else {
+        eprint!("{}", main_help(&prog));
+        eprintln!("error: Unknown command '{name}'");
+        return ExitCode::from(1);
+    };
+    let mut cargs = pre;
+    cargs.extend(rest.cloned());
+    let full = format!("{prog} {}", command.name);
+    let usage = || opts::help(&full, &format!("[OPTION…] {}", command.usage), command.summary, command.opts, command.repo);
+    let parsed = match opts::parse(&cargs, command.opts, command.repo) {
+        Ok(ParseResult::Run(p)) => p,
+        Ok(ParseResult::Help) => {
+            print!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprint!("{}", usage());
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if parsed.flag("version") {
+        print_version();
+        return ExitCode::SUCCESS;
+    }
+    let ctx = Context { args: parsed };
+    let result = (command.run)(&ctx);
+    let _ = std::io::stdout().flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if e.downcast_ref::<UsageError>().is_some() {
+                eprint!("{}", usage());
+            }
+            eprintln!("error: {}", error_text(&e));
+            ExitCode::from(1)
+        }
+    }
+}

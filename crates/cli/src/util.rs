@@ -1,0 +1,124 @@
+//! Helpers shared by commands: time formatting and parsing, path lookup in
+//! a commit.
+
+use anyhow::{anyhow, bail, Result};
+use oxtree_store::object::DirTree;
+use oxtree_store::{Checksum, Repo};
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// `YYYY-MM-DD HH:MM:SS +0000`, as `ostree log` prints dates (UTC).
+pub fn format_time(secs: u64) -> String {
+    let secs = secs as i64;
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86400));
+    let r = secs.rem_euclid(86400);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} +0000", r / 3600, (r / 60) % 60, r % 60)
+}
+
+/// Parses an ISO 8601 timestamp (`2020-01-01T00:00:00Z`, with an optional
+/// offset or fraction, or a space instead of `T`) or `@SECONDS`.
+pub fn parse_time(s: &str) -> Result<u64> {
+    let bad = || anyhow!("Could not parse '{s}'");
+    if let Some(n) = s.strip_prefix('@') {
+        return n.parse().map_err(|_| bad());
+    }
+    let (date, time) = s.split_once(['T', ' ']).ok_or_else(bad)?;
+    let dp: Vec<&str> = date.split('-').collect();
+    if dp.len() != 3 {
+        return Err(bad());
+    }
+    let y: i64 = dp[0].parse().map_err(|_| bad())?;
+    let mo: u32 = dp[1].parse().map_err(|_| bad())?;
+    let d: u32 = dp[2].parse().map_err(|_| bad())?;
+    let (clock, offset) = if let Some(t) = time.strip_suffix('Z') {
+        (t, 0i64)
+    } else if let Some(pos) = time.rfind(['+', '-']) {
+        let (t, off) = time.split_at(pos);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let digits: String = off[1..].chars().filter(|c| c.is_ascii_digit()).collect();
+        if digits.len() != 4 && digits.len() != 2 {
+            return Err(bad());
+        }
+        let h: i64 = digits[..2].parse().map_err(|_| bad())?;
+        let m: i64 = if digits.len() == 4 { digits[2..].parse().map_err(|_| bad())? } else { 0 };
+        (t, sign * (h * 3600 + m * 60))
+    } else {
+        (time, 0)
+    };
+    let cp: Vec<&str> = clock.split(':').collect();
+    if cp.len() < 2 || cp.len() > 3 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return Err(bad());
+    }
+    let h: i64 = cp[0].parse().map_err(|_| bad())?;
+    let mi: i64 = cp[1].parse().map_err(|_| bad())?;
+    let sec: f64 = cp.get(2).map(|s| s.parse()).transpose().map_err(|_| bad())?.unwrap_or(0.0);
+    let total = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec as i64 - offset;
+    u64::try_from(total).map_err(|_| bad())
+}
+
+/// What a path inside a commit names.
+pub enum Node {
+    /// A directory: (dirtree, dirmeta).
+    Dir(Checksum, Checksum),
+    /// A file or symlink: its content checksum.
+    File(Checksum),
+}
+
+/// Looks up `path` (absolute or relative to the root) in a commit's tree.
+pub fn lookup(repo: &Repo, root: (Checksum, Checksum), path: &str) -> Result<Node> {
+    let mut cur = Node::Dir(root.0, root.1);
+    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    for (i, c) in comps.iter().enumerate() {
+        let Node::Dir(tree, _) = cur else {
+            bail!("No such file or directory: {path}");
+        };
+        let dt: DirTree = repo.load_dirtree(&tree)?;
+        if let Some(d) = dt.dir(c) {
+            cur = Node::Dir(d.tree, d.meta);
+        } else if let Some(f) = dt.file(c) {
+            if i + 1 != comps.len() {
+                bail!("Not a directory: {path}");
+            }
+            cur = Node::File(f.checksum);
+        } else {
+            bail!("No such file or directory: {path}");
+        }
+    }
+    Ok(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("2020-01-01T00:00:00Z").unwrap(), 1577836800);
+        assert_eq!(parse_time("2020-01-02T00:00:00Z").unwrap(), 1577923200);
+        assert_eq!(parse_time("2020-01-01T02:00:00+02:00").unwrap(), 1577836800);
+        assert_eq!(format_time(1577836800), "2020-01-01 00:00:00 +0000");
+        assert!(parse_time("yesterday").is_err());
+    }
+}
