@@ -26,9 +26,7 @@ impl Checksum {
 
     /// Parses 32 raw bytes; any other length is an error.
     pub fn from_slice(bytes: &[u8]) -> Result<Self, InvalidChecksum> {
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| InvalidChecksum(format!("{} raw bytes", bytes.len())))?;
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| InvalidChecksum(format!("{} raw bytes", bytes.len())))?;
         Ok(Checksum(arr))
     }
 
@@ -70,8 +68,7 @@ impl Checksum {
 
     /// The modified base64 form used for static-delta paths (43 characters).
     pub fn to_modified_base64(&self) -> String {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_";
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+_";
         let mut out = String::with_capacity(43);
         for chunk in self.0.chunks(3) {
             let n = match chunk.len() {
@@ -189,14 +186,8 @@ mod tests {
     #[test]
     fn modified_base64_matches_golden_delta_path() {
         // spec §13.1: e508…a7fe -> a295…8c04 lives at deltas/5Q/iZp2+ex+LPw9VWa5Z5iGCAqSfECSKCKAY2a000p_4-opU+...
-        let from = Checksum::from_hex(
-            "e50899a76f9ec7e2cfc3d5566b9679886080a927c40922822806366b4d34a7fe",
-        )
-        .unwrap();
-        let to = Checksum::from_hex(
-            "a2953ea888b3a2fa279327a881602d96cce9607d112c8e8f7795687a09148c04",
-        )
-        .unwrap();
+        let from = Checksum::from_hex("e50899a76f9ec7e2cfc3d5566b9679886080a927c40922822806366b4d34a7fe").unwrap();
+        let to = Checksum::from_hex("a2953ea888b3a2fa279327a881602d96cce9607d112c8e8f7795687a09148c04").unwrap();
         let f = from.to_modified_base64();
         assert_eq!(f, "5QiZp2+ex+LPw9VWa5Z5iGCAqSfECSKCKAY2a000p_4");
         assert_eq!(Checksum::from_modified_base64(&f).unwrap(), from);

@@ -24,7 +24,7 @@ fn prog_name() -> String {
 }
 
 fn print_version() {
-    println!("{}:", "libostree");
+    println!("libostree:");
     println!(" Version: '{OSTREE_COMPAT_VERSION}'");
     println!(" oxtree: '{}'", env!("CARGO_PKG_VERSION"));
     println!(" Features:");
@@ -90,7 +90,8 @@ fn main() -> ExitCode {
     let mut cargs = pre;
     cargs.extend(rest.cloned());
     let full = format!("{prog} {}", command.name);
-    let usage = || opts::help(&full, &format!("[OPTION…] {}", command.usage), command.summary, command.opts, command.repo);
+    let usage =
+        || opts::help(&full, &format!("[OPTION…] {}", command.usage), command.summary, command.opts, command.repo);
     let parsed = match opts::parse(&cargs, command.opts, command.repo) {
         Ok(ParseResult::Run(p)) => p,
         Ok(ParseResult::Help) => {

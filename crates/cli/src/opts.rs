@@ -43,7 +43,8 @@ macro_rules! flag {
 }
 
 /// `--repo`, shared by every command that works on a repository.
-pub const REPO: Opt = opt!("repo", "PATH", "Path to OSTree repository (defaults to current directory or /sysroot/ostree/repo)");
+pub const REPO: Opt =
+    opt!("repo", "PATH", "Path to OSTree repository (defaults to current directory or /sysroot/ostree/repo)");
 const VERBOSE: Opt = flag!("verbose", 'v', "Print debug information during command processing");
 const VERSION: Opt = flag!("version", "Print version information and exit");
 
@@ -120,10 +121,7 @@ pub fn parse(argv: &[String], opts: &[Opt], with_repo: bool) -> Result<ParseResu
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (body, None),
             };
-            let o = all
-                .iter()
-                .find(|o| o.long == name)
-                .ok_or_else(|| UsageError(format!("Unknown option {a}")))?;
+            let o = all.iter().find(|o| o.long == name).ok_or_else(|| UsageError(format!("Unknown option {a}")))?;
             if o.arg.is_some() {
                 let v = match inline {
                     Some(v) => v,
@@ -151,10 +149,8 @@ pub fn parse(argv: &[String], opts: &[Opt], with_repo: bool) -> Result<ParseResu
             if c == 'h' || c == '?' {
                 return Ok(ParseResult::Help);
             }
-            let o = all
-                .iter()
-                .find(|o| o.short == Some(c))
-                .ok_or_else(|| UsageError(format!("Unknown option -{c}")))?;
+            let o =
+                all.iter().find(|o| o.short == Some(c)).ok_or_else(|| UsageError(format!("Unknown option -{c}")))?;
             if o.arg.is_some() {
                 let v = if j < chars.len() {
                     let rest: String = chars[j..].iter().collect();

@@ -20,6 +20,10 @@ struct Dir {
     subdirs: Vec<(String, usize)>,
 }
 
+/// A directory waiting to be read: path, path in the tree, its stat, and
+/// (parent arena index, name) for all but the root.
+type Pending = (PathBuf, String, std::fs::Metadata, Option<(usize, String)>);
+
 struct Job {
     dir: usize,
     name: String,
@@ -63,8 +67,7 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
     // files become jobs.
     let mut dirs: Vec<Dir> = Vec::new();
     let mut jobs: Vec<Job> = Vec::new();
-    let mut stack: Vec<(PathBuf, String, std::fs::Metadata, Option<(usize, String)>)> =
-        vec![(src.to_path_buf(), String::new(), root_md, None)];
+    let mut stack: Vec<Pending> = vec![(src.to_path_buf(), String::new(), root_md, None)];
     while let Some((abs, rel, md, parent)) = stack.pop() {
         let relp = if rel.is_empty() { "/".to_string() } else { rel.clone() };
         let dm = filter.dir_meta(mode, &relp, (md.uid(), md.gid(), md.mode()), read_x(&abs)?);
@@ -101,30 +104,30 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
     }
 
     // Hash and store every file over all cores.
-    let results: Vec<Result<(usize, String, Checksum), Error>> = jobs
-        .into_par_iter()
-        .map(|job| {
-            let md = &job.md;
-            let xattrs = read_x(&job.abs)?;
-            let st = (md.uid(), md.gid(), md.mode());
-            let csum = if md.file_type().is_symlink() {
-                let target = std::fs::read_link(&job.abs).map_err(io(&job.abs))?;
-                let target = target.into_os_string().into_string().map_err(|_| {
-                    Error::Invalid(format!("{}: symlink target is not valid UTF-8", job.abs.display()))
-                })?;
-                let header = filter.file_header(mode, &job.rel, st, target, xattrs);
-                tx.write_file_bytes(&header, b"")?
-            } else {
-                let header = filter.file_header(mode, &job.rel, st, String::new(), xattrs);
-                let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
-                tx.write_file(&header, &mut f, md.len()).map_err(|e| match e {
-                    Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),
-                    other => other,
-                })?
-            };
-            Ok((job.dir, job.name, csum))
-        })
-        .collect();
+    let results: Vec<Result<(usize, String, Checksum), Error>> =
+        jobs.into_par_iter()
+            .map(|job| {
+                let md = &job.md;
+                let xattrs = read_x(&job.abs)?;
+                let st = (md.uid(), md.gid(), md.mode());
+                let csum = if md.file_type().is_symlink() {
+                    let target = std::fs::read_link(&job.abs).map_err(io(&job.abs))?;
+                    let target = target.into_os_string().into_string().map_err(|_| {
+                        Error::Invalid(format!("{}: symlink target is not valid UTF-8", job.abs.display()))
+                    })?;
+                    let header = filter.file_header(mode, &job.rel, st, target, xattrs);
+                    tx.write_file_bytes(&header, b"")?
+                } else {
+                    let header = filter.file_header(mode, &job.rel, st, String::new(), xattrs);
+                    let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
+                    tx.write_file(&header, &mut f, md.len()).map_err(|e| match e {
+                        Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),
+                        other => other,
+                    })?
+                };
+                Ok((job.dir, job.name, csum))
+            })
+            .collect();
     for r in results {
         let (d, name, csum) = r?;
         dirs[d].files.push((name, csum));
@@ -139,14 +142,12 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
             t.files.insert(n, c);
         }
         for (n, child) in d.subdirs.drain(..) {
-            let sub = built[child].take().ok_or_else(|| Error::Invalid(format!("internal: directory {} built twice", d.rel)))?;
+            let sub = built[child]
+                .take()
+                .ok_or_else(|| Error::Invalid(format!("internal: directory {} built twice", d.rel)))?;
             t.dirs.insert(n, sub);
         }
         built[id] = Some(t);
     }
-    built
-        .into_iter()
-        .next()
-        .flatten()
-        .ok_or_else(|| Error::Invalid("internal: no root directory".into()))
+    built.into_iter().next().flatten().ok_or_else(|| Error::Invalid("internal: no root directory".into()))
 }

@@ -70,9 +70,9 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
                 .into_owned();
             let tparts: Vec<&str> = target.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
             let trel = format!("/{}", tparts.join("/"));
-            let csum = *by_path
-                .get(&trel)
-                .ok_or_else(|| Error::Invalid(format!("tar entry {raw}: hard link to {target}, which is not in the archive before it")))?;
+            let csum = *by_path.get(&trel).ok_or_else(|| {
+                Error::Invalid(format!("tar entry {raw}: hard link to {target}, which is not in the archive before it"))
+            })?;
             let parent = root.ensure_dir(dir_parts, default_meta)?;
             parent.put_file(name, csum)?;
             by_path.insert(rel, csum);
@@ -83,10 +83,16 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
             let parent = root.ensure_dir(dir_parts, default_meta)?;
             parent.put_file(name, csum)?;
             by_path.insert(rel, csum);
-        } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() || kind.is_gnu_longname() || kind.is_gnu_longlink() {
+        } else if kind.is_pax_global_extensions()
+            || kind.is_pax_local_extensions()
+            || kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+        {
             continue;
         } else {
-            return Err(Error::Invalid(format!("tar entry {raw}: unsupported type (only files, directories and links can be committed)")));
+            return Err(Error::Invalid(format!(
+                "tar entry {raw}: unsupported type (only files, directories and links can be committed)"
+            )));
         }
     }
     Ok(root)

@@ -45,10 +45,10 @@ impl MutableTree {
         for c in path {
             validate_name(c).map_err(|e| Error::Invalid(e.to_string()))?;
             cur.files.remove(*c);
-            cur = cur.dirs.entry((*c).to_string()).or_insert_with(|| MutableTree {
-                meta: Some(default_meta),
-                ..Default::default()
-            });
+            cur = cur
+                .dirs
+                .entry((*c).to_string())
+                .or_insert_with(|| MutableTree { meta: Some(default_meta), ..Default::default() });
         }
         Ok(cur)
     }

@@ -4,10 +4,7 @@ use super::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
 }
 
 #[test]
@@ -41,10 +38,7 @@ fn xattr_array_golden_bytes() {
             Value::Tuple(vec![Value::bytes(&b"user.zeta\0"[..]), Value::bytes(&b"zz"[..])]),
         ],
     );
-    assert_eq!(
-        v.to_bytes(),
-        hex("757365722e616c70686100 0001ff 0b 757365722e7a65746100 7a7a 0a 0f1c")
-    );
+    assert_eq!(v.to_bytes(), hex("757365722e616c70686100 0001ff 0b 757365722e7a65746100 7a7a 0a 0f1c"));
 }
 
 #[test]

@@ -108,9 +108,8 @@ fn print(v: &Value<'_>, annotate: bool, out: &mut String) {
             print(child, annotate, out);
         }
         Value::Bytes(b) => {
-            let printable = b.split_last().is_some_and(|(last, body)| {
-                *last == 0 && body.iter().all(|c| (0x20..0x7f).contains(c))
-            });
+            let printable =
+                b.split_last().is_some_and(|(last, body)| *last == 0 && body.iter().all(|c| (0x20..0x7f).contains(c)));
             if printable {
                 let s = std::str::from_utf8(&b[..b.len() - 1]).unwrap_or_default();
                 out.push('b');
@@ -191,12 +190,7 @@ fn num(annotate: bool, name: &str, n: &dyn std::fmt::Display, out: &mut String) 
 /// Parses GVariant text. With `expected`, the value must have that type;
 /// without, types are inferred as GLib does (plain integers are `i`).
 pub fn parse_text(text: &str, expected: Option<&Type>) -> Result<Value<'static>, TextError> {
-    let mut p = Parser {
-        s: text.as_bytes(),
-        pos: 0,
-        text,
-        depth: 0,
-    };
+    let mut p = Parser { s: text.as_bytes(), pos: 0, text, depth: 0 };
     let v = p.value(expected)?;
     p.ws();
     if p.pos != p.s.len() {
@@ -214,10 +208,7 @@ struct Parser<'t> {
 
 impl Parser<'_> {
     fn err(&self, why: &str) -> TextError {
-        TextError {
-            text: self.text.to_string(),
-            why: format!("{why} at offset {}", self.pos),
-        }
+        TextError { text: self.text.to_string(), why: format!("{why} at offset {}", self.pos) }
     }
 
     fn ws(&mut self) {

@@ -89,12 +89,7 @@ impl Type {
             Type::Int16 | Type::Uint16 => Some(2),
             Type::Int32 | Type::Uint32 | Type::Handle => Some(4),
             Type::Int64 | Type::Uint64 | Type::Double => Some(8),
-            Type::Str
-            | Type::ObjectPath
-            | Type::Signature
-            | Type::Variant
-            | Type::Maybe(_)
-            | Type::Array(_) => None,
+            Type::Str | Type::ObjectPath | Type::Signature | Type::Variant | Type::Maybe(_) | Type::Array(_) => None,
             Type::Tuple(ts) => tuple_fixed_size(ts.iter()),
             Type::DictEntry(k, v) => tuple_fixed_size([k.as_ref(), v.as_ref()].into_iter()),
         }
@@ -102,10 +97,7 @@ impl Type {
 
     /// True for the types a dictionary key may have.
     pub fn is_basic(&self) -> bool {
-        !matches!(
-            self,
-            Type::Variant | Type::Maybe(_) | Type::Array(_) | Type::Tuple(_) | Type::DictEntry(..)
-        )
+        !matches!(self, Type::Variant | Type::Maybe(_) | Type::Array(_) | Type::Tuple(_) | Type::DictEntry(..))
     }
 }
 

@@ -2,10 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{
-    align_up, offset_size_for_body, offset_size_for_len, read_offset, write_offset, Error, Type,
-    MAX_DEPTH,
-};
+use super::{align_up, offset_size_for_body, offset_size_for_len, read_offset, write_offset, Error, Type, MAX_DEPTH};
 
 /// A GVariant value. Strings and byte arrays borrow from the input when read.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,9 +65,7 @@ impl<'a> Value<'a> {
             elem,
             entries
                 .into_iter()
-                .map(|(k, v)| {
-                    Value::DictEntry(Box::new(Value::Str(k)), Box::new(Value::Variant(Box::new(v))))
-                })
+                .map(|(k, v)| Value::DictEntry(Box::new(Value::Str(k)), Box::new(Value::Variant(Box::new(v)))))
                 .collect(),
         )
     }
@@ -121,9 +116,7 @@ impl<'a> Value<'a> {
             Value::Bytes(b) => Value::Bytes(Cow::Owned(b.into_owned())),
             Value::Array(t, vs) => Value::Array(t, vs.into_iter().map(Value::into_owned).collect()),
             Value::Tuple(vs) => Value::Tuple(vs.into_iter().map(Value::into_owned).collect()),
-            Value::DictEntry(k, v) => {
-                Value::DictEntry(Box::new(k.into_owned()), Box::new(v.into_owned()))
-            }
+            Value::DictEntry(k, v) => Value::DictEntry(Box::new(k.into_owned()), Box::new(v.into_owned())),
         }
     }
 
@@ -332,21 +325,15 @@ fn write_tuple<'v, 'a: 'v>(out: &mut Vec<u8>, members: impl ExactSizeIterator<It
 }
 
 fn malformed(ty: &Type, why: &'static str) -> Error {
-    Error::Malformed {
-        ty: ty.to_string(),
-        why,
-    }
+    Error::Malformed { ty: ty.to_string(), why }
 }
 
 fn fixed<const N: usize>(ty: &Type, data: &[u8]) -> Result<[u8; N], Error> {
-    data.try_into()
-        .map_err(|_| malformed(ty, "wrong size for a fixed-size value"))
+    data.try_into().map_err(|_| malformed(ty, "wrong size for a fixed-size value"))
 }
 
 fn read_string<'a>(ty: &Type, data: &'a [u8]) -> Result<&'a str, Error> {
-    let (last, body) = data
-        .split_last()
-        .ok_or_else(|| malformed(ty, "empty string data"))?;
+    let (last, body) = data.split_last().ok_or_else(|| malformed(ty, "empty string data"))?;
     if *last != 0 {
         return Err(malformed(ty, "string is not NUL-terminated"));
     }
@@ -388,12 +375,9 @@ fn read<'a>(ty: &Type, data: &'a [u8], depth: usize) -> Result<Value<'a>, Error>
             Value::Signature(Cow::Borrowed(s))
         }
         Type::Variant => {
-            let sep = data
-                .iter()
-                .rposition(|&b| b == 0)
-                .ok_or_else(|| malformed(ty, "variant has no type separator"))?;
-            let tstr = std::str::from_utf8(&data[sep + 1..])
-                .map_err(|_| malformed(ty, "variant type is not ASCII"))?;
+            let sep =
+                data.iter().rposition(|&b| b == 0).ok_or_else(|| malformed(ty, "variant has no type separator"))?;
+            let tstr = std::str::from_utf8(&data[sep + 1..]).map_err(|_| malformed(ty, "variant type is not ASCII"))?;
             let child_ty = Type::parse(tstr).map_err(|_| malformed(ty, "variant type is invalid"))?;
             Value::Variant(Box::new(read(&child_ty, &data[..sep], depth + 1)?))
         }
@@ -473,11 +457,7 @@ fn read_tuple<'a, 't>(
             return Err(malformed(ty, "fixed-size tuple has the wrong size"));
         }
     }
-    let n_offsets = members
-        .clone()
-        .enumerate()
-        .filter(|(i, t)| t.fixed_size().is_none() && i + 1 != n)
-        .count();
+    let n_offsets = members.clone().enumerate().filter(|(i, t)| t.fixed_size().is_none() && i + 1 != n).count();
     let k = if n_offsets > 0 { offset_size_for_len(data.len()) } else { 0 };
     let framing_start = data
         .len()

@@ -43,9 +43,7 @@ impl DirMeta {
             uid: field(0),
             gid: field(1),
             mode: field(2),
-            xattrs: Xattrs::from_value(
-                t.get(3).ok_or_else(|| ObjectError::Invalid("dirmeta lacks xattrs".into()))?,
-            )?,
+            xattrs: Xattrs::from_value(t.get(3).ok_or_else(|| ObjectError::Invalid("dirmeta lacks xattrs".into()))?)?,
         };
         if meta.mode & S_IFMT != S_IFDIR || meta.mode & !(S_IFMT | 0o7777) != 0 {
             return Err(ObjectError::Invalid(format!("invalid directory mode {:o}", meta.mode)));

@@ -151,7 +151,8 @@ impl FileHeader {
             return Err(bad("shorter than 8 bytes"));
         }
         let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        let end = 8usize.checked_add(len).filter(|e| *e <= data.len()).ok_or_else(|| bad("header length past the end"))?;
+        let end =
+            8usize.checked_add(len).filter(|e| *e <= data.len()).ok_or_else(|| bad("header length past the end"))?;
         let v = Value::from_bytes(&Type::parse(Self::ARCHIVE_TYPE)?, &data[8..end])?;
         let t = v.as_tuple().ok_or_else(|| bad("not a tuple"))?;
         let size = t.first().and_then(Value::as_u64).map(u64::from_be).ok_or_else(|| bad("size"))?;

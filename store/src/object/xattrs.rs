@@ -69,16 +69,11 @@ impl Xattrs {
     /// Reads an `a(ayay)` value. Names must be NUL-terminated and non-empty.
     /// The result is sorted (as current OSTree does before checksumming).
     pub fn from_value(v: &Value<'_>) -> Result<Self, ObjectError> {
-        let items = v
-            .as_array()
-            .ok_or_else(|| ObjectError::Invalid("xattrs are not an array".into()))?;
+        let items = v.as_array().ok_or_else(|| ObjectError::Invalid("xattrs are not an array".into()))?;
         let mut out = Vec::with_capacity(items.len());
         for it in items {
             let t = it.as_tuple().unwrap_or(&[]);
-            let (Some(n), Some(val)) = (
-                t.first().and_then(Value::as_bytes),
-                t.get(1).and_then(Value::as_bytes),
-            ) else {
+            let (Some(n), Some(val)) = (t.first().and_then(Value::as_bytes), t.get(1).and_then(Value::as_bytes)) else {
                 return Err(ObjectError::Invalid("malformed xattr entry".into()));
             };
             let name = match n.split_last() {

@@ -24,10 +24,7 @@ fn not_supported(e: &rustix::io::Errno) -> bool {
 /// zero-length values dropped (as OSTree does). A file system without xattr
 /// support reads as no xattrs.
 pub fn read_xattrs(path: &Path) -> Result<Xattrs, Error> {
-    let err = |e: rustix::io::Errno| Error::Io {
-        path: path.to_path_buf(),
-        source: e.into(),
-    };
+    let err = |e: rustix::io::Errno| Error::Io { path: path.to_path_buf(), source: e.into() };
     let mut names = vec![0u8; 1024];
     let n = loop {
         match rustix::fs::llistxattr(path, &mut names[..]) {
@@ -103,17 +100,11 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, fsync: bool) -> Result<
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
+        let mut f =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).map_err(io_err(&tmp))?;
         f.write_all(data).map_err(io_err(&tmp))?;
-        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(mode)).map_err(|e| Error::Io {
-            path: tmp.clone(),
-            source: e.into(),
-        })?;
+        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(mode))
+            .map_err(|e| Error::Io { path: tmp.clone(), source: e.into() })?;
         if fsync {
             f.sync_data().map_err(io_err(&tmp))?;
         }

@@ -44,10 +44,7 @@ impl KeyFile {
             } else if let Some((k, v)) = raw.split_once('=') {
                 lines.push(Line::Entry(k.trim().to_string(), unescape(v.trim_start())));
             } else {
-                return Err(KeyFileError {
-                    line: i + 1,
-                    text: raw.to_string(),
-                });
+                return Err(KeyFileError { line: i + 1, text: raw.to_string() });
             }
         }
         Ok(KeyFile { lines })

@@ -180,31 +180,30 @@ impl Repo {
         }
         let cpath = path.join("config");
         let text = std::fs::read_to_string(&cpath).map_err(io_err(&cpath))?;
-        let config = KeyFile::parse(&text).map_err(|e| Error::Config {
-            path: cpath.clone(),
-            msg: e.to_string(),
-        })?;
-        let cerr = |msg: String| Error::Config {
-            path: cpath.clone(),
-            msg,
-        };
+        let config = KeyFile::parse(&text).map_err(|e| Error::Config { path: cpath.clone(), msg: e.to_string() })?;
+        let cerr = |msg: String| Error::Config { path: cpath.clone(), msg };
         match config.get("core", "repo_version") {
             Some("1") => {}
             Some(v) => return Err(cerr(format!("Invalid repository version '{v}'"))),
             None => return Err(cerr("Missing core.repo_version".into())),
         }
         if config.get_bool("core", "archive") == Some(Ok(true)) {
-            return Err(cerr("This version of OSTree no longer supports \"archive\" repositories; use archive-z2 instead".into()));
+            return Err(cerr(
+                "This version of OSTree no longer supports \"archive\" repositories; use archive-z2 instead".into(),
+            ));
         }
         let mode_s = config.get("core", "mode").unwrap_or("bare");
-        let mode = RepoMode::parse(mode_s).ok_or_else(|| cerr(format!("Invalid mode '{mode_s}' in repository configuration")))?;
+        let mode = RepoMode::parse(mode_s)
+            .ok_or_else(|| cerr(format!("Invalid mode '{mode_s}' in repository configuration")))?;
         let flag = |k: &str, default: bool| -> Result<bool, Error> {
-            config.get_bool("core", k).unwrap_or(Ok(default)).map_err(|m| cerr(m))
+            config.get_bool("core", k).unwrap_or(Ok(default)).map_err(&cerr)
         };
         let fsync = flag("fsync", true)?;
         let disable_xattrs = flag("disable-xattrs", false)?;
         let zlib_level = match config.get("archive", "zlib-level") {
-            Some(v) => v.trim().parse::<u32>().map_err(|_| cerr(format!("Invalid archive.zlib-level '{v}'")))?.clamp(1, 9),
+            Some(v) => {
+                v.trim().parse::<u32>().map_err(|_| cerr(format!("Invalid archive.zlib-level '{v}'")))?.clamp(1, 9)
+            }
             None => 6,
         };
         let lock_timeout = match config.get("core", "lock-timeout-secs") {
@@ -216,15 +215,7 @@ impl Repo {
             None => Some(Duration::from_secs(300)),
         };
         let _ = std::fs::create_dir_all(path.join("tmp/cache"));
-        Ok(Repo {
-            path: path.to_path_buf(),
-            mode,
-            config,
-            fsync,
-            disable_xattrs,
-            zlib_level,
-            lock_timeout,
-        })
+        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, disable_xattrs, zlib_level, lock_timeout })
     }
 
     /// The repository directory.

@@ -72,9 +72,9 @@ impl Repo {
     /// Loads a commit's detached metadata, if it has any.
     pub fn load_commitmeta(&self, commit: &Checksum) -> Result<Option<CommitMetadata>, Error> {
         match self.read_metadata(ObjectType::CommitMeta, commit) {
-            Ok(b) => CommitMetadata::from_bytes(&b)
-                .map(Some)
-                .map_err(Error::bad_object(*commit, ObjectType::CommitMeta)),
+            Ok(b) => {
+                CommitMetadata::from_bytes(&b).map(Some).map_err(Error::bad_object(*commit, ObjectType::CommitMeta))
+            }
             Err(Error::MissingObject { .. }) => Ok(None),
             Err(e) => Err(e),
         }

@@ -231,9 +231,7 @@ impl Repo {
         };
         for _ in 0..parents {
             let commit = self.load_commit(&c)?;
-            c = commit
-                .parent
-                .ok_or_else(|| Error::Invalid(format!("Commit {c} has no parent")))?;
+            c = commit.parent.ok_or_else(|| Error::Invalid(format!("Commit {c} has no parent")))?;
         }
         Ok(Some(c))
     }

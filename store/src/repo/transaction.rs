@@ -213,7 +213,10 @@ impl<'r> Transaction<'r> {
             if !header.is_symlink() {
                 reader.take(size + 1).read_to_end(&mut buf).map_err(io_err(&self.staging))?;
                 if buf.len() as u64 != size {
-                    return Err(Error::Invalid(format!("file changed size while being read: expected {size} bytes, got {}", buf.len())));
+                    return Err(Error::Invalid(format!(
+                        "file changed size while being read: expected {size} bytes, got {}",
+                        buf.len()
+                    )));
                 }
             }
             return self.write_file_bytes(header, &buf);
@@ -430,12 +433,7 @@ impl Drop for Transaction<'_> {
 }
 
 fn create_file(path: &Path, mode: u32) -> Result<File, Error> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(io_err(path))
+    OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io_err(path))
 }
 
 fn set_mode(f: &File, path: &Path, mode: u32) -> Result<(), Error> {

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use oxtree_store::build::{sizes_entry, write_commit, write_directory, write_tar, CommitFilter, CommitInfo, MutableTree, StatOverride};
+use oxtree_store::build::{
+    sizes_entry, write_commit, write_directory, write_tar, CommitFilter, CommitInfo, MutableTree, StatOverride,
+};
 use oxtree_store::gvariant::{parse_text, Type, Value};
 use oxtree_store::object::CommitMetadata;
 use oxtree_store::RepoMode;
@@ -31,7 +33,11 @@ pub static COMMAND: Command = Command {
         opt!("base", "REV", "Start from the given commit as a base (no modifiers apply)"),
         opt!("tree", "dir=PATH or tar=TARFILE or ref=COMMIT", "Overlay the given argument as a tree"),
         opt!("add-metadata-string", "KEY=VALUE", "Add a key/value pair to metadata"),
-        opt!("add-metadata", "KEY=VALUE", "Add a key/value pair to metadata, where the KEY is a string, and VALUE is in GVariant Text Format"),
+        opt!(
+            "add-metadata",
+            "KEY=VALUE",
+            "Add a key/value pair to metadata, where the KEY is a string, and VALUE is in GVariant Text Format"
+        ),
         opt!("keep-metadata", "KEY", "Keep metadata KEY and its associated VALUE from parent"),
         opt!("add-detached-metadata-string", "KEY=VALUE", "Add a key/value pair to detached metadata"),
         opt!("owner-uid", "UID", "Set file ownership user id"),
@@ -45,7 +51,11 @@ pub static COMMAND: Command = Command {
         flag!("link-checkout-speedup", "Optimize for commits of trees composed of hardlinks into the repository"),
         flag!("devino-canonical", 'I', "Assume hardlinked objects are unmodified.  Implies --link-checkout-speedup"),
         flag!("tar-autocreate-parents", "When loading tar archives, automatically create parent directories as needed"),
-        opt!("tar-pathname-filter", "REGEX,REPLACEMENT", "When loading tar archives, use REGEX,REPLACEMENT against path names"),
+        opt!(
+            "tar-pathname-filter",
+            "REGEX,REPLACEMENT",
+            "When loading tar archives, use REGEX,REPLACEMENT against path names"
+        ),
         flag!("skip-if-unchanged", "If the contents are unchanged from previous commit, do nothing"),
         opt!("statoverride", "PATH", "File containing list of modifications to make to permissions"),
         opt!("skip-list", "PATH", "File containing list of files to skip"),
@@ -86,7 +96,8 @@ fn parse_statoverride(path: &str) -> Result<Vec<(String, StatOverride)>> {
             Some(d) => (true, d),
             None => (false, mode.strip_prefix('+').unwrap_or(mode)),
         };
-        let bits: u32 = digits.parse().map_err(|_| anyhow!("{path}: invalid mode '{mode}' in statoverride line '{line}'"))?;
+        let bits: u32 =
+            digits.parse().map_err(|_| anyhow!("{path}: invalid mode '{mode}' in statoverride line '{line}'"))?;
         out.push((p.to_string(), if set { StatOverride::Set(bits) } else { StatOverride::Add(bits) }));
     }
     Ok(out)
@@ -160,7 +171,9 @@ fn run(ctx: &Context) -> Result<()> {
     let timestamp = match a.get("timestamp") {
         Some(t) => parse_time(t).map_err(|_| anyhow!("Could not parse '{t}'"))?,
         None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(s) if !s.is_empty() => s.parse().map_err(|_| anyhow!("Failed to convert SOURCE_DATE_EPOCH='{s}' to a number"))?,
+            Ok(s) if !s.is_empty() => {
+                s.parse().map_err(|_| anyhow!("Failed to convert SOURCE_DATE_EPOCH='{s}' to a number"))?
+            }
             _ => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
         },
     };
@@ -177,7 +190,8 @@ fn run(ctx: &Context) -> Result<()> {
     }
     let keep = a.all("keep-metadata");
     if !keep.is_empty() {
-        let p = parent.ok_or_else(|| anyhow!("Either --branch or --parent must be specified when using --keep-metadata"))?;
+        let p = parent
+            .ok_or_else(|| anyhow!("Either --branch or --parent must be specified when using --keep-metadata"))?;
         let pc = repo.load_commit(&p)?;
         for k in keep {
             let v = pc.metadata.get(k).ok_or_else(|| anyhow!("Missing metadata key '{k}' from commit '{p}'"))?;
@@ -354,4 +368,3 @@ fn add_bootable(repo: &oxtree_store::Repo, tree: &MutableTree, metadata: &mut Co
         _ => bail!("--bootable: more than one kernel found in usr/lib/modules"),
     }
 }
-

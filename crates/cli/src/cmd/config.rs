@@ -30,9 +30,9 @@ fn run(ctx: &Context) -> Result<()> {
     match op {
         "get" => {
             let (g, k) = split_key(ctx, ctx.arg(1, "A KEY")?)?;
-            let v = cfg
-                .get(&g, k)
-                .ok_or_else(|| anyhow!("Key file does not have key \u{201c}{k}\u{201d} in group \u{201c}{g}\u{201d}"))?;
+            let v = cfg.get(&g, k).ok_or_else(|| {
+                anyhow!("Key file does not have key \u{201c}{k}\u{201d} in group \u{201c}{g}\u{201d}")
+            })?;
             println!("{v}");
         }
         "set" => {

@@ -12,7 +12,11 @@ pub static COMMAND: Command = Command {
     summary: "Initialize a new empty repository",
     opts: &[
         opt!("mode", "MODE", "Initialize repository in given mode (bare, bare-user, bare-user-only, archive)"),
-        opt!("collection-id", "COLLECTION-ID", "Globally unique ID for this repository as an collection of refs for redistribution to other repositories"),
+        opt!(
+            "collection-id",
+            "COLLECTION-ID",
+            "Globally unique ID for this repository as an collection of refs for redistribution to other repositories"
+        ),
     ],
     repo: true,
     run,

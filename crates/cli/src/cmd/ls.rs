@@ -34,27 +34,39 @@ struct Ls<'a> {
     out: std::io::StdoutLock<'static>,
 }
 
+/// One line of the listing.
+struct Row<'a> {
+    kind: char,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    size: u64,
+    csums: String,
+    xattrs: &'a Xattrs,
+    target: Option<&'a str>,
+}
+
 fn xattr_text(x: &Xattrs) -> String {
     x.to_value().to_text()
 }
 
 impl Ls<'_> {
-    fn line(&mut self, kind: char, mode: u32, uid: u32, gid: u32, size: u64, csums: &str, x: &Xattrs, path: &str, target: Option<&str>) -> Result<()> {
+    fn line(&mut self, row: Row<'_>, path: &str) -> Result<()> {
         if self.nul {
             self.out.write_all(path.as_bytes())?;
             self.out.write_all(b"\0")?;
             return Ok(());
         }
-        let mut s = format!("{kind}{:05o} {uid} {gid} {size:6} ", mode & 0o7777);
+        let mut s = format!("{}{:05o} {} {} {:6} ", row.kind, row.mode & 0o7777, row.uid, row.gid, row.size);
         if self.checksum {
-            s.push_str(csums);
+            s.push_str(&row.csums);
             s.push(' ');
         }
         if self.xattrs {
-            s.push_str(&format!("{{ {} }} ", xattr_text(x)));
+            s.push_str(&format!("{{ {} }} ", xattr_text(row.xattrs)));
         }
         s.push_str(path);
-        if let Some(t) = target {
+        if let Some(t) = row.target {
             s.push_str(" -> ");
             s.push_str(t);
         }
@@ -64,16 +76,46 @@ impl Ls<'_> {
 
     fn dir_line(&mut self, tree: &Checksum, meta: &Checksum, path: &str) -> Result<()> {
         let m: DirMeta = self.repo.load_dirmeta(meta)?;
-        self.line('d', m.mode, m.uid, m.gid, 0, &format!("{tree} {meta}"), &m.xattrs, path, None)
+        let row = Row {
+            kind: 'd',
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+            size: 0,
+            csums: format!("{tree} {meta}"),
+            xattrs: &m.xattrs,
+            target: None,
+        };
+        self.line(row, path)
     }
 
     fn file_line(&mut self, csum: &Checksum, path: &str) -> Result<()> {
         let obj = self.repo.open_file(csum)?;
         let h: &FileHeader = &obj.header;
         if h.is_symlink() {
-            self.line('l', h.mode, h.uid, h.gid, 0, &csum.to_hex(), &h.xattrs, path, Some(&h.symlink_target))
+            let row = Row {
+                kind: 'l',
+                mode: h.mode,
+                uid: h.uid,
+                gid: h.gid,
+                size: 0,
+                csums: csum.to_hex(),
+                xattrs: &h.xattrs,
+                target: Some(&h.symlink_target),
+            };
+            self.line(row, path)
         } else {
-            self.line('-', h.mode, h.uid, h.gid, obj.size, &csum.to_hex(), &h.xattrs, path, None)
+            let row = Row {
+                kind: '-',
+                mode: h.mode,
+                uid: h.uid,
+                gid: h.gid,
+                size: obj.size,
+                csums: csum.to_hex(),
+                xattrs: &h.xattrs,
+                target: None,
+            };
+            self.line(row, path)
         }
     }
 
@@ -107,11 +149,8 @@ fn run(ctx: &Context) -> Result<()> {
         recursive: ctx.args.flag("recursive"),
         out: std::io::stdout().lock(),
     };
-    let paths: Vec<&str> = if ctx.args.args.len() > 1 {
-        ctx.args.args[1..].iter().map(String::as_str).collect()
-    } else {
-        vec!["/"]
-    };
+    let paths: Vec<&str> =
+        if ctx.args.args.len() > 1 { ctx.args.args[1..].iter().map(String::as_str).collect() } else { vec!["/"] };
     for p in paths {
         let node = lookup(&repo, (commit.root_tree, commit.root_meta), p)
             .map_err(|e| anyhow!("Inspecting path '{p}': {e}"))?;

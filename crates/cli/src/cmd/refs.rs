@@ -53,7 +53,10 @@ fn run(ctx: &Context) -> Result<()> {
         for prefix in &a.args {
             let mut any = false;
             for name in all.keys() {
-                if name == prefix || name.starts_with(&format!("{prefix}/")) || (prefix.ends_with(':') && name.starts_with(prefix.as_str())) {
+                if name == prefix
+                    || name.starts_with(&format!("{prefix}/"))
+                    || (prefix.ends_with(':') && name.starts_with(prefix.as_str()))
+                {
                     tx.set_ref(name, None)?;
                     any = true;
                 }

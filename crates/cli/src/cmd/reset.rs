@@ -17,12 +17,8 @@ fn run(ctx: &Context) -> Result<()> {
     let refname = ctx.arg(0, "A REF argument")?;
     let target = ctx.arg(1, "A COMMIT argument")?;
     let repo = ctx.repo()?;
-    let current = repo
-        .resolve_rev(refname, false)?
-        .ok_or_else(|| anyhow::anyhow!("Refspec '{refname}' not found"))?;
-    let target = repo
-        .resolve_rev(target, false)?
-        .ok_or_else(|| anyhow::anyhow!("Refspec '{target}' not found"))?;
+    let current = repo.resolve_rev(refname, false)?.ok_or_else(|| anyhow::anyhow!("Refspec '{refname}' not found"))?;
+    let target = repo.resolve_rev(target, false)?.ok_or_else(|| anyhow::anyhow!("Refspec '{target}' not found"))?;
     // The target must be reachable from the ref's history.
     let mut walk = Some(current);
     let mut found = false;

@@ -9,7 +9,11 @@ pub static COMMAND: Command = Command {
     name: "rev-parse",
     usage: "REV",
     summary: "Output the target of a rev",
-    opts: &[flag!("single", 'S', "If the repository has exactly one commit, then print it; any other case will result in an error")],
+    opts: &[flag!(
+        "single",
+        'S',
+        "If the repository has exactly one commit, then print it; any other case will result in an error"
+    )],
     repo: true,
     run,
 };

@@ -103,10 +103,7 @@ fn run(ctx: &Context) -> Result<()> {
     if Checksum::is_hex(rev) {
         let c = Checksum::from_hex(rev)?;
         if !repo.has_object(ObjectType::Commit, &c) {
-            for (ty, tstr) in [
-                (ObjectType::DirTree, "(a(say)a(sayay))"),
-                (ObjectType::DirMeta, "(uuua(ayay))"),
-            ] {
+            for (ty, tstr) in [(ObjectType::DirTree, "(a(say)a(sayay))"), (ObjectType::DirMeta, "(uuua(ayay))")] {
                 if repo.has_object(ty, &c) {
                     let b = repo.read_metadata(ty, &c)?;
                     let v = Value::from_bytes(&Type::parse(tstr)?, &b)?;
