@@ -1,0 +1,248 @@
+//! Shared helpers for the CLI's integration tests: temporary directories,
+//! running `oxtree` and the real `ostree`, building test trees, and
+//! snapshots of directory trees for bit-for-bit comparison.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use oxtree_store::repo::read_xattrs;
+use oxtree_store::Checksum;
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Under target/ so that it is on the same (xattr-capable) file system.
+        let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let d = base.join(format!("{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        TempDir(d)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DIRS").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn oxtree_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_oxtree")
+}
+
+fn run_tool(bin: &str, args: &[&str]) -> Output {
+    Command::new(bin).args(args).output().unwrap_or_else(|e| panic!("running {bin}: {e}"))
+}
+
+/// Runs oxtree; returns the output whatever the exit status.
+pub fn ox_out(args: &[&str]) -> Output {
+    run_tool(oxtree_bin(), args)
+}
+
+/// Runs the real ostree; returns the output whatever the exit status.
+pub fn ostree_out(args: &[&str]) -> Output {
+    require_ostree();
+    run_tool("ostree", args)
+}
+
+fn check(tool: &str, args: &[&str], o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "{tool} {args:?} failed ({}):\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs oxtree and requires success; returns stdout.
+pub fn ox(args: &[&str]) -> String {
+    check("oxtree", args, ox_out(args))
+}
+
+/// Runs the real ostree and requires success; returns stdout.
+pub fn ostree(args: &[&str]) -> String {
+    check("ostree", args, ostree_out(args))
+}
+
+/// The real ostree is the oracle: its absence is a failure, not a skip
+/// (CI installs it; see .ci/run).
+pub fn require_ostree() {
+    let ok = Command::new("ostree").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(ok, "the real `ostree` is needed (apt-get install ostree ostree-tests attr)");
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden")
+}
+
+pub fn sh(script: &str) {
+    let st = Command::new("sh").arg("-c").arg(script).status().unwrap();
+    assert!(st.success(), "sh -c {script:?} failed");
+}
+
+pub fn setfattr(path: &Path, name: &str, value: &str) {
+    let st = Command::new("setfattr").args(["-n", name, "-v", value]).arg(path).status().expect("setfattr (package attr)");
+    assert!(st.success(), "setfattr {name} on {}", path.display());
+}
+
+/// The interop tree: regular and empty files, symlinks (relative, absolute,
+/// dangling), nested and empty dirs, odd modes, non-zero owners, user
+/// xattrs, names with spaces and UTF-8, and (when `big`) a file over 64 MiB.
+pub fn make_rich_tree(dest: &Path, big: bool) {
+    let w = |p: &str, data: &[u8], mode: u32| {
+        let path = dest.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, data).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    std::fs::create_dir_all(dest).unwrap();
+    w("hello.txt", b"hello world\n", 0o644);
+    w("empty", b"", 0o644);
+    w("bin/tool", b"#!/bin/sh\necho tool\n", 0o755);
+    w("bin/setuid", b"setuid\n", 0o4755);
+    w("secret", b"nobody reads me\n", 0o000);
+    w("group-writable", b"gw\n", 0o664);
+    w("with space/file name with spaces", b"spaces\n", 0o644);
+    w("unicode/caf\u{e9}-\u{65e5}\u{672c}.txt", "caf\u{e9} \u{65e5}\u{672c}\n".as_bytes(), 0o600);
+    w("deep/a/b/c/d/e/leaf", b"leaf\n", 0o640);
+    w("owned/by-1000", b"owned\n", 0o644);
+    w("xattrs/f", b"xattrs\n", 0o644);
+    std::fs::create_dir_all(dest.join("emptydir")).unwrap();
+    std::fs::create_dir_all(dest.join("sticky")).unwrap();
+    std::fs::set_permissions(dest.join("sticky"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::create_dir_all(dest.join("private")).unwrap();
+    std::fs::set_permissions(dest.join("private"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink("hello.txt", dest.join("rel-link")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dest.join("abs-link")).unwrap();
+    std::os::unix::fs::symlink("does/not/exist", dest.join("dangling")).unwrap();
+    std::os::unix::fs::symlink("../hello.txt", dest.join("bin/up-link")).unwrap();
+    if is_root() {
+        let chown = |p: &str, u: u32, g: u32| {
+            std::os::unix::fs::lchown(dest.join(p), Some(u), Some(g)).unwrap();
+        };
+        chown("owned/by-1000", 1000, 1000);
+        chown("owned", 1000, 100);
+        chown("rel-link", 12, 34);
+        chown("bin/setuid", 0, 50);
+        std::fs::set_permissions(dest.join("bin/setuid"), std::fs::Permissions::from_mode(0o4755)).unwrap();
+    }
+    setfattr(&dest.join("xattrs/f"), "user.zeta", "zz");
+    setfattr(&dest.join("xattrs/f"), "user.alpha", "0x0001ff");
+    setfattr(&dest.join("xattrs"), "user.dir", "d");
+    if big {
+        // 65 MiB + 3 bytes of varied but compressible data.
+        let mut data = Vec::with_capacity(65 * 1024 * 1024 + 3);
+        let mut x: u32 = 12345;
+        while data.len() < 65 * 1024 * 1024 + 3 {
+            x = x.wrapping_mul(1103515245).wrapping_add(12345);
+            let line = format!("line {} value {:08x}\n", data.len() / 27, x >> 8);
+            data.extend_from_slice(line.as_bytes());
+        }
+        data.truncate(65 * 1024 * 1024 + 3);
+        w("big/large.bin", &data, 0o644);
+    }
+}
+
+/// One entry of a tree snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub kind: char,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub content: String,
+    pub xattrs: Vec<(String, String)>,
+}
+
+/// Everything OSTree preserves about a tree: type, permission bits, owner,
+/// content (sha256) or link target, xattrs. Not timestamps.
+pub fn snapshot(root: &Path, with_xattrs: bool) -> BTreeMap<String, Entry> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::from("/"))];
+    while let Some((p, rel)) = stack.pop() {
+        let md = std::fs::symlink_metadata(&p).unwrap();
+        let ft = md.file_type();
+        let xattrs = if with_xattrs {
+            read_xattrs(&p)
+                .unwrap()
+                .iter()
+                .filter(|(n, _)| n.starts_with(b"user."))
+                .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), format!("{v:02x?}")))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (kind, content) = if ft.is_dir() {
+            let mut names: Vec<_> = std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().file_name()).collect();
+            names.sort();
+            for n in names {
+                let n = n.into_string().unwrap();
+                let child_rel = if rel == "/" { format!("/{n}") } else { format!("{rel}/{n}") };
+                stack.push((p.join(&n), child_rel));
+            }
+            ('d', String::new())
+        } else if ft.is_symlink() {
+            ('l', std::fs::read_link(&p).unwrap().to_string_lossy().into_owned())
+        } else {
+            ('-', Checksum::digest(&std::fs::read(&p).unwrap()).to_hex())
+        };
+        let mode = if ft.is_symlink() { 0o777 } else { md.mode() & 0o7777 };
+        out.insert(rel, Entry { kind, mode, uid: md.uid(), gid: md.gid(), content, xattrs });
+    }
+    out
+}
+
+/// What bare-user-only (or `--canonical-permissions`) keeps of a tree.
+pub fn canonical(mut snap: BTreeMap<String, Entry>) -> BTreeMap<String, Entry> {
+    for e in snap.values_mut() {
+        e.uid = 0;
+        e.gid = 0;
+        e.xattrs.clear();
+        if e.kind != 'l' {
+            e.mode &= 0o755;
+        }
+    }
+    snap
+}
+
+/// Asserts two snapshots are equal, printing the first differences.
+pub fn assert_same_tree(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>, what: &str) {
+    if a == b {
+        return;
+    }
+    let mut diffs = Vec::new();
+    for (k, v) in a {
+        match b.get(k) {
+            None => diffs.push(format!("only in first: {k}")),
+            Some(w) if w != v => diffs.push(format!("{k}: {v:?} != {w:?}")),
+            _ => {}
+        }
+    }
+    for k in b.keys() {
+        if !a.contains_key(k) {
+            diffs.push(format!("only in second: {k}"));
+        }
+    }
+    panic!("{what}: trees differ:\n{}", diffs.into_iter().take(20).collect::<Vec<_>>().join("\n"));
+}
