@@ -46,9 +46,13 @@ fn main_help(prog: &str) -> String {
 
 fn error_text(e: &anyhow::Error) -> String {
     let mut s = e.to_string();
+    // Typed errors often print their source already; add only what is new.
     for cause in e.chain().skip(1) {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
+        let c = cause.to_string();
+        if !s.contains(&c) {
+            s.push_str(": ");
+            s.push_str(&c);
+        }
     }
     s
 }

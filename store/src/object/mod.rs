@@ -19,7 +19,7 @@ use crate::Checksum;
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     /// The GVariant bytes are malformed.
-    #[error("{0}")]
+    #[error(transparent)]
     GVariant(#[from] gvariant::Error),
     /// The object decodes but breaks an OSTree rule.
     #[error("{0}")]

@@ -41,7 +41,7 @@ pub enum Error {
     #[error("{}: not an OSTree repository (no objects/ directory)", .0.display())]
     NotARepo(PathBuf),
     /// The config is unreadable or invalid.
-    #[error("{}: {msg}", path.display())]
+    #[error("opening repo: {}: {msg}", path.display())]
     Config {
         /// The config file.
         path: PathBuf,
@@ -77,7 +77,7 @@ pub enum Error {
         actual: Checksum,
     },
     /// A ref name is invalid.
-    #[error("Invalid ref name {0}")]
+    #[error("Invalid refspec {0}")]
     InvalidRef(String),
     /// A ref or revision does not resolve.
     #[error("Refspec '{0}' not found")]

@@ -31,7 +31,7 @@ fn valid_component(c: &str) -> bool {
 /// `([\w\d][-._\w\d]*/)*[\w\d][-._\w\d]*`, and refuses checksum-like names.
 pub fn validate_ref_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || !name.split('/').all(valid_component) || Checksum::is_hex(name) {
-        return Err(Error::InvalidRef(format!("'{name}'")));
+        return Err(Error::InvalidRef(name.to_string()));
     }
     Ok(())
 }
@@ -39,7 +39,7 @@ pub fn validate_ref_name(name: &str) -> Result<(), Error> {
 /// Checks a remote name (one ref component).
 pub fn validate_remote_name(name: &str) -> Result<(), Error> {
     if !valid_component(name) {
-        return Err(Error::InvalidRef(format!("remote name '{name}'")));
+        return Err(Error::InvalidRef(format!("remote name {name}")));
     }
     Ok(())
 }
@@ -245,7 +245,7 @@ impl Repo {
             return self.read_ref(&spec);
         }
         if rev.is_empty() || rev.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-            return Err(Error::InvalidRef(format!("'{rev}'")));
+            return Err(Error::InvalidRef(rev.to_string()));
         }
         for rel in [format!("refs/heads/{rev}"), format!("refs/remotes/{rev}")] {
             if let Some(c) = self.read_ref_file(&rel)? {

@@ -358,26 +358,13 @@ impl<'r> Transaction<'r> {
         Ok(())
     }
 
-    /// Makes every staged object durable, moves them into `objects/`, then
-    /// updates the refs.
-    pub fn commit(mut self) -> Result<(), Error> {
-        let repo = self.repo;
-        if std::env::var("OSTREE_REPO_TEST_ERROR").map(|v| v.split(',').any(|f| f == "pre-commit")).unwrap_or(false) {
-            // Test hook (as in ostree): fail after staging, keeping the staged objects.
-            self.finished = true;
-            return Err(Error::Invalid("OSTREE_REPO_TEST_ERROR_PRE_COMMIT specified".into()));
-        }
-        let fsync = repo.fsync_enabled();
-        if fsync {
-            let d = File::open(repo.path()).map_err(io_err(repo.path()))?;
-            rustix::fs::syncfs(&d).map_err(errno(repo.path()))?;
-        }
-        let staged: Vec<(Checksum, ObjectType)> =
-            self.staged.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
-        let objects = repo.path().join("objects");
+    /// Renames staged objects into `objects/` (never replacing an existing
+    /// object, except detached metadata), then fsyncs the directories.
+    fn publish(&self, objs: &[(Checksum, ObjectType)], fsync: bool) -> Result<(), Error> {
+        let objects = self.repo.path().join("objects");
+        let archive = self.repo.mode() == RepoMode::Archive;
         let mut touched = BTreeSet::new();
-        let archive = repo.mode() == RepoMode::Archive;
-        for (csum, ty) in &staged {
+        for (csum, ty) in objs {
             let rel = loose_path(csum, *ty, archive);
             let rel = rel.strip_prefix("objects/").unwrap_or(&rel).to_string();
             let dir = &rel[..2];
@@ -401,15 +388,44 @@ impl<'r> Transaction<'r> {
                 Err(rustix::io::Errno::EXIST) => {}
                 Err(e) => return Err(errno(&to)(e)),
             }
-            if *ty == ObjectType::Commit {
-                let _ = std::fs::remove_file(repo.object_path(csum, ObjectType::TombstoneCommit));
-            }
         }
-        if fsync {
+        if fsync && !touched.is_empty() {
             for d in &touched {
                 fsync_dir(&objects.join(d))?;
             }
             fsync_dir(&objects)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every staged object durable, moves them into `objects/`, then
+    /// updates the refs.
+    pub fn commit(mut self) -> Result<(), Error> {
+        let repo = self.repo;
+        if std::env::var("OSTREE_REPO_TEST_ERROR").map(|v| v.split(',').any(|f| f == "pre-commit")).unwrap_or(false) {
+            // Test hook (as in ostree): fail after staging, keeping the staged objects.
+            self.finished = true;
+            return Err(Error::Invalid("OSTREE_REPO_TEST_ERROR_PRE_COMMIT specified".into()));
+        }
+        let fsync = repo.fsync_enabled();
+        if fsync {
+            let d = File::open(repo.path()).map_err(io_err(repo.path()))?;
+            rustix::fs::syncfs(&d).map_err(errno(repo.path()))?;
+        }
+        let staged: Vec<(Checksum, ObjectType)> =
+            self.staged.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+        // Two phases, each made durable before the next: first everything a
+        // commit can reach, then the commits (and their detached metadata).
+        // So a commit object never appears in objects/ before its tree, even
+        // across a crash: fsck of every commit in the repo stays clean.
+        let is_commit = |ty: &ObjectType| matches!(ty, ObjectType::Commit | ObjectType::CommitMeta);
+        let (commits, rest): (Vec<_>, Vec<_>) = staged.into_iter().partition(|(_, ty)| is_commit(ty));
+        self.publish(&rest, fsync)?;
+        self.publish(&commits, fsync)?;
+        for (csum, ty) in &commits {
+            if *ty == ObjectType::Commit {
+                let _ = std::fs::remove_file(repo.object_path(csum, ObjectType::TombstoneCommit));
+            }
         }
         let _ = std::fs::remove_dir_all(&self.staging);
         self.finished = true;

@@ -34,7 +34,7 @@ fn run(ctx: &Context) -> Result<()> {
                     FileContent::Regular(mut r) => {
                         let mut buf = vec![0u8; 128 * 1024];
                         loop {
-                            let n = r.read(&mut buf)?;
+                            let n = r.read(&mut buf).map_err(|e| anyhow::anyhow!("Corrupted file object {f}: {e}"))?;
                             if n == 0 {
                                 break;
                             }

@@ -27,9 +27,9 @@ fn run(ctx: &Context) -> Result<()> {
             // as ostree does, but not on the first commit.
             Err(oxtree_store::Error::MissingObject { .. }) if !first => {
                 if repo.has_object(oxtree_store::object::ObjectType::TombstoneCommit, &c) {
-                    println!("<< History beyond this commit has been deleted >>\n");
+                    println!("<< History beyond this commit has been deleted >>");
                 } else {
-                    println!("<< History beyond this commit not fetched >>\n");
+                    println!("<< History beyond this commit not fetched >>");
                 }
                 break;
             }

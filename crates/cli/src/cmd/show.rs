@@ -43,6 +43,11 @@ pub fn print_commit(repo: &Repo, csum: &Checksum, commit: &Commit) {
     if repo.is_partial(csum) {
         println!("(partial)");
     }
+    if commit.subject.is_empty() {
+        println!("(no subject)");
+        println!();
+        return;
+    }
     println!();
     println!("    {}", commit.subject);
     println!();
