@@ -58,7 +58,8 @@ fn tiny_tree(w: &TempDir) -> String {
 fn golden_commit(repo: &str, branch: &str, tree: &str, extra: &[&str]) -> String {
     let r = format!("--repo={repo}");
     let b = format!("-b{branch}");
-    let mut args = vec![r.as_str(), "commit", b.as_str(), "--timestamp=2020-01-01T00:00:00Z", "--owner-uid=0", "--owner-gid=0"];
+    let mut args =
+        vec![r.as_str(), "commit", b.as_str(), "--timestamp=2020-01-01T00:00:00Z", "--owner-uid=0", "--owner-gid=0"];
     args.extend_from_slice(extra);
     args.push(tree);
     ox(&args).trim().to_string()
@@ -71,7 +72,11 @@ fn tiny_tree_in_every_mode() {
     for (mode, json, want) in [
         ("archive", Some("tiny-archive.json"), "e50899a76f9ec7e2cfc3d5566b9679886080a927c40922822806366b4d34a7fe"),
         ("bare-user", Some("tiny-bare-user.json"), "e50899a76f9ec7e2cfc3d5566b9679886080a927c40922822806366b4d34a7fe"),
-        ("bare-user-only", Some("tiny-bare-user-only.json"), "b8d7c751afcd7bfe6153770795486c13d7f68e227035dd0a1401005d8cc44af1"),
+        (
+            "bare-user-only",
+            Some("tiny-bare-user-only.json"),
+            "b8d7c751afcd7bfe6153770795486c13d7f68e227035dd0a1401005d8cc44af1",
+        ),
         ("bare", None, "e50899a76f9ec7e2cfc3d5566b9679886080a927c40922822806366b4d34a7fe"),
     ] {
         if mode == "bare" && !is_root() {

@@ -43,7 +43,19 @@ fn ostree_commits_oxtree_reads() {
         let r = format!("--repo={repo}");
         ostree(&[&r, "init", &format!("--mode={mode}")]);
         let c1 = ostree(&[&r, "commit", "-b", "main", "-s", "first", TS, &tree_s]);
-        let c2 = ostree(&[&r, "commit", "-b", "main", "-s", "second", "-m", "body\nmore", "--add-metadata-string=version=2.0", TS, &tree_s]);
+        let c2 = ostree(&[
+            &r,
+            "commit",
+            "-b",
+            "main",
+            "-s",
+            "second",
+            "-m",
+            "body\nmore",
+            "--add-metadata-string=version=2.0",
+            TS,
+            &tree_s,
+        ]);
         assert_ne!(c1, c2);
         for args in [
             vec!["ls", "-R", "-C", "main"],

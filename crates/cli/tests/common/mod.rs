@@ -102,7 +102,8 @@ pub fn sh(script: &str) {
 }
 
 pub fn setfattr(path: &Path, name: &str, value: &str) {
-    let st = Command::new("setfattr").args(["-n", name, "-v", value]).arg(path).status().expect("setfattr (package attr)");
+    let st =
+        Command::new("setfattr").args(["-n", name, "-v", value]).arg(path).status().expect("setfattr (package attr)");
     assert!(st.success(), "setfattr {name} on {}", path.display());
 }
 
