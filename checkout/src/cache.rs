@@ -1,0 +1,145 @@
+//! `uncompressed-objects-cache`: for `archive` repositories checked out in
+//! user mode, each regular file is decompressed once into
+//! `uncompressed-objects-cache/XX/REST.file` (mode without setuid/setgid,
+//! fsync'd unless the repo disables fsync) and hardlinked from there, so
+//! later checkouts of the same content cost a link.
+//! [`checkout_gc`](crate::checkout_gc) removes cache files no checkout
+//! links to any more.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+
+use oxtree_store::{Checksum, Repo};
+use rustix::fs::{AtFlags, Mode};
+use rustix::io::Errno;
+
+use crate::fsops::{open_dir, LinkMode, TmpFile};
+use crate::source::{LoosePath, Obj, Source};
+use crate::CheckoutError;
+
+/// The cache directory's name in the repository.
+pub(crate) const CACHE_DIR: &str = "uncompressed-objects-cache";
+
+/// The open cache of one repository.
+pub(crate) struct Cache {
+    /// The repository directory.
+    repo_dir: OwnedFd,
+    /// `uncompressed-objects-cache/`, once it exists.
+    dir: std::sync::Mutex<Option<std::sync::Arc<OwnedFd>>>,
+}
+
+fn io(repo: &Repo, what: &str, op: &'static str) -> impl FnOnce(Errno) -> CheckoutError {
+    let p = repo.path().join(what);
+    move |e| CheckoutError::io(p, op, e)
+}
+
+impl Cache {
+    /// Opens the cache of `repo` (it need not exist yet).
+    pub fn open(repo: &Repo) -> Result<Self, CheckoutError> {
+        let repo_dir = open_dir(rustix::fs::CWD, repo.path(), true)
+            .map_err(|e| CheckoutError::io(repo.path().to_path_buf(), "opendir", e))?;
+        let dir = match open_dir(repo_dir.as_fd(), CACHE_DIR, false) {
+            Ok(fd) => Some(std::sync::Arc::new(fd)),
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => None,
+            Err(e) => return Err(CheckoutError::io(repo.path().join(CACHE_DIR), "opendir", e)),
+        };
+        Ok(Cache { repo_dir, dir: std::sync::Mutex::new(dir) })
+    }
+
+    /// The cache directory if it exists.
+    pub fn dir(&self) -> Option<std::sync::Arc<OwnedFd>> {
+        self.dir.lock().ok().and_then(|d| d.clone())
+    }
+
+    fn ensure_dir(&self, repo: &Repo) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
+        let mut guard = self.dir.lock().map_err(|_| CheckoutError::InvalidOptions("cache lock poisoned".into()))?;
+        if let Some(d) = guard.as_ref() {
+            return Ok(d.clone());
+        }
+        match rustix::fs::mkdirat(&self.repo_dir, CACHE_DIR, Mode::from_raw_mode(0o775)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(io(repo, CACHE_DIR, "mkdirat")(e)),
+        }
+        let d = std::sync::Arc::new(
+            open_dir(self.repo_dir.as_fd(), CACHE_DIR, false)
+                .map_err(|e| CheckoutError::io(repo.path().join(CACHE_DIR), "opendir", e))?,
+        );
+        *guard = Some(d.clone());
+        Ok(d)
+    }
+
+    /// Decompresses a regular file into the cache (keeping an entry that
+    /// is already there).
+    pub fn extract(&self, src: &Source<'_>, csum: &Checksum, obj: &mut Obj) -> Result<(), CheckoutError> {
+        let repo = src.repo;
+        let dir = self.ensure_dir(repo)?;
+        let loose = LoosePath::new(csum);
+        let tmp_dir = open_dir(self.repo_dir.as_fd(), "tmp", false)
+            .map_err(|e| CheckoutError::io(repo.path().join("tmp"), "opendir", e))?;
+        let tmp_path = repo.path().join("tmp");
+        let mut tmp = TmpFile::new(tmp_dir.as_fd()).map_err(|e| CheckoutError::io(tmp_path.clone(), "open", e))?;
+        let mut payload = src.payload(csum, obj)?;
+        crate::copy::write_payload(&mut payload, tmp.file(), obj.size)
+            .map_err(|e| CheckoutError::io(src.path(csum), "decompress", e))?;
+        tmp.file().flush().map_err(|e| CheckoutError::io(tmp_path.clone(), "write", e))?;
+        if repo.fsync_enabled() {
+            rustix::fs::fsync(tmp.file().as_fd()).map_err(|e| CheckoutError::io(tmp_path.clone(), "fsync", e))?;
+        }
+        let mode = obj.mode & 0o7777 & !0o6000;
+        rustix::fs::fchmod(tmp.file().as_fd(), Mode::from_raw_mode(mode))
+            .map_err(|e| CheckoutError::io(tmp_path.clone(), "fchmod", e))?;
+        match rustix::fs::mkdirat(dir.as_fd(), loose.dir(), Mode::from_raw_mode(0o777)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(io(repo, CACHE_DIR, "mkdirat")(e)),
+        }
+        let cache_path = repo.path().join(CACHE_DIR).join(loose.as_str());
+        tmp.link(dir.as_fd(), loose.as_str(), LinkMode::NoReplaceIgnoreExist)
+            .map_err(|e| CheckoutError::io(cache_path, "linkat", e))?;
+        Ok(())
+    }
+}
+
+/// Deletes the files of `uncompressed-objects-cache` that nothing links to
+/// any more (link count 1), as `ostree_repo_checkout_gc` does, and returns
+/// how many went. A repository without a cache is left alone.
+pub fn checkout_gc(repo: &Repo) -> Result<u64, CheckoutError> {
+    let root = repo.path().join(CACHE_DIR);
+    let dir = match open_dir(rustix::fs::CWD, &root, false) {
+        Ok(d) => d,
+        Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => return Ok(0),
+        Err(e) => return Err(CheckoutError::io(root, "opendir", e)),
+    };
+    let mut removed = 0;
+    let mut prefixes = Vec::new();
+    for ent in rustix::fs::Dir::read_from(&dir).map_err(|e| CheckoutError::io(root.clone(), "readdir", e))? {
+        let ent = ent.map_err(|e| CheckoutError::io(root.clone(), "readdir", e))?;
+        let n = ent.file_name().to_bytes();
+        if n.len() == 2 && n.iter().all(u8::is_ascii_hexdigit) {
+            prefixes.push(ent.file_name().to_owned());
+        }
+    }
+    for p in prefixes {
+        let sub_path = root.join(p.to_string_lossy().as_ref());
+        let sub = match open_dir(dir.as_fd(), p.as_c_str(), false) {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        let mut names = Vec::new();
+        for ent in rustix::fs::Dir::read_from(&sub).map_err(|e| CheckoutError::io(sub_path.clone(), "readdir", e))? {
+            let ent = ent.map_err(|e| CheckoutError::io(sub_path.clone(), "readdir", e))?;
+            let n = ent.file_name();
+            if n.to_bytes() != b"." && n.to_bytes() != b".." {
+                names.push(n.to_owned());
+            }
+        }
+        for n in names {
+            let Ok(st) = rustix::fs::statat(&sub, n.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else { continue };
+            if st.st_mode & 0o170000 == 0o100000 && st.st_nlink == 1 {
+                rustix::fs::unlinkat(&sub, n.as_c_str(), AtFlags::empty())
+                    .map_err(|e| CheckoutError::io(sub_path.clone(), "unlinkat", e))?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}

@@ -1,0 +1,109 @@
+//! The uncompressed-objects cache of archive repositories (user mode), the
+//! counters, and `checkout_gc`. No `ostree` needed.
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+
+use common::tempdir;
+use oxtree_checkout::{checkout, checkout_gc, CheckoutOptions};
+use oxtree_store::object::{Commit, CommitMetadata, DirMeta, DirTree, FileEntry, FileHeader, ObjectType, Xattrs};
+use oxtree_store::{Checksum, Repo, RepoMode};
+
+fn reg(mode: u32) -> FileHeader {
+    FileHeader { uid: 0, gid: 0, mode: 0o100000 | mode, symlink_target: String::new(), xattrs: Xattrs::new() }
+}
+
+fn archive_repo(w: &std::path::Path) -> (Repo, Checksum) {
+    let repo = Repo::init(&w.join("repo"), RepoMode::Archive).unwrap();
+    let tx = repo.transaction().unwrap();
+    let a = tx.write_file_bytes(&reg(0o4755), b"setuid program\n").unwrap();
+    let b = tx.write_file_bytes(&reg(0o644), b"plain\n").unwrap();
+    let e = tx.write_file_bytes(&reg(0o644), b"").unwrap();
+    let link = FileHeader { mode: 0o120777, symlink_target: "b".into(), ..reg(0) };
+    let l = tx.write_file_bytes(&link, b"").unwrap();
+    let m = tx
+        .write_metadata(
+            ObjectType::DirMeta,
+            &DirMeta { uid: 0, gid: 0, mode: 0o40755, xattrs: Xattrs::new() }.to_bytes(),
+        )
+        .unwrap();
+    let mut tree = DirTree {
+        files: vec![
+            FileEntry { name: "a".into(), checksum: a },
+            FileEntry { name: "b".into(), checksum: b },
+            FileEntry { name: "empty".into(), checksum: e },
+            FileEntry { name: "l".into(), checksum: l },
+        ],
+        dirs: vec![],
+    };
+    tree.sort();
+    let root = tx.write_metadata(ObjectType::DirTree, &tree.to_bytes()).unwrap();
+    let c = tx
+        .write_commit(&Commit {
+            metadata: CommitMetadata::default(),
+            parent: None,
+            related: vec![],
+            subject: "cache".into(),
+            body: String::new(),
+            timestamp: 0,
+            root_tree: root,
+            root_meta: m,
+        })
+        .unwrap();
+    tx.commit().unwrap();
+    drop(repo);
+    (Repo::open(&w.join("repo")).unwrap(), c)
+}
+
+#[test]
+fn archive_user_checkouts_go_through_the_cache() {
+    let w = tempdir("cache");
+    let (repo, c) = archive_repo(&w);
+    let user = CheckoutOptions { user_mode: true, ..Default::default() };
+    let s1 = checkout(&repo, &c, &w.join("one"), &user).unwrap();
+    assert_eq!((s1.cache_extracted, s1.files_hardlinked, s1.files_copied, s1.symlinks_created), (2, 2, 1, 1));
+    let cache = w.join("repo/uncompressed-objects-cache");
+    let a = std::fs::metadata(w.join("one/a")).unwrap();
+    assert_eq!(a.mode() & 0o7777, 0o755, "setuid is dropped in user mode and in the cache");
+    assert_eq!(a.nlink(), 2);
+    assert_eq!(std::fs::read(w.join("one/a")).unwrap(), b"setuid program\n");
+    assert_eq!(std::fs::metadata(w.join("one/empty")).unwrap().nlink(), 1, "empty files are copied");
+    // A second checkout reuses the cache.
+    let s2 = checkout(&repo, &c, &w.join("two"), &user).unwrap();
+    assert_eq!((s2.cache_extracted, s2.files_hardlinked), (0, 2));
+    assert_eq!(std::fs::metadata(w.join("two/b")).unwrap().nlink(), 3);
+    // Without the cache everything is copied and the cache is untouched.
+    let nocache = CheckoutOptions { user_mode: true, disable_cache: true, fsync: true, ..Default::default() };
+    let s3 = checkout(&repo, &c, &w.join("three"), &nocache).unwrap();
+    assert_eq!((s3.cache_extracted, s3.files_hardlinked, s3.files_copied), (0, 0, 3));
+    // Not in user mode: plain copies with the full mode.
+    if rustix::process::geteuid().is_root() {
+        let s4 = checkout(&repo, &c, &w.join("four"), &CheckoutOptions::default()).unwrap();
+        assert_eq!(s4.files_copied, 3);
+        assert_eq!(std::fs::metadata(w.join("four/a")).unwrap().mode() & 0o7777, 0o4755);
+    }
+    // GC keeps what is linked, then removes what no checkout uses.
+    assert_eq!(checkout_gc(&repo).unwrap(), 0);
+    std::fs::remove_dir_all(w.join("one")).unwrap();
+    assert_eq!(checkout_gc(&repo).unwrap(), 0);
+    std::fs::remove_dir_all(w.join("two")).unwrap();
+    assert_eq!(checkout_gc(&repo).unwrap(), 2);
+    assert!(cache.exists());
+    let _ = std::fs::remove_dir_all(&w);
+}
+
+#[test]
+fn cache_can_be_disabled_in_the_config() {
+    let w = tempdir("cache-config");
+    let (repo, c) = archive_repo(&w);
+    let cfg = w.join("repo/config");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("[core]\n", "[core]\nenable-uncompressed-cache=false\n")).unwrap();
+    drop(repo);
+    let repo = Repo::open(&w.join("repo")).unwrap();
+    let s = checkout(&repo, &c, &w.join("co"), &CheckoutOptions { user_mode: true, ..Default::default() }).unwrap();
+    assert_eq!((s.cache_extracted, s.files_copied), (0, 3));
+    assert!(!w.join("repo/uncompressed-objects-cache").exists());
+    let _ = std::fs::remove_dir_all(&w);
+}
