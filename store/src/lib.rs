@@ -19,3 +19,10 @@ pub mod repo;
 
 pub use repo::{Error, Repo, RepoMode};
 pub mod build;
+pub mod deltas;
+pub mod diff;
+pub mod export;
+pub mod fsck;
+pub mod prune;
+pub mod summary;
+pub mod traverse;

@@ -40,7 +40,7 @@ fn main_help(prog: &str) -> String {
     }
     s.push_str("\nHelp Options:\n  -h, --help        Show help options\n\nApplication Options:\n");
     s.push_str("  -v, --verbose     Print debug information during command processing\n");
-    s.push_str("  --version         Print version information and exit\n");
+    s.push_str("  --version         Print version information and exit\n\n");
     s
 }
 
@@ -57,22 +57,38 @@ fn error_text(e: &anyhow::Error) -> String {
     s
 }
 
+/// Splits `args` at the first non-option: (options before it, the word, the rest).
+fn split_command(args: &[String]) -> (Vec<String>, Option<String>, Vec<String>) {
+    let mut pre = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        if a.starts_with('-') && a != "-" {
+            pre.push(a.clone());
+        } else {
+            return (pre, Some(a.clone()), args[i + 1..].to_vec());
+        }
+    }
+    (pre, None, Vec::new())
+}
+
+/// Help for a command that has subcommands, in ostree's layout.
+fn group_help(full: &str, command: &cmd::Command) -> String {
+    let name = full.rsplit(' ').next().unwrap_or(full);
+    let mut s = format!("Usage:\n  {full} [OPTION…] COMMAND\n\n{}\n\nBuiltin \"{name}\" Commands:\n", command.summary);
+    for c in command.subcommands {
+        s.push_str(&format!("  {:<18}{}\n", c.name, c.summary));
+    }
+    s.push_str("\nHelp Options:\n  -h, --help        Show help options\n\nApplication Options:\n");
+    s.push_str("  -v, --verbose     Print debug information during command processing\n");
+    s.push_str("  --version         Print version information and exit\n\n");
+    s
+}
+
 fn main() -> ExitCode {
     let prog = prog_name();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     // Options before the command (`ostree --repo=R init`) are kept and
     // handed to the command, as ostree does.
-    let mut pre = Vec::new();
-    let mut rest = argv.iter();
-    let mut name = None;
-    for a in rest.by_ref() {
-        if a.starts_with('-') && name.is_none() {
-            pre.push(a.clone());
-        } else {
-            name = Some(a.clone());
-            break;
-        }
-    }
+    let (pre, name, rest) = split_command(&argv);
     let Some(name) = name else {
         if pre.iter().any(|a| a == "--version") {
             print_version();
@@ -86,14 +102,37 @@ fn main() -> ExitCode {
         eprintln!("error: No command specified");
         return ExitCode::from(1);
     };
-    let Some(command) = COMMANDS.iter().copied().find(|c| c.name == name) else {
+    let Some(mut command) = COMMANDS.iter().copied().find(|c| c.name == name) else {
         eprint!("{}", main_help(&prog));
         eprintln!("error: Unknown command '{name}'");
         return ExitCode::from(1);
     };
+    let mut full = format!("{prog} {}", command.name);
     let mut cargs = pre;
-    cargs.extend(rest.cloned());
-    let full = format!("{prog} {}", command.name);
+    cargs.extend(rest);
+    // Descend into subcommands; options seen on the way go to the leaf.
+    while !command.subcommands.is_empty() {
+        let (pre, sub, rest) = split_command(&cargs);
+        let group = command.name;
+        let Some(sub) = sub else {
+            if pre.iter().any(|a| a == "--help" || a == "-h") {
+                print!("{}", group_help(&full, command));
+                return ExitCode::SUCCESS;
+            }
+            eprint!("{}", group_help(&full, command));
+            eprintln!("error: No \"{group}\" subcommand specified");
+            return ExitCode::from(1);
+        };
+        let Some(next) = command.subcommands.iter().copied().find(|c| c.name == sub) else {
+            eprint!("{}", group_help(&full, command));
+            eprintln!("error: Unknown \"{group}\" subcommand '{sub}'");
+            return ExitCode::from(1);
+        };
+        command = next;
+        full = format!("{full} {}", command.name);
+        cargs = pre;
+        cargs.extend(rest);
+    }
     let usage =
         || opts::help(&full, &format!("[OPTION…] {}", command.usage), command.summary, command.opts, command.repo);
     let parsed = match opts::parse(&cargs, command.opts, command.repo) {

@@ -92,13 +92,24 @@ pub enum ParseResult {
 
 /// Parses `argv` (after the command name) against `opts` (plus `--help`,
 /// `--verbose`, `--version`, and `--repo` when `with_repo`).
-pub fn parse(argv: &[String], opts: &[Opt], with_repo: bool) -> Result<ParseResult, UsageError> {
+/// The command's options plus the common ones. `-v` belongs to the command
+/// when it defines it (`summary -v` is `--view`); `--verbose` keeps its long name.
+fn all_opts(opts: &[Opt], with_repo: bool) -> Vec<Opt> {
     let mut all: Vec<Opt> = opts.to_vec();
     if with_repo {
         all.insert(0, REPO);
     }
-    all.push(VERBOSE);
+    let mut verbose = VERBOSE;
+    if opts.iter().any(|o| o.short == Some('v')) {
+        verbose.short = None;
+    }
+    all.push(verbose);
     all.push(VERSION);
+    all
+}
+
+pub fn parse(argv: &[String], opts: &[Opt], with_repo: bool) -> Result<ParseResult, UsageError> {
+    let all = all_opts(opts, with_repo);
     let mut p = Parsed::default();
     let mut i = 0;
     let mut only_args = false;
@@ -172,12 +183,7 @@ pub fn parse(argv: &[String], opts: &[Opt], with_repo: bool) -> Result<ParseResu
 
 /// Help text in GOption's layout.
 pub fn help(prog: &str, usage: &str, summary: &str, opts: &[Opt], with_repo: bool) -> String {
-    let mut all: Vec<Opt> = opts.to_vec();
-    if with_repo {
-        all.insert(0, REPO);
-    }
-    all.push(VERBOSE);
-    all.push(VERSION);
+    let all = all_opts(opts, with_repo);
     let label = |o: &Opt| {
         let mut s = String::new();
         if let Some(c) = o.short {
@@ -191,7 +197,7 @@ pub fn help(prog: &str, usage: &str, summary: &str, opts: &[Opt], with_repo: boo
     };
     let width = all.iter().map(|o| label(o).len()).max().unwrap_or(10).max("-h, --help".len()) + 4;
     let mut out = String::new();
-    let _ = writeln!(out, "Usage:\n  {prog} {usage}\n");
+    let _ = writeln!(out, "Usage:\n  {prog} {}\n", usage.trim_end());
     if !summary.is_empty() {
         let _ = writeln!(out, "{summary}\n");
     }
@@ -200,5 +206,6 @@ pub fn help(prog: &str, usage: &str, summary: &str, opts: &[Opt], with_repo: boo
     for o in &all {
         let _ = writeln!(out, "  {:<width$} {}", label(o), o.help);
     }
+    out.push('\n');
     out
 }

@@ -67,7 +67,7 @@ pub fn parse_time(s: &str) -> Result<u64> {
     } else {
         (time, 0)
     };
-    let cp: Vec<&str> = clock.split(':').collect();
+    let cp: Vec<&str> = clock.trim().split(':').collect();
     if cp.len() < 2 || cp.len() > 3 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
         return Err(bad());
     }
@@ -84,6 +84,45 @@ pub enum Node {
     Dir(Checksum, Checksum),
     /// A file or symlink: its content checksum.
     File(Checksum),
+}
+
+/// Like [`lookup`], but follows symlinks inside the tree (at most 40), as
+/// `ostree cat` does.
+pub fn lookup_follow(repo: &Repo, root: (Checksum, Checksum), path: &str) -> Result<Node> {
+    let mut path = path.to_string();
+    for _ in 0..40 {
+        match lookup(repo, root, &path)? {
+            Node::File(c) => {
+                let obj = repo.open_file(&c)?;
+                if !obj.header.is_symlink() {
+                    return Ok(Node::File(c));
+                }
+                let target = obj.header.symlink_target;
+                path = if target.starts_with('/') {
+                    target
+                } else {
+                    let parent = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+                    normalize(&format!("{parent}/{target}"))
+                };
+            }
+            dir => return Ok(dir),
+        }
+    }
+    bail!("Too many levels of symbolic links: {path}")
+}
+
+fn normalize(p: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// Looks up `path` (absolute or relative to the root) in a commit's tree.
@@ -119,6 +158,7 @@ mod tests {
         assert_eq!(parse_time("2020-01-02T00:00:00Z").unwrap(), 1577923200);
         assert_eq!(parse_time("2020-01-01T02:00:00+02:00").unwrap(), 1577836800);
         assert_eq!(format_time(1577836800), "2020-01-01 00:00:00 +0000");
+        assert_eq!(parse_time("2005-10-29 12:43:29 +0000").unwrap(), 1130589809);
         assert!(parse_time("yesterday").is_err());
     }
 }

@@ -34,10 +34,7 @@ struct Job {
 
 fn os_name(path: &Path, name: std::ffi::OsString) -> Result<String, Error> {
     name.into_string().map_err(|n| {
-        Error::Invalid(format!(
-            "{}: file name is not valid UTF-8 (OSTree stores names as UTF-8)",
-            path.join(n).display()
-        ))
+        Error::Invalid(format!("Invalid UTF-8 in filename {} (in {})", n.to_string_lossy(), path.display()))
     })
 }
 
@@ -119,8 +116,16 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
                     tx.write_file_bytes(&header, b"")?
                 } else {
                     let header = filter.file_header(mode, &job.rel, st, String::new(), xattrs);
-                    let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
-                    tx.write_file(&header, &mut f, md.len()).map_err(|e| match e {
+                    if let Some(c) = devino_hit(tx, filter, &job, &header)? {
+                        return Ok((job.dir, job.name, c));
+                    }
+                    let written = if filter.consume {
+                        tx.adopt_file(&header, &job.abs, md.len())
+                    } else {
+                        let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
+                        tx.write_file(&header, &mut f, md.len())
+                    };
+                    written.map_err(|e| match e {
                         Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),
                         other => other,
                     })?
@@ -150,4 +155,39 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         built[id] = Some(t);
     }
     built.into_iter().next().flatten().ok_or_else(|| Error::Invalid("internal: no root directory".into()))
+}
+
+/// With a devino cache: the object this file is a hard link of, if the
+/// metadata the commit would record equals the object's. In bare-user repos
+/// the checked-out file's owner and mode are not the logical ones, so the
+/// object's own metadata is run through the modifiers instead.
+fn devino_hit(
+    tx: &Transaction<'_>,
+    filter: &CommitFilter,
+    job: &Job,
+    header: &crate::object::FileHeader,
+) -> Result<Option<Checksum>, Error> {
+    let Some(cache) = filter.devino.as_ref() else { return Ok(None) };
+    let Some(c) = cache.get(&(job.md.dev(), job.md.ino())) else { return Ok(None) };
+    let repo = tx.repo();
+    let stored = match repo.open_file(c) {
+        Ok(o) => o.header,
+        Err(_) => return Ok(None),
+    };
+    let wanted = if repo.mode() == crate::repo::RepoMode::BareUser {
+        filter.file_header(
+            repo.mode(),
+            &job.rel,
+            (stored.uid, stored.gid, stored.mode),
+            String::new(),
+            stored.xattrs.clone(),
+        )
+    } else {
+        header.clone()
+    };
+    if wanted != stored {
+        return Ok(None);
+    }
+    tx.note_cache_hit(c);
+    Ok(Some(*c))
 }

@@ -2,10 +2,12 @@
 //! and existing commits, written bottom-up as dirtree/dirmeta objects, then
 //! the commit object.
 
+mod devino;
 mod from_dir;
 mod from_tar;
 mod mtree;
 
+pub use devino::{devino_cache, DevinoCache};
 pub use from_dir::write_directory;
 pub use from_tar::write_tar;
 pub use mtree::MutableTree;
@@ -37,6 +39,13 @@ pub struct CommitFilter {
     pub skip: HashSet<String>,
     /// Mode changes per path (`--statoverride`).
     pub statoverride: HashMap<String, StatOverride>,
+    /// Files whose inode is a content object of the repo are taken as that
+    /// object without reading them, when their metadata after the modifiers
+    /// is the object's (`--link-checkout-speedup`).
+    pub devino: Option<std::sync::Arc<DevinoCache>>,
+    /// The source files may be moved into the repo (`--consume`): in bare
+    /// and bare-user-only repos regular files are adopted, not copied.
+    pub consume: bool,
 }
 
 /// A `--statoverride` line's effect.

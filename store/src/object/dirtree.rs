@@ -39,12 +39,23 @@ pub struct DirTree {
 }
 
 /// Checks a name taken from a dirtree before it is used as a path component:
-/// not empty, not `.` or `..`, no `/` and no NUL.
+/// not empty, not `.` or `..`, no `/` and no NUL. The messages are OSTree's
+/// (which lets an empty name through; we do not).
 pub fn validate_name(name: &str) -> Result<(), ObjectError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
-        return Err(ObjectError::Invalid(format!("invalid file name {name:?} in dirtree")));
-    }
-    Ok(())
+    let msg = if name.is_empty() {
+        "Invalid empty filename".to_string()
+    } else if name == "." {
+        "Invalid self-referential filename '.'".to_string()
+    } else if name == ".." {
+        "Invalid path uplink filename '..'".to_string()
+    } else if name.contains('/') {
+        format!("Invalid / in filename {name}")
+    } else if name.contains('\0') {
+        format!("Invalid NUL in filename {}", name.replace('\0', "\\0"))
+    } else {
+        return Ok(());
+    };
+    Err(ObjectError::Invalid(msg))
 }
 
 impl DirTree {

@@ -10,6 +10,7 @@ mod keyfile;
 mod lock;
 mod read;
 mod refs;
+mod remotes;
 mod transaction;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +20,8 @@ pub use fsutil::{read_xattrs, write_atomic};
 pub use keyfile::{KeyFile, KeyFileError};
 pub use lock::{LockKind, RepoLock};
 pub use read::{FileContent, FileObject};
-pub use refs::{validate_ref_name, RefSpec};
+pub use refs::{validate_ref_name, validate_remote_name, RefSpec};
+pub use remotes::RemoteSource;
 pub use transaction::{SizeRecord, Transaction, TxStats};
 
 use crate::object::{ObjectError, ObjectType};

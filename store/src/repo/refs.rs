@@ -160,6 +160,9 @@ impl Repo {
             Some(r) => self.path().join("refs/remotes").join(r),
             None => self.path().join("refs/heads"),
         };
+        if remote.is_none() && !self.path().join("refs/remotes").is_dir() {
+            return Err(Error::Invalid("Listing refs: opendir(refs/remotes): No such file or directory".into()));
+        }
         let mut out = BTreeMap::new();
         let mut stack = vec![(base.clone(), String::new())];
         while let Some((dir, prefix)) = stack.pop() {
@@ -257,7 +260,34 @@ impl Repo {
                 return Ok(Some(c));
             }
         }
+        if rev.len() >= 4 && rev.len() < 64 && rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return self.resolve_commit_prefix(rev);
+        }
         Ok(None)
+    }
+
+    /// A commit named by a unique prefix of its checksum.
+    fn resolve_commit_prefix(&self, prefix: &str) -> Result<Option<Checksum>, Error> {
+        let dir = self.path().join("objects").join(&prefix[..2]);
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(dir)(e)),
+        };
+        let mut found: Option<Checksum> = None;
+        for e in rd.filter_map(|e| e.ok()) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_suffix(".commit") else { continue };
+            let hex = format!("{}{rest}", &prefix[..2]);
+            if hex.starts_with(prefix) {
+                let c = Checksum::from_hex(&hex).map_err(|_| Error::Invalid(format!("bad object name {name}")))?;
+                if found.is_some() {
+                    return Err(Error::Invalid(format!("Refspec '{prefix}' is ambiguous")));
+                }
+                found = Some(c);
+            }
+        }
+        Ok(found)
     }
 }
 

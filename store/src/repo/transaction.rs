@@ -26,7 +26,7 @@ use super::{Error, Repo, RepoMode};
 
 /// Payloads up to this size are hashed in memory before anything is written,
 /// so content already in the repo is never rewritten.
-const IN_MEMORY_LIMIT: u64 = 4 * 1024 * 1024;
+const IN_MEMORY_LIMIT: u64 = 256 * 1024;
 
 /// What a transaction wrote (`ostree commit --table-output`).
 #[derive(Debug, Default)]
@@ -41,6 +41,8 @@ pub struct TxStats {
     pub content_written: AtomicU64,
     /// Payload bytes of the newly written content objects.
     pub content_bytes_written: AtomicU64,
+    /// Content objects taken from the devino cache without reading.
+    pub content_cache_hits: AtomicU64,
 }
 
 /// One object's sizes, for `ostree.sizes`: (checksum, type, stored size,
@@ -138,15 +140,19 @@ impl<'r> Transaction<'r> {
         let rel = loose_path(csum, ty, self.repo.mode() == RepoMode::Archive);
         let rel = rel.strip_prefix("objects/").unwrap_or(&rel).to_string();
         let (dir, _) = rel.split_at(2);
-        let need = self.staged_dirs.lock().map(|mut d| d.insert(dir.to_string())).unwrap_or(true);
-        let dpath = self.staging.join(dir);
-        if need {
+        // Create the fan-out directory under the lock, so that no other
+        // thread writes into it before it exists.
+        let mut dirs = self.staged_dirs.lock().map_err(|_| Error::Invalid("staging lock poisoned".into()))?;
+        if !dirs.contains(dir) {
+            let dpath = self.staging.join(dir);
             match std::fs::create_dir(&dpath) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_err(&dpath)(e)),
             }
+            dirs.insert(dir.to_string());
         }
+        drop(dirs);
         Ok(self.staging.join(rel))
     }
 
@@ -177,6 +183,42 @@ impl<'r> Transaction<'r> {
         rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644)).map_err(errno(&p))?;
         self.mark_staged(*csum, ty);
         Ok(())
+    }
+
+    /// Counts a content object reused through the devino cache.
+    pub fn note_cache_hit(&self, csum: &Checksum) {
+        self.stats.content_total.fetch_add(1, Ordering::Relaxed);
+        self.stats.content_cache_hits.fetch_add(1, Ordering::Relaxed);
+        let size = std::fs::metadata(self.repo.object_path(csum, ObjectType::File)).map(|m| m.len()).unwrap_or(0);
+        self.record(csum, ObjectType::File, size);
+    }
+
+    /// Imports an object from another repository that stores it the same
+    /// way, as a hard link to `src` (no copy, no re-hash: the caller trusts
+    /// the source). Returns false when the file system refuses the link
+    /// (another device, too many links); the caller then copies.
+    pub fn link_object(&self, ty: ObjectType, csum: &Checksum, src: &Path) -> Result<bool, Error> {
+        if self.has_object(ty, csum) {
+            return Ok(true);
+        }
+        let p = self.staged_path(csum, ty)?;
+        match rustix::fs::linkat(rustix::fs::CWD, src, rustix::fs::CWD, &p, rustix::fs::AtFlags::empty()) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::XDEV) | Err(rustix::io::Errno::MLINK) | Err(rustix::io::Errno::PERM) => {
+                return Ok(false)
+            }
+            Err(rustix::io::Errno::NOENT) => return Err(Error::MissingObject { checksum: *csum, ty }),
+            Err(e) => return Err(errno(&p)(e)),
+        }
+        self.mark_staged(*csum, ty);
+        if ty.is_meta() {
+            self.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
+            self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.content_total.fetch_add(1, Ordering::Relaxed);
+            self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(true)
     }
 
     /// Writes a commit object; returns its checksum.
@@ -240,6 +282,71 @@ impl<'r> Transaction<'r> {
             self.stats.content_written.fetch_add(1, Ordering::Relaxed);
             self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
         }
+        self.record(&csum, ObjectType::File, size);
+        Ok(csum)
+    }
+
+    /// Takes a regular file into the repo by renaming it into place instead
+    /// of copying it (`commit --consume` in bare and bare-user-only repos,
+    /// where the object is the file itself). The file must be on the repo's
+    /// file system and its bytes are hashed first; when it cannot be adopted
+    /// it is copied as usual. The source path is gone or consumed afterwards.
+    pub fn adopt_file(&self, header: &FileHeader, src: &Path, size: u64) -> Result<Checksum, Error> {
+        let mode = self.repo.mode();
+        let mut f = File::open(src).map_err(io_err(src))?;
+        if !matches!(mode, RepoMode::Bare | RepoMode::BareUserOnly) || !header.is_regular() {
+            return self.write_file(header, &mut f, size);
+        }
+        let mut h = header.hasher();
+        let mut buf = vec![0u8; 128 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = f.read(&mut buf).map_err(io_err(src))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            total += n as u64;
+        }
+        if total != size {
+            return Err(Error::Invalid(format!("{}: file changed size while being read", src.display())));
+        }
+        let csum = h.finish();
+        self.stats.content_total.fetch_add(1, Ordering::Relaxed);
+        if self.has_object(ObjectType::File, &csum) {
+            return Ok(csum);
+        }
+        let p = self.staged_path(&csum, ObjectType::File)?;
+        if std::fs::rename(src, &p).is_err() {
+            // Another file system: copy.
+            let mut f = File::open(src).map_err(io_err(src))?;
+            self.stats.content_total.fetch_sub(1, Ordering::Relaxed);
+            return self.write_file(header, &mut f, size);
+        }
+        let f = File::open(&p).map_err(io_err(&p))?;
+        if mode == RepoMode::Bare {
+            rustix::fs::fchown(
+                &f,
+                Some(rustix::fs::Uid::from_raw(header.uid)),
+                Some(rustix::fs::Gid::from_raw(header.gid)),
+            )
+            .map_err(errno(&p))?;
+        }
+        set_mode(&f, &p, header.mode & 0o7777)?;
+        if mode == RepoMode::Bare && !self.repo.xattrs_disabled() {
+            // The object's xattrs must be exactly the header's.
+            let have = super::read_xattrs(&p)?;
+            for (n, _) in have.iter() {
+                if header.xattrs.get(n).is_none() {
+                    rustix::fs::fremovexattr(&f, n).map_err(errno(&p))?;
+                }
+            }
+            fset_xattrs(&f, &header.xattrs).map_err(io_err(&p))?;
+        }
+        zero_mtime(&f, &p)?;
+        self.mark_staged(csum, ObjectType::File);
+        self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+        self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
         self.record(&csum, ObjectType::File, size);
         Ok(csum)
     }

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use oxtree_store::repo::FileContent;
 
 use super::{Command, Context};
-use crate::util::{lookup, Node};
+use crate::util::{lookup_follow, Node};
 
 pub static COMMAND: Command = Command {
     name: "cat",
@@ -15,6 +15,7 @@ pub static COMMAND: Command = Command {
     opts: &[],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 fn run(ctx: &Context) -> Result<()> {
@@ -25,8 +26,8 @@ fn run(ctx: &Context) -> Result<()> {
     let commit = repo.load_commit(&c)?;
     let mut out = std::io::stdout().lock();
     for p in &ctx.args.args[1..] {
-        match lookup(&repo, (commit.root_tree, commit.root_meta), p)? {
-            Node::Dir(..) => bail!("{p}: Is a directory"),
+        match lookup_follow(&repo, (commit.root_tree, commit.root_meta), p)? {
+            Node::Dir(..) => bail!("Can't open directory"),
             Node::File(f) => {
                 let obj = repo.open_file(&f)?;
                 match obj.content {

@@ -19,6 +19,7 @@ pub static COMMAND: Command = Command {
     ],
     repo: false,
     run,
+    subcommands: &[],
 };
 
 fn run(ctx: &Context) -> Result<()> {

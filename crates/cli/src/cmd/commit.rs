@@ -71,6 +71,7 @@ pub static COMMAND: Command = Command {
     ],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 fn key_value<'a>(s: &'a str, opt: &str) -> Result<(&'a str, &'a str)> {
@@ -157,8 +158,12 @@ fn run(ctx: &Context) -> Result<()> {
         canonical_permissions: a.flag("canonical-permissions"),
         mode_ro_executables: a.flag("mode-ro-executables"),
         no_xattrs: a.flag("no-xattrs"),
+        consume: a.flag("consume"),
         ..Default::default()
     };
+    if a.flag("link-checkout-speedup") || a.flag("devino-canonical") {
+        filter.devino = Some(std::sync::Arc::new(oxtree_store::build::devino_cache(&repo)?));
+    }
     if let Some(p) = a.get("skip-list") {
         for l in read_lines(p, "skip list")? {
             filter.skip.insert(l.trim_end_matches('/').to_string());
@@ -303,6 +308,7 @@ fn run(ctx: &Context) -> Result<()> {
         tx.stats.content_total.load(Ordering::Relaxed),
         tx.stats.content_written.load(Ordering::Relaxed),
         tx.stats.content_bytes_written.load(Ordering::Relaxed),
+        tx.stats.content_cache_hits.load(Ordering::Relaxed),
     );
     let mut tx = tx;
     if let Some(b) = branch {
@@ -323,7 +329,7 @@ fn run(ctx: &Context) -> Result<()> {
         println!("Metadata Written: {}", stats.1);
         println!("Content Total: {}", stats.2);
         println!("Content Written: {}", stats.3);
-        println!("Content Cache Hits: 0");
+        println!("Content Cache Hits: {}", stats.5);
         println!("Content Bytes Written: {}", stats.4);
     } else {
         println!("{csum}");
@@ -331,8 +337,13 @@ fn run(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// `--consume`: the committed directory's contents are deleted.
+/// `--consume`: the committed directory is deleted (emptied, when it is the
+/// current directory).
 fn consume_dir(dir: &Path) -> Result<()> {
+    let is_cwd = dir.canonicalize().ok() == std::env::current_dir().ok().and_then(|d| d.canonicalize().ok());
+    if !is_cwd {
+        return std::fs::remove_dir_all(dir).with_context(|| format!("consuming {}", dir.display()));
+    }
     for e in std::fs::read_dir(dir).with_context(|| format!("consuming {}", dir.display()))? {
         let e = e?;
         let p = e.path();
@@ -364,7 +375,8 @@ fn add_bootable(repo: &oxtree_store::Repo, tree: &MutableTree, metadata: &mut Co
             metadata.set("ostree.linux", Value::Str(Cow::Owned((*k).clone())));
             Ok(())
         }
-        [] => bail!("--bootable: no kernel found in usr/lib/modules/*/vmlinuz"),
+        [] if modules.is_none() => bail!("--bootable: usr/lib/modules: No such file or directory"),
+        [] => bail!("--bootable: usr/lib/modules/*/vmlinuz: No such file or directory"),
         _ => bail!("--bootable: more than one kernel found in usr/lib/modules"),
     }
 }

@@ -12,6 +12,7 @@ pub static COMMAND: Command = Command {
     opts: &[opt!("group", "GROUP", "Group name for remote config")],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 /// `SECTION.KEY` splits at the last dot, except for `remote "x.y".key`.

@@ -20,6 +20,7 @@ pub static COMMAND: Command = Command {
     ],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 fn run(ctx: &Context) -> Result<()> {

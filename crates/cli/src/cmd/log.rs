@@ -13,6 +13,7 @@ pub static COMMAND: Command = Command {
     opts: &[flag!("raw", "Show raw variant data")],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 fn run(ctx: &Context) -> Result<()> {

@@ -23,6 +23,7 @@ pub static COMMAND: Command = Command {
     ],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 struct Ls<'a> {

@@ -9,16 +9,24 @@ use oxtree_store::Repo;
 use crate::opts::{Opt, Parsed};
 
 mod cat;
+mod checkout;
 mod checksum;
 mod commit;
 mod config;
+mod diff;
+mod export;
+mod fsck;
 mod init;
 mod log;
 mod ls;
+mod prune;
+mod pull_local;
 mod refs;
+mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod summary;
 
 /// A command of the CLI.
 pub struct Command {
@@ -34,6 +42,13 @@ pub struct Command {
     pub repo: bool,
     /// Runs it.
     pub run: fn(&Context) -> Result<()>,
+    /// Subcommands (`remote add`, …); when non-empty, `run` is not used.
+    pub subcommands: &'static [&'static Command],
+}
+
+/// A command's `run` when it only dispatches to subcommands.
+pub fn no_run(_: &Context) -> Result<()> {
+    bail!("a subcommand is required")
 }
 
 /// What a command is handed.
@@ -83,14 +98,22 @@ impl Context {
 /// Every command, in `ostree --help` order.
 pub static COMMANDS: &[&Command] = &[
     &cat::COMMAND,
+    &checkout::COMMAND,
     &checksum::COMMAND,
     &commit::COMMAND,
     &config::COMMAND,
+    &diff::COMMAND,
+    &export::COMMAND,
+    &fsck::COMMAND,
     &init::COMMAND,
     &log::COMMAND,
     &ls::COMMAND,
+    &prune::COMMAND,
+    &pull_local::COMMAND,
     &refs::COMMAND,
+    &remote::COMMAND,
     &reset::COMMAND,
     &rev_parse::COMMAND,
     &show::COMMAND,
+    &summary::COMMAND,
 ];

@@ -11,6 +11,7 @@ pub static COMMAND: Command = Command {
     opts: &[],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 fn run(ctx: &Context) -> Result<()> {

@@ -16,6 +16,7 @@ pub static COMMAND: Command = Command {
     )],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 fn run(ctx: &Context) -> Result<()> {
@@ -24,8 +25,8 @@ fn run(ctx: &Context) -> Result<()> {
         let commits = repo.list_objects(&[oxtree_store::object::ObjectType::Commit])?;
         match commits.as_slice() {
             [(c, _)] => println!("{c}"),
-            [] => anyhow::bail!("No commits found"),
-            _ => anyhow::bail!("Multiple commits found"),
+            [] => anyhow::bail!("No commit objects found"),
+            _ => anyhow::bail!("Multiple commit objects found"),
         }
         return Ok(());
     }

@@ -27,6 +27,7 @@ pub static COMMAND: Command = Command {
     ],
     repo: true,
     run,
+    subcommands: &[],
 };
 
 /// Prints a commit's header block as `ostree show` and `ostree log` do.

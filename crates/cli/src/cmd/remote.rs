@@ -1,0 +1,161 @@
+//! `remote`: manage remotes (`add`, `delete`, `show-url`, `list`).
+
+use anyhow::{bail, Result};
+
+use super::{no_run, Command, Context};
+use crate::{flag, opt};
+
+pub static COMMAND: Command = Command {
+    name: "remote",
+    usage: "COMMAND",
+    summary: "Remote commands that may involve internet access",
+    opts: &[],
+    repo: false,
+    run: no_run,
+    subcommands: &[&ADD, &DELETE, &SHOW_URL, &LIST],
+};
+
+static ADD: Command = Command {
+    name: "add",
+    usage: "NAME [metalink=|mirrorlist=]URL [BRANCH...]",
+    summary: "Add a remote repository",
+    opts: &[
+        opt!("set", "KEY=VALUE", "Set config option KEY=VALUE for remote"),
+        flag!("no-gpg-verify", "Disable GPG verification"),
+        flag!("no-sign-verify", "Disable signature verification"),
+        opt!(
+            "sign-verify",
+            "KEYTYPE=[inline|file]:PUBKEY",
+            "Verify signatures using KEYTYPE=inline:PUBKEY or KEYTYPE=file:/path/to/key"
+        ),
+        flag!("if-not-exists", "Do nothing if the provided remote exists"),
+        flag!("force", "Replace the provided remote if it exists"),
+        opt!("gpg-import", "FILE", "Import GPG key from FILE"),
+        opt!("custom-backend", "NAME", "This remote has content not fetched via libostree"),
+        opt!("contenturl", "URL", "Use URL when fetching content"),
+        opt!(
+            "collection-id",
+            "COLLECTION-ID",
+            "Globally unique ID for this repository as an collection of refs for redistribution to other repositories"
+        ),
+        opt!("sysroot", "PATH", "Use sysroot at PATH (overrides --repo)"),
+    ],
+    repo: true,
+    run: add,
+    subcommands: &[],
+};
+
+static DELETE: Command = Command {
+    name: "delete",
+    usage: "NAME",
+    summary: "Delete a remote repository",
+    opts: &[
+        flag!("if-exists", "Do nothing if the provided remote does not exist"),
+        opt!("sysroot", "PATH", "Use sysroot at PATH (overrides --repo)"),
+    ],
+    repo: true,
+    run: delete,
+    subcommands: &[],
+};
+
+static SHOW_URL: Command = Command {
+    name: "show-url",
+    usage: "NAME",
+    summary: "Show remote repository URL",
+    opts: &[],
+    repo: true,
+    run: show_url,
+    subcommands: &[],
+};
+
+static LIST: Command = Command {
+    name: "list",
+    usage: "",
+    summary: "List remote repository names",
+    opts: &[flag!("show-urls", 'u', "Show remote URLs in list")],
+    repo: true,
+    run: list,
+    subcommands: &[],
+};
+
+fn repo_for(ctx: &Context) -> Result<oxtree_store::Repo> {
+    if let Some(sysroot) = ctx.args.get("sysroot") {
+        return Ok(oxtree_store::Repo::open(&std::path::Path::new(sysroot).join("ostree/repo"))?);
+    }
+    ctx.repo()
+}
+
+fn add(ctx: &Context) -> Result<()> {
+    let a = &ctx.args;
+    let name = ctx.arg(0, "NAME")?;
+    let url = ctx.arg(1, "URL")?;
+    if a.get("gpg-import").is_some() {
+        bail!("--gpg-import: GPG keyrings are not supported yet");
+    }
+    if a.get("sign-verify").is_some() {
+        bail!("--sign-verify: signature verification is not supported yet");
+    }
+    let mut options: Vec<(String, String)> = Vec::new();
+    if let Some(c) = a.get("contenturl") {
+        options.push(("contenturl".into(), c.into()));
+    }
+    let branches = &a.args[2..];
+    if !branches.is_empty() {
+        options.push(("branches".into(), branches.iter().map(|b| format!("{b};")).collect()));
+    }
+    if let Some(c) = a.get("collection-id") {
+        options.push(("collection-id".into(), c.into()));
+    }
+    if let Some(c) = a.get("custom-backend") {
+        options.push(("custom-backend".into(), c.into()));
+    }
+    for kv in a.all("set") {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("Missing '=' in KEY=VALUE for --set");
+        };
+        options.push((k.into(), v.into()));
+    }
+    if a.flag("no-gpg-verify") || a.flag("no-sign-verify") {
+        options.push(("gpg-verify".into(), "false".into()));
+    }
+    if a.flag("no-sign-verify") {
+        options.push(("sign-verify".into(), "false".into()));
+    }
+    let mut repo = repo_for(ctx)?;
+    repo.add_remote(name, url, &options, a.flag("if-not-exists"), a.flag("force"))?;
+    Ok(())
+}
+
+fn delete(ctx: &Context) -> Result<()> {
+    let name = ctx.arg(0, "NAME")?;
+    let mut repo = repo_for(ctx)?;
+    repo.delete_remote(name, ctx.args.flag("if-exists"))?;
+    Ok(())
+}
+
+fn show_url(ctx: &Context) -> Result<()> {
+    let name = ctx.arg(0, "NAME")?;
+    let repo = ctx.repo()?;
+    match repo.remote_option(name, "url")? {
+        Some(u) => println!("{u}"),
+        None => bail!("No \"url\" option in remote \"{name}\""),
+    }
+    Ok(())
+}
+
+fn list(ctx: &Context) -> Result<()> {
+    let repo = ctx.repo()?;
+    let names = repo.remote_names();
+    if ctx.args.flag("show-urls") {
+        let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+        for n in &names {
+            let url = repo.remote_option(n, "url")?.unwrap_or_else(|| "(invalid)".into());
+            println!("{n:<width$}  {url}");
+        }
+    } else {
+        for n in &names {
+            println!("{n}");
+        }
+    }
+    Ok(())
+}

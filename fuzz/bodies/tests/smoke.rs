@@ -1,0 +1,354 @@
+//! Runs every fuzz target body on stable Rust, without libFuzzer: over the
+//! objects the real `ostree` wrote (`tests/golden/*.json`), thousands of
+//! deterministic mutations of them (bit flips, overwritten framing offsets,
+//! truncation, extension, insertion, deletion, duplication), pseudo-random
+//! input, and any reproducers kept in `fuzz/regressions/<target>/`.
+//!
+//! `OXTREE_FUZZ_SMOKE_SCALE=N` multiplies the number of generated inputs
+//! (default 1); `OXTREE_FUZZ_SMOKE_SEED=N` changes the pseudo-random seed.
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use oxtree_fuzz_bodies::{Body, OSTREE_TYPES, TARGETS};
+use oxtree_store::gvariant::{Type, Value};
+use oxtree_store::Checksum;
+
+/// Mutated inputs per seed object and target (times the scale).
+const MUTATIONS_PER_TARGET: usize = 3000;
+/// Pseudo-random inputs per target (times the scale).
+const RANDOM_PER_TARGET: usize = 500;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// xorshift64*: deterministic and good enough for choosing mutations.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        if n == 0 {
+            0
+        } else {
+            (self.next() % n as u64) as usize
+        }
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex")).collect()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|c| format!("{c:02x}")).collect()
+}
+
+/// Seed inputs for every target, from the golden vectors.
+fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
+    let mut s: BTreeMap<&'static str, Vec<Vec<u8>>> = TARGETS.iter().map(|(n, _)| (*n, Vec::new())).collect();
+    let type_index = |t: &str| OSTREE_TYPES.iter().position(|x| *x == t).expect("type in OSTREE_TYPES") as u8;
+    let mut push = |target: &'static str, b: Vec<u8>| s.get_mut(target).expect("known target").push(b);
+    let golden = root().join("tests/golden");
+    let mut files: Vec<_> = std::fs::read_dir(&golden)
+        .expect("tests/golden")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no golden vectors in {}", golden.display());
+    let mut metadata: Vec<(&str, Vec<u8>)> = Vec::new();
+    for f in files {
+        let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read")).expect("json");
+        if let Some(cfg) = j.get("config").and_then(|c| c.as_str()) {
+            push("keyfile", cfg.as_bytes().to_vec());
+        }
+        for r in j.get("refs").and_then(|r| r.as_object()).into_iter().flat_map(|o| o.values()) {
+            if let Some(c) = r.as_str().and_then(|h| Checksum::from_hex(h.trim()).ok()) {
+                push("checksum", c.to_hex().into_bytes());
+                push("checksum", c.to_modified_base64().into_bytes());
+                push("checksum", c.as_bytes().to_vec());
+            }
+        }
+        for o in j.get("objects").and_then(|o| o.as_array()).into_iter().flatten() {
+            if let Some(m) = o.get("user.ostreemeta").and_then(|m| m.as_str()) {
+                push("file_header", unhex(m));
+            }
+            let (Some(ext), Some(h)) = (o["ext"].as_str(), o.get("hex").and_then(|h| h.as_str())) else { continue };
+            let bytes = unhex(h);
+            let ty = match ext {
+                "dirtree" => DIRTREE,
+                "dirmeta" => DIRMETA,
+                "commit" => COMMIT,
+                "commitmeta" | "tombstone-commit" => "a{sv}",
+                "filez" | "file" => {
+                    push("file_header", bytes);
+                    continue;
+                }
+                _ => continue,
+            };
+            match ext {
+                "dirtree" | "dirmeta" | "commit" | "commitmeta" => push(ext_target(ext), bytes.clone()),
+                _ => {}
+            }
+            metadata.push((ty, bytes));
+        }
+        // extras.json: summary, delta superblock, delta index, tombstone.
+        if let Some(obj) = j.as_object() {
+            for (k, v) in obj {
+                let Some(h) = v.as_str().filter(|_| k.ends_with("_hex")) else { continue };
+                let ty = if k.starts_with("summary") {
+                    push("summary", unhex(h));
+                    "(a(s(taya{sv}))a{sv})"
+                } else if k.starts_with("superblock") {
+                    "(a{sv}tayay(a{sv}aya(say)sstayay)aya(uayttay)a(yaytt))"
+                } else {
+                    "a{sv}"
+                };
+                metadata.push((ty, unhex(h)));
+            }
+        }
+    }
+    for (ty, bytes) in &metadata {
+        let mut sel = vec![type_index(ty)];
+        sel.extend_from_slice(bytes);
+        push("gvariant_value", sel);
+        // The same bytes with a spelled-out type (the last selector value).
+        let mut custom = vec![OSTREE_TYPES.len() as u8];
+        custom.extend_from_slice(ty.as_bytes());
+        custom.push(0);
+        custom.extend_from_slice(bytes);
+        push("gvariant_value", custom);
+        let t = Type::parse(ty).expect("type");
+        if let Ok(v) = Value::from_bytes(&t, bytes) {
+            push("gvariant_text", v.to_text().into_bytes());
+            push("gvariant_text", v.byteswap().to_text().into_bytes());
+        }
+        if *ty == COMMIT {
+            // A commit's metadata alone is detached-metadata-shaped.
+            if let Ok(c) = oxtree_store::object::Commit::from_bytes(bytes) {
+                push("commitmeta", c.metadata.to_bytes());
+            }
+        }
+    }
+    for t in [
+        "{'version': <'1.0'>, 'ostree.ref-binding': <['main']>}",
+        "@a{sv} {}",
+        "(uint32 1, 'x', [byte 0x01, 0x02], b'abc', @ay [])",
+        "[<int64 -5>, <uint64 7>, <objectpath '/a'>, <signature 'a{sv}'>, <@mi nothing>, <just 3>]",
+        "(true, false, 1.5, -2.0e3, int16 -1, uint16 65535, handle 3, \"q'\\n\\u00e9\")",
+    ] {
+        push("gvariant_text", t.as_bytes().to_vec());
+    }
+    push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
+    s
+}
+
+const DIRTREE: &str = "(a(say)a(sayay))";
+const DIRMETA: &str = "(uuua(ayay))";
+const COMMIT: &str = "(a{sv}aya(say)sstayay)";
+
+fn ext_target(ext: &str) -> &'static str {
+    match ext {
+        "dirtree" => "dirtree",
+        "dirmeta" => "dirmeta",
+        "commit" => "commit",
+        _ => "commitmeta",
+    }
+}
+
+/// Values that make GVariant framing interesting: offset widths' edges.
+const INTERESTING: &[u64] = &[0, 1, 2, 7, 8, 0x7f, 0x80, 0xfe, 0xff, 0x100, 0xffff, 0x1_0000, 0xffff_ffff, u64::MAX];
+
+fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut b = seed.to_vec();
+    for _ in 0..1 + rng.below(4) {
+        let len = b.len();
+        // Framing offsets sit at the end of containers: favour the tail.
+        let pos = if len > 0 && rng.below(2) == 0 { len - 1 - rng.below(len.min(16)) } else { rng.below(len + 1) };
+        match rng.below(9) {
+            0 if len > 0 => b[pos.min(len - 1)] ^= 1 << rng.below(8),
+            1 if len > 0 => b[pos.min(len - 1)] = rng.next() as u8,
+            2 => {
+                let v = INTERESTING[rng.below(INTERESTING.len())].to_le_bytes();
+                let w = [1, 2, 4, 8][rng.below(4)];
+                for (i, byte) in v[..w].iter().enumerate() {
+                    if let Some(slot) = b.get_mut(pos + i) {
+                        *slot = *byte;
+                    }
+                }
+            }
+            3 => b.truncate(pos),
+            4 => {
+                let n = 1 + rng.below(64);
+                let extra = rng.bytes(n);
+                b.extend_from_slice(&extra);
+            }
+            5 => {
+                let n = 1 + rng.below(16);
+                let extra = rng.bytes(n);
+                b.splice(pos..pos, extra);
+            }
+            6 if len > 0 => {
+                let end = (pos + 1 + rng.below(16)).min(len);
+                b.drain(pos.min(len - 1)..end);
+            }
+            7 if len > 0 => {
+                let start = rng.below(len);
+                let end = (start + 1 + rng.below(32)).min(len);
+                let chunk = b[start..end].to_vec();
+                b.splice(pos..pos, chunk);
+            }
+            _ if len > 1 => {
+                let other = rng.below(len);
+                b.swap(pos.min(len - 1), other);
+            }
+            _ => b.push(rng.next() as u8),
+        }
+    }
+    b
+}
+
+/// Random text in the alphabets the text parsers care about.
+fn random_text(rng: &mut Rng) -> Vec<u8> {
+    const PIECES: &[&str] = &[
+        "'",
+        "\"",
+        "\\",
+        "<",
+        ">",
+        "[",
+        "]",
+        "{",
+        "}",
+        "(",
+        ")",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\r",
+        "=",
+        "#",
+        "@",
+        "a{sv}",
+        "ay",
+        "true",
+        "nothing",
+        "just",
+        "byte",
+        "uint32",
+        "int64",
+        "double",
+        "objectpath",
+        "signature",
+        "0x",
+        "-1",
+        "1e9",
+        ".5",
+        "nan",
+        "inf",
+        "\\u00e9",
+        "\\n",
+        "\\s",
+        "é",
+        "\u{0}",
+        "x",
+        "core",
+        "[core]",
+        "mode",
+        "b'",
+        "handle",
+        "string",
+    ];
+    let n = rng.below(24);
+    let mut s = String::new();
+    for _ in 0..n {
+        s.push_str(PIECES[rng.below(PIECES.len())]);
+    }
+    s.into_bytes()
+}
+
+struct Failure {
+    target: &'static str,
+    input: Vec<u8>,
+}
+
+fn run_one(target: &'static str, body: Body, input: &[u8], failures: &mut Vec<Failure>) {
+    if catch_unwind(AssertUnwindSafe(|| body(input))).is_err() {
+        failures.push(Failure { target, input: input.to_vec() });
+    }
+}
+
+#[test]
+fn every_target_survives_mutated_golden_and_random_input() {
+    let scale = env_usize("OXTREE_FUZZ_SMOKE_SCALE", 1).max(1);
+    let mut rng = Rng(env_usize("OXTREE_FUZZ_SMOKE_SEED", 0x0c7e_e5ee_d5ee_d5ee) as u64 | 1);
+    let seeds = seeds();
+    let all: Vec<Vec<u8>> = seeds.values().flatten().cloned().collect();
+    let mut failures = Vec::new();
+    let mut total = 0usize;
+    for (name, body) in TARGETS {
+        let own = &seeds[name];
+        assert!(!own.is_empty(), "no seeds for {name}");
+        let text = matches!(*name, "gvariant_text" | "keyfile" | "checksum");
+        // The seeds as they are, and every other target's too.
+        for s in &all {
+            run_one(name, *body, s, &mut failures);
+            total += 1;
+        }
+        // Mutations, mostly of this target's own seeds.
+        for i in 0..MUTATIONS_PER_TARGET * scale {
+            let pool = if i % 4 == 3 { &all } else { own };
+            let seed = &pool[rng.below(pool.len())];
+            let mut m = mutate(seed, &mut rng);
+            if text && i % 2 == 0 {
+                m = String::from_utf8_lossy(&m).into_owned().into_bytes();
+            }
+            run_one(name, *body, &m, &mut failures);
+            total += 1;
+        }
+        // Pseudo-random input.
+        for i in 0..RANDOM_PER_TARGET * scale {
+            let input = if text && i % 2 == 0 {
+                random_text(&mut rng)
+            } else {
+                let n = rng.below(if i % 8 == 0 { 2048 } else { 96 });
+                rng.bytes(n)
+            };
+            run_one(name, *body, &input, &mut failures);
+            total += 1;
+        }
+        // Kept reproducers.
+        let dir = root().join("fuzz/regressions").join(name);
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            for e in rd.filter_map(|e| e.ok()) {
+                let input = std::fs::read(e.path()).expect("read regression input");
+                run_one(name, *body, &input, &mut failures);
+                total += 1;
+            }
+        }
+    }
+    if !failures.is_empty() {
+        let mut msg = format!("{} of {total} inputs made a fuzz target panic:\n", failures.len());
+        for f in failures.iter().take(20) {
+            msg.push_str(&format!("  {}: {}\n", f.target, hex(&f.input)));
+        }
+        panic!("{msg}");
+    }
+    eprintln!("fuzz smoke: {total} inputs over {} targets, no panic", TARGETS.len());
+}
