@@ -85,6 +85,13 @@ pub fn checkout(
     opts: &CheckoutOptions,
 ) -> Result<CheckoutStats, CheckoutError> {
     let c = repo.load_commit(commit)?;
+    // A commit that only the parent repository (`core.parent`) has is
+    // checked out from there, where its objects are.
+    if !repo.has_local_object(oxtree_store::object::ObjectType::Commit, commit) {
+        if let Some(parent) = repo.parent_repo() {
+            return checkout(&parent, commit, dest, opts);
+        }
+    }
     checkout_tree(repo, &c.root_tree, &c.root_meta, dest, opts)
 }
 

@@ -73,7 +73,8 @@ impl Puller<'_, '_> {
                 };
                 normal.map_err(|source| Error::BadObject { checksum: *c, ty, source })?;
             }
-            if !(self.link && self.tx.link_object(ty, c, &self.src.object_path(c, ty))?) {
+            // Metadata objects are stored alike in every mode: link them.
+            if !self.tx.link_object(ty, c, &self.src.object_path(c, ty))? {
                 self.tx.write_metadata(ty, &bytes)?;
             }
             self.stats.metadata += 1;
@@ -85,21 +86,26 @@ impl Puller<'_, '_> {
         if !self.seen.insert((*c, ObjectType::File)) || self.tx.has_object(ObjectType::File, c) {
             return Ok(());
         }
-        if self.link
-            && !self.opts.untrusted
-            && self.tx.link_object(ObjectType::File, c, &self.src.object_path(c, ObjectType::File))?
-        {
-            self.stats.content += 1;
-            return Ok(());
+        if self.opts.bareuseronly_files || self.tx.repo().mode() == RepoMode::BareUserOnly {
+            let mode = self.src.open_file(c)?.header.mode;
+            let extra = mode & !(S_IFMT | 0o775);
+            if mode & S_IFMT == S_IFREG && extra != 0 {
+                return Err(Error::Invalid(format!("Content object {c}: invalid mode 0{mode:o} with bits 0{extra:o}")));
+            }
+        }
+        if self.link || self.user_to_user_only_link(c)? {
+            // Distrusting the source means checking the object before
+            // taking it, even as a hard link.
+            if self.opts.untrusted {
+                self.src.verify_file(c)?;
+            }
+            if self.tx.link_object(ObjectType::File, c, &self.src.object_path(c, ObjectType::File))? {
+                self.stats.content += 1;
+                return Ok(());
+            }
         }
         let obj = self.src.open_file(c)?;
         let mut header = obj.header;
-        if self.opts.bareuseronly_files && header.mode & S_IFMT == S_IFREG && header.mode & !(S_IFMT | 0o775) != 0 {
-            return Err(Error::Invalid(format!(
-                "Content object {c}: invalid mode 0{:o} with bareuseronly_files",
-                header.mode
-            )));
-        }
         if self.tx.repo().mode() == RepoMode::BareUserOnly && header.uid == 0 && header.gid == 0 {
             header.xattrs = Default::default();
         }
@@ -118,6 +124,23 @@ impl Puller<'_, '_> {
         self.stats.content += 1;
         self.stats.content_bytes += obj.size;
         Ok(())
+    }
+
+    /// A bare-user regular file with canonical metadata is stored exactly
+    /// as bare-user-only stores it (the same bytes and mode; the extra
+    /// xattr is not read there), so it can be hardlinked across. Symlinks
+    /// are files in bare-user and real symlinks in bare-user-only: never.
+    fn user_to_user_only_link(&self, c: &Checksum) -> Result<bool, Error> {
+        if self.src.mode() != RepoMode::BareUser || self.tx.repo().mode() != RepoMode::BareUserOnly {
+            return Ok(false);
+        }
+        let h = self.src.open_file(c)?.header;
+        Ok(h.is_regular()
+            && h.uid == 0
+            && h.gid == 0
+            && h.xattrs.is_empty()
+            && h.mode & 0o7777 & !0o755 == 0
+            && h.mode & 0o400 != 0)
     }
 
     fn dirtree(&mut self, tree: &Checksum, meta: &Checksum) -> Result<(), Error> {
@@ -186,7 +209,7 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
             targets.push((name, c));
         }
     }
-    let link = src.mode() == dest.mode() && !opts.untrusted;
+    let link = src.mode() == dest.mode();
     let mut tx = dest.transaction()?;
     let mut p = Puller { src, tx: &tx, opts, link, seen: HashSet::new(), stats: PullStats::default() };
     for (_, c) in &targets {

@@ -169,6 +169,10 @@ fn devino_hit(
 ) -> Result<Option<Checksum>, Error> {
     let Some(cache) = filter.devino.as_ref() else { return Ok(None) };
     let Some(c) = cache.get(&(job.md.dev(), job.md.ino())) else { return Ok(None) };
+    if filter.devino_canonical {
+        tx.note_cache_hit(c);
+        return Ok(Some(*c));
+    }
     let repo = tx.repo();
     let stored = match repo.open_file(c) {
         Ok(o) => o.header,

@@ -43,6 +43,9 @@ pub struct CommitFilter {
     /// object without reading them, when their metadata after the modifiers
     /// is the object's (`--link-checkout-speedup`).
     pub devino: Option<std::sync::Arc<DevinoCache>>,
+    /// Take every devino hit as its object, whatever the modifiers say
+    /// (`--devino-canonical`, `-I`).
+    pub devino_canonical: bool,
     /// The source files may be moved into the repo (`--consume`): in bare
     /// and bare-user-only repos regular files are adopted, not copied.
     pub consume: bool,

@@ -268,6 +268,18 @@ impl Repo {
         self.config.get_bool("core", "tombstone-commits") == Some(Ok(true))
     }
 
+    /// The parent repository (`core.parent`), consulted read-only for
+    /// objects and refs this one lacks.
+    pub fn parent_repo(&self) -> Option<Repo> {
+        let p = self.config.get("core", "parent")?;
+        let p = Path::new(p);
+        // A repo that names itself (or a cycle) would recurse forever.
+        if p.canonicalize().ok() == self.path.canonicalize().ok() {
+            return None;
+        }
+        Repo::open(p).ok()
+    }
+
     /// The repo's collection ID, if any.
     pub fn collection_id(&self) -> Option<&str> {
         self.config.get("core", "collection-id")
@@ -283,8 +295,13 @@ impl Repo {
         self.path.join(crate::object::loose_path(csum, ty, self.mode == RepoMode::Archive))
     }
 
-    /// True when the object is stored.
+    /// True when the object is stored here or in the parent repository.
     pub fn has_object(&self, ty: ObjectType, csum: &Checksum) -> bool {
+        self.has_local_object(ty, csum) || self.parent_repo().is_some_and(|p| p.has_object(ty, csum))
+    }
+
+    /// True when the object is stored in this repository itself.
+    pub fn has_local_object(&self, ty: ObjectType, csum: &Checksum) -> bool {
         std::fs::symlink_metadata(self.object_path(csum, ty)).is_ok()
     }
 

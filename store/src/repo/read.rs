@@ -46,7 +46,10 @@ impl Repo {
         let p = self.object_path(csum, ty);
         match std::fs::read(&p) {
             Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::MissingObject { checksum: *csum, ty }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match self.parent_repo() {
+                Some(parent) => parent.read_metadata(ty, csum),
+                None => Err(Error::MissingObject { checksum: *csum, ty }),
+            },
             Err(e) => Err(io_err(p)(e)),
         }
     }
@@ -80,8 +83,19 @@ impl Repo {
         }
     }
 
-    /// Opens a content object, decoding the mode's storage format.
+    /// Opens a content object, decoding the mode's storage format; objects
+    /// missing here are looked up in the parent repository.
     pub fn open_file(&self, csum: &Checksum) -> Result<FileObject, Error> {
+        match self.open_local_file(csum) {
+            Err(Error::MissingObject { .. }) if self.parent_repo().is_some() => match self.parent_repo() {
+                Some(parent) => parent.open_file(csum),
+                None => Err(Error::MissingObject { checksum: *csum, ty: ObjectType::File }),
+            },
+            other => other,
+        }
+    }
+
+    fn open_local_file(&self, csum: &Checksum) -> Result<FileObject, Error> {
         let path = self.object_path(csum, ObjectType::File);
         let missing = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::NotFound {

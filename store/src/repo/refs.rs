@@ -261,9 +261,14 @@ impl Repo {
             }
         }
         if rev.len() >= 4 && rev.len() < 64 && rev.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-            return self.resolve_commit_prefix(rev);
+            if let Some(c) = self.resolve_commit_prefix(rev)? {
+                return Ok(Some(c));
+            }
         }
-        Ok(None)
+        match self.parent_repo() {
+            Some(parent) => parent.resolve_base(rev),
+            None => Ok(None),
+        }
     }
 
     /// A commit named by a unique prefix of its checksum.

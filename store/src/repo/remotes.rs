@@ -53,11 +53,6 @@ impl Repo {
         out
     }
 
-    fn parent_repo(&self) -> Option<Repo> {
-        let p = self.config().get("core", "parent")?;
-        Repo::open(Path::new(p)).ok()
-    }
-
     /// Where the remote `name` is defined, if anywhere.
     pub fn remote_source(&self, name: &str) -> Option<RemoteSource> {
         if self.config().has_group(&group(name)) {

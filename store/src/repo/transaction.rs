@@ -167,8 +167,13 @@ impl<'r> Transaction<'r> {
         let csum = Checksum::digest(bytes);
         self.stats.metadata_total.fetch_add(1, Ordering::Relaxed);
         if !self.has_object(ty, &csum) {
-            self.write_named_metadata(ty, &csum, bytes)?;
-            self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
+            match self.write_named_metadata(ty, &csum, bytes) {
+                Ok(()) => {
+                    self.stats.metadata_written.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if already_exists(&e) => {}
+                Err(e) => return Err(e),
+            }
         }
         if ty != ObjectType::Commit {
             self.record(&csum, ty, bytes.len() as u64);
@@ -204,6 +209,7 @@ impl<'r> Transaction<'r> {
         let p = self.staged_path(csum, ty)?;
         match rustix::fs::linkat(rustix::fs::CWD, src, rustix::fs::CWD, &p, rustix::fs::AtFlags::empty()) {
             Ok(()) => {}
+            Err(rustix::io::Errno::EXIST) => return Ok(true),
             Err(rustix::io::Errno::XDEV) | Err(rustix::io::Errno::MLINK) | Err(rustix::io::Errno::PERM) => {
                 return Ok(false)
             }
@@ -237,7 +243,13 @@ impl<'r> Transaction<'r> {
         self.stats.content_total.fetch_add(1, Ordering::Relaxed);
         if !self.has_object(ObjectType::File, &csum) {
             let p = self.staged_path(&csum, ObjectType::File)?;
-            self.store_content(&p, header, &mut &payload[..], payload.len() as u64, None)?;
+            match self.store_content(&p, header, &mut &payload[..], payload.len() as u64, None) {
+                Ok(()) => {}
+                // Another thread is staging the same content (hard links or
+                // duplicate files in the tree): its copy will do.
+                Err(e) if already_exists(&e) => return Ok(csum),
+                Err(e) => return Err(e),
+            }
             self.mark_staged(csum, ObjectType::File);
             self.stats.content_written.fetch_add(1, Ordering::Relaxed);
             self.stats.content_bytes_written.fetch_add(payload.len() as u64, Ordering::Relaxed);
@@ -444,9 +456,10 @@ impl<'r> Transaction<'r> {
                 zero_mtime(&f, path)?;
             }
             RepoMode::BareUserOnly => {
-                if header.mode & !(crate::object::S_IFMT | 0o775) != 0 {
+                let extra = header.mode & !(crate::object::S_IFMT | 0o775);
+                if extra != 0 {
                     return Err(Error::Invalid(format!(
-                        "content object mode {:o} is not allowed in a bare-user-only repository",
+                        "Content object: invalid mode 0{:o} with bits 0{extra:o} (not allowed in a bare-user-only repository)",
                         header.mode
                     )));
                 }
@@ -553,6 +566,12 @@ impl Drop for Transaction<'_> {
             let _ = std::fs::remove_dir_all(&self.staging);
         }
     }
+}
+
+/// True for the error of creating a staged object that another thread
+/// created first.
+fn already_exists(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists)
 }
 
 fn create_file(path: &Path, mode: u32) -> Result<File, Error> {

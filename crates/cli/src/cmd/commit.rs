@@ -77,7 +77,7 @@ pub static COMMAND: Command = Command {
 fn key_value<'a>(s: &'a str, opt: &str) -> Result<(&'a str, &'a str)> {
     let (k, v) = s.split_once('=').ok_or_else(|| anyhow!("Missing '=' in KEY=VALUE metadata '{s}' (--{opt})"))?;
     if k.is_empty() {
-        bail!("Empty key in --{opt}={s}");
+        bail!("Empty metadata key (--{opt}={s})");
     }
     Ok((k, v))
 }
@@ -159,6 +159,7 @@ fn run(ctx: &Context) -> Result<()> {
         mode_ro_executables: a.flag("mode-ro-executables"),
         no_xattrs: a.flag("no-xattrs"),
         consume: a.flag("consume"),
+        devino_canonical: a.flag("devino-canonical"),
         ..Default::default()
     };
     if a.flag("link-checkout-speedup") || a.flag("devino-canonical") {

@@ -20,6 +20,7 @@ mod init;
 mod log;
 mod ls;
 mod prune;
+mod pull;
 mod pull_local;
 mod refs;
 mod remote;
@@ -110,6 +111,7 @@ pub static COMMANDS: &[&Command] = &[
     &ls::COMMAND,
     &prune::COMMAND,
     &pull_local::COMMAND,
+    &pull::COMMAND,
     &refs::COMMAND,
     &remote::COMMAND,
     &reset::COMMAND,
