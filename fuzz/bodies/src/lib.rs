@@ -253,11 +253,6 @@ fn check_text(text: &str, expected: Option<&Type>) {
     if let Some(t) = expected {
         assert_eq!(&ty, t, "parse_text returned another type than asked");
     }
-    if let Some(why) = known_text_issue(&v) {
-        // See known_text_issue: skip the checks this value is known to fail.
-        let _ = (why, v.to_text(), v.to_bytes());
-        return;
-    }
     let bytes = v.to_bytes();
     let back = Value::from_bytes_normal(&ty, &bytes)
         .unwrap_or_else(|e| panic!("value parsed from {text:?} does not survive serialisation: {e}"));
@@ -266,51 +261,6 @@ fn check_text(text: &str, expected: Option<&Type>) {
     let again = parse_text(&printed, Some(&ty))
         .unwrap_or_else(|e| panic!("printed text {printed:?} (from {text:?}) does not parse back: {e}"));
     assert_eq!(again.to_bytes(), bytes, "text {printed:?} (from {text:?}) parses back to another value");
-}
-
-/// Values that `parse_text` accepts but that are known not to survive the
-/// checks in [`check_text`]; `None` when the value should. Each case is a
-/// finding reported to the `store` owners: delete it here once fixed, so the
-/// fuzzer checks it again.
-pub fn known_text_issue(v: &Value<'_>) -> Option<&'static str> {
-    any_value(v, &|x| match x {
-        // Rust prints NaN as "NaN.0" and infinities as "inf", which the text
-        // parser does not read (GLib prints "nan" and "inf").
-        Value::Double(d) if !d.is_finite() => Some("non-finite double"),
-        // A `just` value prints as its bare child with no `@mT` annotation
-        // (GLib prints "@mai [1]"), and parse_text does not accept a bare
-        // value where a maybe is expected, so the text does not parse back.
-        Value::Maybe(_, Some(_)) => Some("maybe holding a value"),
-        // parse_text does not check signatures ("signature 'zz'"), which
-        // Value::from_bytes then rejects.
-        Value::Signature(s)
-            if Value::from_bytes(&Type::Signature, &Value::Signature(s.clone()).to_bytes()).is_err() =>
-        {
-            Some("invalid signature")
-        }
-        // parse_text infers dictionary types with non-basic keys ("{[1]: 2}"
-        // is an a{aii}); inside a variant the type string is then one that
-        // Type::parse, and so Value::from_bytes, rejects.
-        Value::Variant(c) if Type::parse(&c.type_of().to_string()).is_err() => Some("unreadable type in a variant"),
-        // parse_text keeps a NUL in a string (raw or as \u0000); the bytes
-        // then hold a NUL inside an `s`, which Value::from_bytes rejects.
-        Value::Str(s) | Value::ObjectPath(s) | Value::Signature(s) if s.contains('\0') => Some("NUL in a string"),
-        _ => None,
-    })
-}
-
-/// The first `Some` that `f` gives for `v` or any value inside it.
-fn any_value<'v>(v: &Value<'v>, f: &dyn Fn(&Value<'v>) -> Option<&'static str>) -> Option<&'static str> {
-    if let Some(r) = f(v) {
-        return Some(r);
-    }
-    match v {
-        Value::Variant(c) => any_value(c, f),
-        Value::Maybe(_, Some(c)) => any_value(c, f),
-        Value::Array(_, items) | Value::Tuple(items) => items.iter().find_map(|i| any_value(i, f)),
-        Value::DictEntry(k, val) => any_value(k, f).or_else(|| any_value(val, f)),
-        _ => None,
-    }
 }
 
 /// `checksum`: [`Checksum::from_hex`] and [`Checksum::from_modified_base64`]
@@ -341,37 +291,11 @@ pub fn checksum(data: &[u8]) {
     }
 }
 
-/// Key-file text known not to survive the checks in [`keyfile`]; `None`
-/// when it should. Each case is a finding reported to the `store` owners:
-/// delete it here once fixed.
-pub fn known_keyfile_issue(text: &str) -> Option<&'static str> {
-    // A blank or comment line ending in a CR keeps it (str::lines strips
-    // only "\r\n"); to_text writes it back plus "\n", and the next parse
-    // drops the CR.
-    if text.lines().any(|l| l.ends_with('\r') && (l.trim().is_empty() || l.trim().starts_with('#'))) {
-        return Some("blank or comment line ending in CR");
-    }
-    // A line starting with '[' but not ending with ']' is read as an entry
-    // whose key starts with '[' (GLib rejects it). Its value may end in an
-    // escaped space ("[a=b]\\s"), which to_text writes as a plain space, and
-    // then the line reads back as the group "a=b".
-    if text.lines().any(|l| {
-        let t = l.trim();
-        t.starts_with('[') && !t.ends_with(']')
-    }) {
-        return Some("entry key starting with '['");
-    }
-    None
-}
-
 /// `keyfile`: [`KeyFile::parse`] on UTF-8 input, then `to_text`/`parse`
 /// round trips and a few edits.
 pub fn keyfile(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(k) = KeyFile::parse(text) else { return };
-    if known_keyfile_issue(text).is_some() {
-        return;
-    }
     let out = k.to_text();
     let k2 = KeyFile::parse(&out).unwrap_or_else(|e| panic!("to_text output {out:?} does not parse: {e}"));
     assert_eq!(k2, k, "key file {text:?} changes through to_text {out:?} and parse");

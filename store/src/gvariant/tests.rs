@@ -109,6 +109,17 @@ fn text_round_trip() {
         let v = parse_text(text, None).unwrap();
         assert_eq!(v.to_text(), printed, "{text}");
     }
+    for (text, ty) in
+        [("@mai [1, 2]", "mai"), ("[double nan, inf, -1.5]", "ad"), ("@ms 'x'", "ms"), ("@ms nothing", "ms")]
+    {
+        let v = parse_text(text, None).unwrap();
+        assert_eq!(v.type_of().to_string(), ty, "{text}");
+        let again = parse_text(&v.to_text(), Some(&v.type_of())).unwrap();
+        assert_eq!(again.to_bytes(), v.to_bytes(), "{text}");
+    }
+    assert!(parse_text("'a\\u0000b'", None).is_err());
+    assert!(parse_text("@g '4U'", None).is_err());
+    assert!(parse_text("{[1]: 2}", None).is_err());
     assert!(parse_text("uint32 -1", None).is_err());
     assert!(parse_text("[", None).is_err());
     assert!(parse_text("[]", None).is_err());

@@ -71,11 +71,17 @@ fn print(v: &Value<'_>, annotate: bool, out: &mut String) {
         Value::Uint64(n) => num(annotate, "uint64", n, out),
         Value::Handle(n) => num(annotate, "handle", n, out),
         Value::Double(d) => {
-            let mut s = format!("{d}");
-            if !s.contains(['.', 'e', 'n', 'i']) {
-                s.push_str(".0");
+            if d.is_nan() {
+                out.push_str("nan");
+            } else if d.is_infinite() {
+                out.push_str(if *d > 0.0 { "inf" } else { "-inf" });
+            } else {
+                let mut s = format!("{d}");
+                if !s.contains(['.', 'e']) {
+                    s.push_str(".0");
+                }
+                out.push_str(&s);
             }
-            out.push_str(&s);
         }
         Value::Str(s) => quote(s, out),
         Value::ObjectPath(s) => {
@@ -95,17 +101,20 @@ fn print(v: &Value<'_>, annotate: bool, out: &mut String) {
             print(child, true, out);
             out.push('>');
         }
-        Value::Maybe(t, None) => {
+        Value::Maybe(t, child) => {
             if annotate {
                 let _ = write!(out, "@m{t} ");
             }
-            out.push_str("nothing");
-        }
-        Value::Maybe(_, Some(child)) => {
-            if matches!(**child, Value::Maybe(..)) {
-                out.push_str("just ");
+            match child {
+                None => out.push_str("nothing"),
+                Some(c) => {
+                    // Nested maybes need "just" to be unambiguous.
+                    if matches!(**c, Value::Maybe(..)) {
+                        out.push_str("just ");
+                    }
+                    print(c, false, out);
+                }
             }
-            print(child, annotate, out);
         }
         Value::Bytes(b) => {
             let printable =
@@ -199,6 +208,15 @@ pub fn parse_text(text: &str, expected: Option<&Type>) -> Result<Value<'static>,
     Ok(v)
 }
 
+/// D-Bus object path syntax: `/` or `/seg/seg` with `[A-Za-z0-9_]` segments.
+fn valid_object_path(s: &str) -> bool {
+    if s == "/" {
+        return true;
+    }
+    s.starts_with('/')
+        && s[1..].split('/').all(|seg| !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
 struct Parser<'t> {
     s: &'t [u8],
     pos: usize,
@@ -258,6 +276,16 @@ impl Parser<'_> {
 
     fn value_inner(&mut self, expected: Option<&Type>) -> Result<Value<'static>, TextError> {
         let c = self.peek().ok_or_else(|| self.err("unexpected end"))?;
+        // Where a maybe is expected, a bare value is `just` that value.
+        if let Some(Type::Maybe(inner)) = expected {
+            let save = self.pos;
+            let w = self.word().to_string();
+            self.pos = save;
+            if w != "nothing" && w != "just" && c != b'@' {
+                let v = self.value(Some(inner))?;
+                return Ok(Value::Maybe((**inner).clone(), Some(Box::new(v))));
+            }
+        }
         match c {
             b'@' => {
                 self.pos += 1;
@@ -268,9 +296,23 @@ impl Parser<'_> {
             }
             b'\'' | b'"' => {
                 let s = self.string()?;
+                if s.contains('\0') {
+                    return Err(self.err("strings cannot contain NUL"));
+                }
                 Ok(match expected {
-                    Some(Type::ObjectPath) => Value::ObjectPath(Cow::Owned(s)),
-                    Some(Type::Signature) => Value::Signature(Cow::Owned(s)),
+                    Some(Type::ObjectPath) => {
+                        if !valid_object_path(&s) {
+                            return Err(self.err("invalid object path"));
+                        }
+                        Value::ObjectPath(Cow::Owned(s))
+                    }
+                    Some(Type::Signature) => {
+                        let mut rest = s.as_str();
+                        while !rest.is_empty() {
+                            rest = Type::parse_prefix(rest).ok_or_else(|| self.err("invalid signature"))?.1;
+                        }
+                        Value::Signature(Cow::Owned(s))
+                    }
                     _ => Value::Str(Cow::Owned(s)),
                 })
             }
@@ -331,6 +373,9 @@ impl Parser<'_> {
                 let save = self.pos;
                 let w = self.word().to_string();
                 let typed = match w.as_str() {
+                    "nan" | "inf" | "infinity" if matches!(expected, None | Some(Type::Double)) => {
+                        return Ok(Value::Double(if w == "nan" { f64::NAN } else { f64::INFINITY }))
+                    }
                     "true" => return Ok(Value::Bool(true)),
                     "false" => return Ok(Value::Bool(false)),
                     "nothing" => {
@@ -428,6 +473,7 @@ impl Parser<'_> {
             }
         }
         match (kt, vt) {
+            (Some(k), _) if !k.is_basic() => Err(self.err("dictionary keys must have a basic type")),
             (Some(k), Some(v)) => Ok(Value::Array(Type::DictEntry(Box::new(k), Box::new(v)), items)),
             _ => Err(self.err("cannot infer the type of an empty dictionary")),
         }

@@ -35,11 +35,17 @@ impl KeyFile {
     /// Parses key-file text.
     pub fn parse(text: &str) -> Result<Self, KeyFileError> {
         let mut lines = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
+        // Split on '\n' only, so that a CR stays part of its line.
+        let body = text.strip_suffix('\n').unwrap_or(text);
+        let raw_lines: Vec<&str> = if text.is_empty() { Vec::new() } else { body.split('\n').collect() };
+        for (i, raw) in raw_lines.into_iter().enumerate() {
             let t = raw.trim();
             if t.is_empty() || t.starts_with('#') {
                 lines.push(Line::Other(raw.to_string()));
-            } else if t.starts_with('[') && t.ends_with(']') {
+            } else if t.starts_with('[') {
+                if !t.ends_with(']') || t.len() < 2 {
+                    return Err(KeyFileError { line: i + 1, text: raw.to_string() });
+                }
                 lines.push(Line::Group(t[1..t.len() - 1].to_string()));
             } else if let Some((k, v)) = raw.split_once('=') {
                 lines.push(Line::Entry(k.trim().to_string(), unescape(v.trim_start())));
@@ -105,23 +111,28 @@ impl KeyFile {
         out
     }
 
-    /// Sets `key` in `group`, creating either as needed.
+    /// Sets `key` in `group`, creating either as needed. When the key is
+    /// repeated, the last one (the one [`KeyFile::get`] reads) changes.
     pub fn set(&mut self, group: &str, key: &str, value: &str) {
         let mut cur: Option<String> = None;
         let mut last_in_group = None;
-        for (i, l) in self.lines.iter_mut().enumerate() {
+        let mut existing = None;
+        for (i, l) in self.lines.iter().enumerate() {
             match l {
                 Line::Group(g) => cur = Some(g.clone()),
-                Line::Entry(k, v) if cur.as_deref() == Some(group) => {
+                Line::Entry(k, _) if cur.as_deref() == Some(group) => {
                     if k == key {
-                        *v = value.to_string();
-                        return;
+                        existing = Some(i);
                     }
                     last_in_group = Some(i);
                 }
                 _ if cur.as_deref() == Some(group) && last_in_group.is_none() => last_in_group = Some(i),
                 _ => {}
             }
+        }
+        if let Some(i) = existing {
+            self.lines[i] = Line::Entry(key.to_string(), value.to_string());
+            return;
         }
         let entry = Line::Entry(key.to_string(), value.to_string());
         if let Some(i) = last_in_group {
@@ -239,5 +250,11 @@ mod tests {
         assert!(out.starts_with("# hello\n[core]\nrepo_version=1\nmode=bare\nfsync=false\n"));
         assert!(out.ends_with("[archive]\nzlib-level=3\n"));
         assert!(KeyFile::parse("junk\n").is_err());
+        assert!(KeyFile::parse("[a=b]\\s\n").is_err());
+        let cr = KeyFile::parse("\r\n# c\r\n[g]\nk=v\n").unwrap();
+        assert_eq!(cr.to_text(), "\r\n# c\r\n[g]\nk=v\n");
+        let mut dup = KeyFile::parse("[core]\nfsync=a\nfsync=b\n").unwrap();
+        dup.set("core", "fsync", "c");
+        assert_eq!(dup.get("core", "fsync"), Some("c"));
     }
 }
