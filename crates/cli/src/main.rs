@@ -8,7 +8,7 @@ mod util;
 use std::io::Write;
 use std::process::ExitCode;
 
-use cmd::{Context, COMMANDS};
+use cmd::{Context, COMMANDS, EXTRA_COMMANDS};
 use opts::{ParseResult, UsageError};
 
 /// The features `--version` claims: only what works.
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
         eprintln!("error: No command specified");
         return ExitCode::from(1);
     };
-    let Some(mut command) = COMMANDS.iter().copied().find(|c| c.name == name) else {
+    let Some(mut command) = COMMANDS.iter().chain(EXTRA_COMMANDS).copied().find(|c| c.name == name) else {
         eprint!("{}", main_help(&prog));
         eprintln!("error: Unknown command '{name}'");
         return ExitCode::from(1);

@@ -13,6 +13,7 @@ mod checkout;
 mod checksum;
 mod commit;
 mod config;
+mod demo;
 mod diff;
 mod export;
 mod fsck;
@@ -119,3 +120,7 @@ pub static COMMANDS: &[&Command] = &[
     &show::COMMAND,
     &summary::COMMAND,
 ];
+
+/// Commands of oxtree's own, not in `ostree --help` (which scripts parse):
+/// runnable, but not listed.
+pub static EXTRA_COMMANDS: &[&Command] = &[&demo::COMMAND];
