@@ -100,8 +100,20 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         }
     }
 
-    // Hash and store every file over all cores.
-    let results: Vec<Result<(usize, String, Checksum), Error>> =
+    // Hash and store every file over all cores. Archive repos are bound by
+    // compression (one thread per core); the bare modes mostly wait on the
+    // disk, so more threads keep more reads in flight.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::env::var("OXTREE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(if mode == crate::repo::RepoMode::Archive { cores } else { (cores * 2).max(4) });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Invalid(format!("starting {threads} worker threads: {e}")))?;
+    let results: Vec<Result<(usize, String, Checksum), Error>> = pool.install(|| {
         jobs.into_par_iter()
             .map(|job| {
                 let md = &job.md;
@@ -132,7 +144,8 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
                 };
                 Ok((job.dir, job.name, csum))
             })
-            .collect();
+            .collect()
+    });
     for r in results {
         let (d, name, csum) = r?;
         dirs[d].files.push((name, csum));

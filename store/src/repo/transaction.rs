@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use flate2::write::DeflateEncoder;
-use flate2::Compression;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::checksum::Hasher;
 use crate::object::{loose_path, Commit, CommitMetadata, FileHeader, ObjectType};
@@ -71,6 +70,8 @@ fn errno(path: &Path) -> impl FnOnce(rustix::io::Errno) -> Error + '_ {
 impl<'r> Transaction<'r> {
     pub(super) fn begin(repo: &'r Repo) -> Result<Self, Error> {
         let lock = repo.lock(LockKind::Shared)?;
+        // Read the umask now, while no worker thread is creating files.
+        let _ = process_umask();
         let tmp = repo.path().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         let boot_id = boot_id();
@@ -243,7 +244,7 @@ impl<'r> Transaction<'r> {
         self.stats.content_total.fetch_add(1, Ordering::Relaxed);
         if !self.has_object(ObjectType::File, &csum) {
             let p = self.staged_path(&csum, ObjectType::File)?;
-            match self.store_content(&p, header, &mut &payload[..], payload.len() as u64, None) {
+            match self.store_content(&p, header, Payload::Bytes(payload), payload.len() as u64, None) {
                 Ok(()) => {}
                 // Another thread is staging the same content (hard links or
                 // duplicate files in the tree): its copy will do.
@@ -278,7 +279,7 @@ impl<'r> Transaction<'r> {
         // Large: stream into a temporary, hashing as we go.
         let tmp = self.staging.join(format!(".tmp-{:016x}", unique()));
         let mut hasher = header.hasher();
-        let res = self.store_content(&tmp, header, reader, size, Some(&mut hasher));
+        let res = self.store_content(&tmp, header, Payload::Stream(reader), size, Some(&mut hasher));
         if let Err(e) = res {
             let _ = std::fs::remove_file(&tmp);
             return Err(e);
@@ -369,9 +370,9 @@ impl<'r> Transaction<'r> {
         &self,
         path: &Path,
         header: &FileHeader,
-        reader: &mut dyn Read,
+        payload: Payload<'_>,
         size: u64,
-        mut hasher: Option<&mut Hasher>,
+        hasher: Option<&mut Hasher>,
     ) -> Result<(), Error> {
         let mode = self.repo.mode();
         if header.is_symlink() && mode != RepoMode::Archive && mode != RepoMode::BareUser {
@@ -391,58 +392,64 @@ impl<'r> Transaction<'r> {
             }
             return Ok(());
         }
-        let mut f = create_file(path, 0o600)?;
-        let mut copy = |out: &mut dyn Write| -> Result<(), Error> {
-            let mut buf = vec![0u8; 256 * 1024];
-            let mut left = size;
-            while left > 0 {
-                let want = buf.len().min(left as usize);
-                let n = match reader.read(&mut buf[..want]) {
-                    Ok(0) => {
-                        return Err(Error::Invalid(format!("file changed size while being read: {left} bytes missing")))
-                    }
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io_err(path)(e)),
-                };
-                if let Some(h) = hasher.as_mut() {
-                    h.update(&buf[..n]);
-                }
-                out.write_all(&buf[..n]).map_err(io_err(path))?;
-                left -= n as u64;
-            }
-            Ok(())
+        // The object's final permission bits, given at creation: when the
+        // umask leaves them alone no fchmod is needed (one syscall per object).
+        let final_mode = match mode {
+            RepoMode::Archive => 0o644,
+            RepoMode::BareUser if header.is_symlink() => 0o644,
+            RepoMode::BareUser => (header.mode & 0o775) | 0o400,
+            RepoMode::Bare | RepoMode::BareUserOnly => header.mode & 0o777,
         };
+        let mut f = create_file(path, final_mode)?;
+        let umask = process_umask();
+        let set_final_mode = |f: &File, want: u32| -> Result<(), Error> {
+            if want & 0o7000 == 0 && want & !umask == want && want == final_mode {
+                return Ok(());
+            }
+            set_mode(f, path, want)
+        };
+        let copy = |out: &mut dyn FnMut(&[u8]) -> Result<(), Error>| payload.copy(size, path, hasher, out);
         match mode {
             RepoMode::Archive => {
                 let hsize = if header.is_symlink() { 0 } else { size };
-                let mut w = std::io::BufWriter::with_capacity(128 * 1024, &mut f);
-                w.write_all(&header.archive_prefix(hsize)).map_err(io_err(path))?;
-                if !header.is_symlink() {
-                    let mut enc = DeflateEncoder::new(&mut w, Compression::new(self.repo.zlib_level()));
-                    copy(&mut enc)?;
-                    enc.finish().map_err(io_err(path))?;
+                let level = self.repo.zlib_level();
+                let mut prefix = Some(header.archive_prefix(hsize));
+                if header.is_symlink() {
+                    f.write_all(&prefix.take().unwrap_or_default()).map_err(io_err(path))?;
+                } else {
+                    with_deflate(level, |z, out| {
+                        out.clear();
+                        out.extend_from_slice(&prefix.take().unwrap_or_default());
+                        copy(&mut |chunk| {
+                            deflate(z, chunk, false, out).map_err(io_err(path))?;
+                            if out.len() >= FLUSH_AT {
+                                f.write_all(out).map_err(io_err(path))?;
+                                out.clear();
+                            }
+                            Ok(())
+                        })?;
+                        deflate(z, &[], true, out).map_err(io_err(path))?;
+                        f.write_all(out).map_err(io_err(path))
+                    })?;
                 }
-                w.flush().map_err(io_err(path))?;
-                drop(w);
-                set_mode(&f, path, 0o644)?;
+                set_final_mode(&f, 0o644)?;
             }
             RepoMode::BareUser => {
                 if header.is_symlink() {
                     let mut t = header.symlink_target.as_bytes().to_vec();
                     t.push(0);
                     f.write_all(&t).map_err(io_err(path))?;
-                    set_mode(&f, path, 0o644)?;
+                    set_final_mode(&f, 0o644)?;
                 } else {
-                    copy(&mut f)?;
-                    set_mode(&f, path, (header.mode & 0o775) | 0o400)?;
+                    copy(&mut |chunk| f.write_all(chunk).map_err(io_err(path)))?;
+                    set_final_mode(&f, (header.mode & 0o775) | 0o400)?;
                 }
                 rustix::fs::fsetxattr(&f, "user.ostreemeta", &header.ostreemeta(), rustix::fs::XattrFlags::empty())
                     .map_err(errno(path))?;
                 zero_mtime(&f, path)?;
             }
             RepoMode::Bare => {
-                copy(&mut f)?;
+                copy(&mut |chunk| f.write_all(chunk).map_err(io_err(path)))?;
                 rustix::fs::fchown(
                     &f,
                     Some(rustix::fs::Uid::from_raw(header.uid)),
@@ -463,8 +470,8 @@ impl<'r> Transaction<'r> {
                         header.mode
                     )));
                 }
-                copy(&mut f)?;
-                set_mode(&f, path, header.mode & 0o7777)?;
+                copy(&mut |chunk| f.write_all(chunk).map_err(io_err(path)))?;
+                set_final_mode(&f, header.mode & 0o7777)?;
                 zero_mtime(&f, path)?;
             }
         }
@@ -568,6 +575,18 @@ impl Drop for Transaction<'_> {
     }
 }
 
+/// The process umask, read once (reading it means setting it, so this is
+/// done on first use and put back at once).
+fn process_umask() -> u32 {
+    use std::sync::OnceLock;
+    static UMASK: OnceLock<u32> = OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+        rustix::process::umask(old);
+        old.as_raw_mode()
+    })
+}
+
 /// True for the error of creating a staged object that another thread
 /// created first.
 fn already_exists(e: &Error) -> bool {
@@ -627,6 +646,107 @@ fn sweep_stale_staging(tmp: &Path, boot_id: &str) {
             } else {
                 let _ = std::fs::remove_file(&p);
             }
+        }
+    }
+}
+
+/// Archive output is written in pieces of about this size.
+const FLUSH_AT: usize = 256 * 1024;
+/// Streamed payloads are read in pieces of this size.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// A content object's payload: in memory, or read as it is stored.
+enum Payload<'a> {
+    Bytes(&'a [u8]),
+    Stream(&'a mut dyn Read),
+}
+
+impl Payload<'_> {
+    /// Hands `size` bytes to `out` in chunks (and to `hasher`); a stream that
+    /// ends early is an error. Streams go through one buffer per thread.
+    fn copy(
+        self,
+        size: u64,
+        path: &Path,
+        mut hasher: Option<&mut Hasher>,
+        out: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        match self {
+            Payload::Bytes(b) => {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(b);
+                }
+                out(b)
+            }
+            Payload::Stream(reader) => READ_BUF.with(|cell| {
+                let mut buf = cell.borrow_mut();
+                buf.resize(READ_CHUNK, 0);
+                let mut left = size;
+                while left > 0 {
+                    let want = buf.len().min(left as usize);
+                    let n = match reader.read(&mut buf[..want]) {
+                        Ok(0) => {
+                            return Err(Error::Invalid(format!(
+                                "file changed size while being read: {left} bytes missing"
+                            )))
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(io_err(path)(e)),
+                    };
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&buf[..n]);
+                    }
+                    out(&buf[..n])?;
+                    left -= n as u64;
+                }
+                Ok(())
+            }),
+        }
+    }
+}
+
+thread_local! {
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// One raw-deflate stream per thread and level, reset between objects:
+    /// setting one up costs more than compressing a small file.
+    static DEFLATE: std::cell::RefCell<Option<(u32, Compress, Vec<u8>)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's deflate stream (raw deflate, window 2^15,
+/// memLevel 8, as GLib's raw zlib compressor) and output buffer.
+fn with_deflate<T>(level: u32, f: impl FnOnce(&mut Compress, &mut Vec<u8>) -> Result<T, Error>) -> Result<T, Error> {
+    DEFLATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().map(|(l, _, _)| *l) != Some(level) {
+            *slot = Some((level, Compress::new(Compression::new(level), false), Vec::with_capacity(FLUSH_AT * 2)));
+        }
+        let Some((_, z, out)) = slot.as_mut() else {
+            return Err(Error::Invalid("deflate state missing".into()));
+        };
+        z.reset();
+        let r = f(z, out);
+        if out.capacity() > FLUSH_AT * 4 {
+            *out = Vec::with_capacity(FLUSH_AT * 2);
+        }
+        r
+    })
+}
+
+/// Compresses `input` onto the end of `out`; with `finish`, ends the stream.
+fn deflate(z: &mut Compress, mut input: &[u8], finish: bool, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let flush = if finish { FlushCompress::Finish } else { FlushCompress::None };
+    loop {
+        if out.capacity() - out.len() < 32 * 1024 {
+            out.reserve(64 * 1024);
+        }
+        let before = z.total_in();
+        let status = z.compress_vec(input, out, flush).map_err(std::io::Error::other)?;
+        input = &input[(z.total_in() - before) as usize..];
+        match status {
+            Status::StreamEnd => return Ok(()),
+            _ if !finish && input.is_empty() => return Ok(()),
+            _ => {}
         }
     }
 }
