@@ -24,12 +24,39 @@ struct Dir {
 /// (parent arena index, name) for all but the root.
 type Pending = (PathBuf, String, std::fs::Metadata, Option<(usize, String)>);
 
+/// A file found by the walk, waiting for a worker. Kept small: the walk can
+/// run far ahead of the workers, so thousands may be queued.
 struct Job {
     dir: usize,
-    name: String,
+    /// Path in the tree (`/a/b`); the name is its last component.
     rel: String,
     abs: PathBuf,
-    md: std::fs::Metadata,
+    md: Stat,
+}
+
+/// What a job needs of `lstat`.
+struct Stat {
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    size: u64,
+    dev: u64,
+    ino: u64,
+}
+
+impl Stat {
+    fn of(md: &std::fs::Metadata) -> Stat {
+        Stat { uid: md.uid(), gid: md.gid(), mode: md.mode(), size: md.len(), dev: md.dev(), ino: md.ino() }
+    }
+    fn is_symlink(&self) -> bool {
+        self.mode & crate::object::S_IFMT == crate::object::S_IFLNK
+    }
+}
+
+impl Job {
+    fn name(&self) -> String {
+        self.rel.rsplit('/').next().unwrap_or_default().to_string()
+    }
 }
 
 fn os_name(path: &Path, name: std::ffi::OsString) -> Result<String, Error> {
@@ -60,49 +87,9 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         return Err(Error::Invalid(format!("{}: not a directory", src.display())));
     }
 
-    // Walk: directories are recorded in an arena (parents before children),
-    // files become jobs.
-    let mut dirs: Vec<Dir> = Vec::new();
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut stack: Vec<Pending> = vec![(src.to_path_buf(), String::new(), root_md, None)];
-    while let Some((abs, rel, md, parent)) = stack.pop() {
-        let relp = if rel.is_empty() { "/".to_string() } else { rel.clone() };
-        let dm = filter.dir_meta(mode, &relp, (md.uid(), md.gid(), md.mode()), read_x(&abs)?);
-        let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
-        let id = dirs.len();
-        dirs.push(Dir { rel: rel.clone(), meta, files: Vec::new(), subdirs: Vec::new() });
-        if let Some((p, name)) = parent {
-            dirs[p].subdirs.push((name, id));
-        }
-        let mut entries: Vec<(String, PathBuf)> = Vec::new();
-        for e in std::fs::read_dir(&abs).map_err(io(&abs))? {
-            let e = e.map_err(io(&abs))?;
-            entries.push((os_name(&abs, e.file_name())?, e.path()));
-        }
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
-        for (name, path) in entries {
-            let crel = format!("{rel}/{name}");
-            if filter.skip.contains(&crel) {
-                continue;
-            }
-            let cmd = std::fs::symlink_metadata(&path).map_err(io(&path))?;
-            let ft = cmd.file_type();
-            if ft.is_dir() {
-                stack.push((path, crel, cmd, Some((id, name))));
-            } else if ft.is_file() || ft.is_symlink() {
-                jobs.push(Job { dir: id, name, rel: crel, abs: path, md: cmd });
-            } else {
-                return Err(Error::Invalid(format!(
-                    "{}: Not a regular file or symlink (device nodes, FIFOs and sockets cannot be committed)",
-                    path.display()
-                )));
-            }
-        }
-    }
-
-    // Hash and store every file over all cores. Archive repos are bound by
-    // compression (one thread per core); the bare modes mostly wait on the
-    // disk, so more threads keep more reads in flight.
+    // Walk and store at once: the walk records directories in an arena
+    // (parents before children) and hands each file to the workers as soon
+    // as it is found, so reading and hashing overlap the directory scan.
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let threads = std::env::var("OXTREE_THREADS")
         .ok()
@@ -113,39 +100,87 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         .num_threads(threads)
         .build()
         .map_err(|e| Error::Invalid(format!("starting {threads} worker threads: {e}")))?;
-    let results: Vec<Result<(usize, String, Checksum), Error>> = pool.install(|| {
-        jobs.into_par_iter()
-            .map(|job| {
-                let md = &job.md;
-                let xattrs = read_x(&job.abs)?;
-                let st = (md.uid(), md.gid(), md.mode());
-                let csum = if md.file_type().is_symlink() {
-                    let target = std::fs::read_link(&job.abs).map_err(io(&job.abs))?;
-                    let target = target.into_os_string().into_string().map_err(|_| {
-                        Error::Invalid(format!("{}: symlink target is not valid UTF-8", job.abs.display()))
-                    })?;
-                    let header = filter.file_header(mode, &job.rel, st, target, xattrs);
-                    tx.write_file_bytes(&header, b"")?
-                } else {
-                    let header = filter.file_header(mode, &job.rel, st, String::new(), xattrs);
-                    if let Some(c) = devino_hit(tx, filter, &job, &header)? {
-                        return Ok((job.dir, job.name, c));
+    let process = |job: Job| -> Result<(usize, String, Checksum), Error> {
+        let md = &job.md;
+        let xattrs = read_x(&job.abs)?;
+        let st = (md.uid, md.gid, md.mode);
+        let csum = if md.is_symlink() {
+            let target = std::fs::read_link(&job.abs).map_err(io(&job.abs))?;
+            let target = target
+                .into_os_string()
+                .into_string()
+                .map_err(|_| Error::Invalid(format!("{}: symlink target is not valid UTF-8", job.abs.display())))?;
+            let header = filter.file_header(mode, &job.rel, st, target, xattrs);
+            tx.write_file_bytes(&header, b"")?
+        } else {
+            let header = filter.file_header(mode, &job.rel, st, String::new(), xattrs);
+            if let Some(c) = devino_hit(tx, filter, &job, &header)? {
+                return Ok((job.dir, job.name(), c));
+            }
+            let written = if filter.consume {
+                tx.adopt_file(&header, &job.abs, md.size)
+            } else {
+                let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
+                tx.write_file(&header, &mut f, md.size)
+            };
+            written.map_err(|e| match e {
+                Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),
+                other => other,
+            })?
+        };
+        Ok((job.dir, job.name(), csum))
+    };
+    let (send, recv) = std::sync::mpsc::channel::<Job>();
+    let (walked, results): (Result<Vec<Dir>, Error>, Vec<Result<(usize, String, Checksum), Error>>) =
+        pool.install(|| {
+            rayon::join(
+                move || -> Result<Vec<Dir>, Error> {
+                    let mut dirs: Vec<Dir> = Vec::new();
+                    let mut stack: Vec<Pending> = vec![(src.to_path_buf(), String::new(), root_md, None)];
+                    while let Some((abs, rel, md, parent)) = stack.pop() {
+                        let relp = if rel.is_empty() { "/".to_string() } else { rel.clone() };
+                        let dm = filter.dir_meta(mode, &relp, (md.uid(), md.gid(), md.mode()), read_x(&abs)?);
+                        let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
+                        let id = dirs.len();
+                        dirs.push(Dir { rel: rel.clone(), meta, files: Vec::new(), subdirs: Vec::new() });
+                        if let Some((p, name)) = parent {
+                            dirs[p].subdirs.push((name, id));
+                        }
+                        let mut entries: Vec<(String, PathBuf)> = Vec::new();
+                        for e in std::fs::read_dir(&abs).map_err(io(&abs))? {
+                            let e = e.map_err(io(&abs))?;
+                            entries.push((os_name(&abs, e.file_name())?, e.path()));
+                        }
+                        entries.sort_by(|a, b| b.0.cmp(&a.0));
+                        for (name, path) in entries {
+                            let crel = format!("{rel}/{name}");
+                            if filter.skip.contains(&crel) {
+                                continue;
+                            }
+                            let cmd = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+                            let ft = cmd.file_type();
+                            if ft.is_dir() {
+                                stack.push((path, crel, cmd, Some((id, name))));
+                            } else if ft.is_file() || ft.is_symlink() {
+                                // The receiver only goes away if the workers failed; the walk
+                                // then ends too, through the error they return.
+                                let _ = send.send(Job { dir: id, rel: crel, abs: path, md: Stat::of(&cmd) });
+                            } else {
+                                return Err(Error::Invalid(format!(
+                        "{}: Not a regular file or symlink (device nodes, FIFOs and sockets cannot be committed)",
+                        path.display()
+                    )));
+                            }
+                        }
                     }
-                    let written = if filter.consume {
-                        tx.adopt_file(&header, &job.abs, md.len())
-                    } else {
-                        let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
-                        tx.write_file(&header, &mut f, md.len())
-                    };
-                    written.map_err(|e| match e {
-                        Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),
-                        other => other,
-                    })?
-                };
-                Ok((job.dir, job.name, csum))
-            })
-            .collect()
-    });
+
+                    drop(send);
+                    Ok(dirs)
+                },
+                || recv.into_iter().par_bridge().map(process).collect(),
+            )
+        });
+    let mut dirs = walked?;
     for r in results {
         let (d, name, csum) = r?;
         dirs[d].files.push((name, csum));
@@ -181,7 +216,7 @@ fn devino_hit(
     header: &crate::object::FileHeader,
 ) -> Result<Option<Checksum>, Error> {
     let Some(cache) = filter.devino.as_ref() else { return Ok(None) };
-    let Some(c) = cache.get(&(job.md.dev(), job.md.ino())) else { return Ok(None) };
+    let Some(c) = cache.get(&(job.md.dev, job.md.ino)) else { return Ok(None) };
     if filter.devino_canonical {
         tx.note_cache_hit(c);
         return Ok(Some(*c));
