@@ -34,6 +34,9 @@ struct Job {
     md: Stat,
 }
 
+/// A stored file: (directory in the arena, name, content checksum).
+type Stored = Result<(usize, String, Checksum), Error>;
+
 /// What a job needs of `lstat`.
 struct Stat {
     uid: u32,
@@ -100,7 +103,7 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         .num_threads(threads)
         .build()
         .map_err(|e| Error::Invalid(format!("starting {threads} worker threads: {e}")))?;
-    let process = |job: Job| -> Result<(usize, String, Checksum), Error> {
+    let process = |job: Job| -> Stored {
         let md = &job.md;
         let xattrs = read_x(&job.abs)?;
         let st = (md.uid, md.gid, md.mode);
@@ -131,55 +134,54 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         Ok((job.dir, job.name(), csum))
     };
     let (send, recv) = std::sync::mpsc::channel::<Job>();
-    let (walked, results): (Result<Vec<Dir>, Error>, Vec<Result<(usize, String, Checksum), Error>>) =
-        pool.install(|| {
-            rayon::join(
-                move || -> Result<Vec<Dir>, Error> {
-                    let mut dirs: Vec<Dir> = Vec::new();
-                    let mut stack: Vec<Pending> = vec![(src.to_path_buf(), String::new(), root_md, None)];
-                    while let Some((abs, rel, md, parent)) = stack.pop() {
-                        let relp = if rel.is_empty() { "/".to_string() } else { rel.clone() };
-                        let dm = filter.dir_meta(mode, &relp, (md.uid(), md.gid(), md.mode()), read_x(&abs)?);
-                        let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
-                        let id = dirs.len();
-                        dirs.push(Dir { rel: rel.clone(), meta, files: Vec::new(), subdirs: Vec::new() });
-                        if let Some((p, name)) = parent {
-                            dirs[p].subdirs.push((name, id));
+    let (walked, results): (Result<Vec<Dir>, Error>, Vec<Stored>) = pool.install(|| {
+        rayon::join(
+            move || -> Result<Vec<Dir>, Error> {
+                let mut dirs: Vec<Dir> = Vec::new();
+                let mut stack: Vec<Pending> = vec![(src.to_path_buf(), String::new(), root_md, None)];
+                while let Some((abs, rel, md, parent)) = stack.pop() {
+                    let relp = if rel.is_empty() { "/".to_string() } else { rel.clone() };
+                    let dm = filter.dir_meta(mode, &relp, (md.uid(), md.gid(), md.mode()), read_x(&abs)?);
+                    let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
+                    let id = dirs.len();
+                    dirs.push(Dir { rel: rel.clone(), meta, files: Vec::new(), subdirs: Vec::new() });
+                    if let Some((p, name)) = parent {
+                        dirs[p].subdirs.push((name, id));
+                    }
+                    let mut entries: Vec<(String, PathBuf)> = Vec::new();
+                    for e in std::fs::read_dir(&abs).map_err(io(&abs))? {
+                        let e = e.map_err(io(&abs))?;
+                        entries.push((os_name(&abs, e.file_name())?, e.path()));
+                    }
+                    entries.sort_by(|a, b| b.0.cmp(&a.0));
+                    for (name, path) in entries {
+                        let crel = format!("{rel}/{name}");
+                        if filter.skip.contains(&crel) {
+                            continue;
                         }
-                        let mut entries: Vec<(String, PathBuf)> = Vec::new();
-                        for e in std::fs::read_dir(&abs).map_err(io(&abs))? {
-                            let e = e.map_err(io(&abs))?;
-                            entries.push((os_name(&abs, e.file_name())?, e.path()));
-                        }
-                        entries.sort_by(|a, b| b.0.cmp(&a.0));
-                        for (name, path) in entries {
-                            let crel = format!("{rel}/{name}");
-                            if filter.skip.contains(&crel) {
-                                continue;
-                            }
-                            let cmd = std::fs::symlink_metadata(&path).map_err(io(&path))?;
-                            let ft = cmd.file_type();
-                            if ft.is_dir() {
-                                stack.push((path, crel, cmd, Some((id, name))));
-                            } else if ft.is_file() || ft.is_symlink() {
-                                // The receiver only goes away if the workers failed; the walk
-                                // then ends too, through the error they return.
-                                let _ = send.send(Job { dir: id, rel: crel, abs: path, md: Stat::of(&cmd) });
-                            } else {
-                                return Err(Error::Invalid(format!(
+                        let cmd = std::fs::symlink_metadata(&path).map_err(io(&path))?;
+                        let ft = cmd.file_type();
+                        if ft.is_dir() {
+                            stack.push((path, crel, cmd, Some((id, name))));
+                        } else if ft.is_file() || ft.is_symlink() {
+                            // The receiver only goes away if the workers failed; the walk
+                            // then ends too, through the error they return.
+                            let _ = send.send(Job { dir: id, rel: crel, abs: path, md: Stat::of(&cmd) });
+                        } else {
+                            return Err(Error::Invalid(format!(
                         "{}: Not a regular file or symlink (device nodes, FIFOs and sockets cannot be committed)",
                         path.display()
                     )));
-                            }
                         }
                     }
+                }
 
-                    drop(send);
-                    Ok(dirs)
-                },
-                || recv.into_iter().par_bridge().map(process).collect(),
-            )
-        });
+                drop(send);
+                Ok(dirs)
+            },
+            || recv.into_iter().par_bridge().map(process).collect(),
+        )
+    });
     let mut dirs = walked?;
     for r in results {
         let (d, name, csum) = r?;
