@@ -87,10 +87,22 @@ fn ostree_commits_oxtree_reads() {
         for (c, _) in repo_h.list_objects(&[oxtree_store::object::ObjectType::File]).unwrap() {
             repo_h.verify_file(&c).unwrap_or_else(|e| panic!("{mode}: {e}"));
         }
-        // And the real tool's checkout is what we committed from.
+        // Our fsck accepts the real tool's repo, as the real fsck does.
+        let fsck = ox(&[&r, "fsck"]);
+        assert!(fsck.contains("no errors found"), "{mode}: oxtree fsck: {fsck}");
+        // The real tool's checkout is what was committed, and ours is the same.
         let co = w.join(&format!("co-{mode}"));
         ostree(&[&r, "checkout", "main", &co.to_string_lossy()]);
         assert_same_tree(&snapshot(&co, mode != "bare-user-only"), &expected(mode, &src), mode);
+        let co_ox = w.join(&format!("co-ox-{mode}"));
+        ox(&[&r, "checkout", "main", &co_ox.to_string_lossy()]);
+        assert_same_tree(&snapshot(&co_ox, mode != "bare-user-only"), &snapshot(&co, mode != "bare-user-only"), mode);
+        if mode != "bare" {
+            let (u_ox, u_os) = (w.join(&format!("u-ox-{mode}")), w.join(&format!("u-os-{mode}")));
+            ox(&[&r, "checkout", "-U", "main", &u_ox.to_string_lossy()]);
+            ostree(&[&r, "checkout", "-U", "main", &u_os.to_string_lossy()]);
+            assert_same_tree(&snapshot(&u_ox, false), &snapshot(&u_os, false), mode);
+        }
     }
 }
 
