@@ -120,13 +120,7 @@ impl FileHeader {
 
     /// The bare-user `user.ostreemeta` value.
     pub fn ostreemeta(&self) -> Vec<u8> {
-        Value::Tuple(vec![
-            Value::Uint32(self.uid.to_be()),
-            Value::Uint32(self.gid.to_be()),
-            Value::Uint32(self.mode.to_be()),
-            self.xattrs.to_value(),
-        ])
-        .to_bytes()
+        super::dirmeta::owner_mode_xattrs_bytes(self.uid, self.gid, self.mode, &self.xattrs)
     }
 
     /// A hasher already fed with the stream prefix; feed it the payload.
@@ -186,16 +180,7 @@ impl FileHeader {
     /// Parses a bare-user `user.ostreemeta` value; the symlink target is
     /// left empty (it is the object file's content).
     pub fn parse_ostreemeta(data: &[u8]) -> Result<FileHeader, ObjectError> {
-        let v = Value::from_bytes(&Type::parse(Self::OSTREEMETA_TYPE)?, data)?;
-        let bad = |w: &str| ObjectError::Invalid(format!("malformed user.ostreemeta: {w}"));
-        let t = v.as_tuple().ok_or_else(|| bad("not a tuple"))?;
-        let u = |i: usize| t.get(i).and_then(Value::as_u32).map(u32::from_be).ok_or_else(|| bad("integer field"));
-        Ok(FileHeader {
-            uid: u(0)?,
-            gid: u(1)?,
-            mode: u(2)?,
-            symlink_target: String::new(),
-            xattrs: Xattrs::from_value(t.get(3).ok_or_else(|| bad("xattrs"))?)?,
-        })
+        let (uid, gid, mode, xattrs) = super::dirmeta::parse_owner_mode_xattrs(data, "user.ostreemeta")?;
+        Ok(FileHeader { uid, gid, mode, symlink_target: String::new(), xattrs })
     }
 }
