@@ -111,12 +111,7 @@ fn real(repo: &Path, args: &[&str]) -> Run {
 /// each argument list in turn (the same copy carries state between runs),
 /// and compares everything.
 fn compare(work: &Path, case: &str, pristine: &Path, mutate: &dyn Fn(&Path), runs: &[&[&str]]) {
-    let a = work.join(format!("{case}-real"));
-    let b = work.join(format!("{case}-ours"));
-    cp_a(pristine, &a);
-    cp_a(pristine, &b);
-    mutate(&a);
-    mutate(&b);
+    let (a, b) = twins(work, case, pristine, mutate);
     for args in runs {
         let x = real(&a, args);
         let y = ours(&b, args);

@@ -36,12 +36,7 @@ fn opts_from(args: &[&str]) -> PruneOptions {
 
 /// `--keep-younger-than=@N` for us is `--keep-younger-than="@N"` for ostree too.
 fn compare(work: &Path, case: &str, pristine: &Path, setup: &dyn Fn(&Path), args: &[&str]) {
-    let a = work.join(format!("{case}-real"));
-    let b = work.join(format!("{case}-ours"));
-    cp_a(pristine, &a);
-    cp_a(pristine, &b);
-    setup(&a);
-    setup(&b);
+    let (a, b) = twins(work, case, pristine, setup);
     let r = format!("--repo={}", a.display());
     let mut real_args = vec![r.as_str(), "prune"];
     real_args.extend_from_slice(args);

@@ -44,12 +44,7 @@ fn without_time(mut s: Summary) -> Summary {
 }
 
 fn compare(work: &Path, case: &str, pristine: &Path, setup: &dyn Fn(&Path), extra: &[(&str, &str)]) {
-    let a = work.join(format!("{case}-real"));
-    let b = work.join(format!("{case}-ours"));
-    cp_a(pristine, &a);
-    cp_a(pristine, &b);
-    setup(&a);
-    setup(&b);
+    let (a, b) = twins(work, case, pristine, setup);
     std::fs::write(a.join("summary.sig"), b"stale").unwrap();
     std::fs::write(b.join("summary.sig"), b"stale").unwrap();
     let r = format!("--repo={}", a.display());

@@ -71,6 +71,18 @@ pub fn cp_a(from: &Path, to: &Path) {
 }
 
 /// Makes the tiny golden tree at `dir`.
+/// Two copies of `pristine`, `CASE-real` for the real tool and `CASE-ours`
+/// for us, each prepared by `setup`.
+pub fn twins(work: &Path, case: &str, pristine: &Path, setup: &dyn Fn(&Path)) -> (PathBuf, PathBuf) {
+    let a = work.join(format!("{case}-real"));
+    let b = work.join(format!("{case}-ours"));
+    for r in [&a, &b] {
+        cp_a(pristine, r);
+        setup(r);
+    }
+    (a, b)
+}
+
 pub fn mktree(dir: &Path) {
     let st = Command::new("sh").arg(golden_dir().join("mktree.sh")).arg(dir).status().unwrap();
     assert!(st.success());
