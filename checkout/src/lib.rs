@@ -89,7 +89,7 @@ pub fn checkout(
     // checked out from there, where its objects are.
     if !repo.has_local_object(oxtree_store::object::ObjectType::Commit, commit) {
         if let Some(parent) = repo.parent_repo() {
-            return checkout(&parent, commit, dest, opts);
+            return checkout(parent, commit, dest, opts);
         }
     }
     checkout_tree(repo, &c.root_tree, &c.root_meta, dest, opts)

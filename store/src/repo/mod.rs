@@ -141,6 +141,8 @@ pub struct Repo {
     disable_xattrs: bool,
     zlib_level: u32,
     lock_timeout: Option<Duration>,
+    /// `core.parent`, opened on first use (lookups that miss go there).
+    parent: std::sync::OnceLock<Option<Box<Repo>>>,
 }
 
 impl Repo {
@@ -217,7 +219,16 @@ impl Repo {
             None => Some(Duration::from_secs(300)),
         };
         let _ = std::fs::create_dir_all(path.join("tmp/cache"));
-        Ok(Repo { path: path.to_path_buf(), mode, config, fsync, disable_xattrs, zlib_level, lock_timeout })
+        Ok(Repo {
+            path: path.to_path_buf(),
+            mode,
+            config,
+            fsync,
+            disable_xattrs,
+            zlib_level,
+            lock_timeout,
+            parent: std::sync::OnceLock::new(),
+        })
     }
 
     /// The repository directory.
@@ -270,14 +281,17 @@ impl Repo {
 
     /// The parent repository (`core.parent`), consulted read-only for
     /// objects and refs this one lacks.
-    pub fn parent_repo(&self) -> Option<Repo> {
-        let p = self.config.get("core", "parent")?;
-        let p = Path::new(p);
-        // A repo that names itself (or a cycle) would recurse forever.
-        if p.canonicalize().ok() == self.path.canonicalize().ok() {
-            return None;
-        }
-        Repo::open(p).ok()
+    pub fn parent_repo(&self) -> Option<&Repo> {
+        self.parent
+            .get_or_init(|| {
+                let p = Path::new(self.config.get("core", "parent")?);
+                // A repo that names itself would recurse forever.
+                if p.canonicalize().ok() == self.path.canonicalize().ok() {
+                    return None;
+                }
+                Repo::open(p).ok().map(Box::new)
+            })
+            .as_deref()
     }
 
     /// The repo's collection ID, if any.
