@@ -118,6 +118,10 @@ fn text_round_trip() {
         assert_eq!(again.to_bytes(), v.to_bytes(), "{text}");
     }
     assert!(parse_text("'a\\u0000b'", None).is_err());
+    // A checksum ending in 00 prints as a bytestring with octal escapes, as GLib does.
+    let b = Value::bytes(vec![0x1d, b'T', 0xf0, b'#', b'\'', b'\\', 0]);
+    assert_eq!(b.to_text(), "b\"\\035T\\360#'\\\\\"");
+    assert_eq!(parse_text(&b.to_text(), None).unwrap(), b);
     assert!(parse_text("@g '4U'", None).is_err());
     assert!(parse_text("{[1]: 2}", None).is_err());
     assert!(parse_text("uint32 -1", None).is_err());

@@ -52,6 +52,33 @@ fn quote(s: &str, out: &mut String) {
     out.push(q);
 }
 
+fn quote_bytes(b: &[u8], out: &mut String) {
+    let q = if b.contains(&b'\'') && !b.contains(&b'"') { b'"' } else { b'\'' };
+    out.push('b');
+    out.push(q as char);
+    for &c in b {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            7 => out.push_str("\\a"),
+            8 => out.push_str("\\b"),
+            12 => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            11 => out.push_str("\\v"),
+            c if c == q => {
+                out.push('\\');
+                out.push(c as char);
+            }
+            0x20..=0x7e => out.push(c as char),
+            c => {
+                let _ = write!(out, "\\{c:03o}");
+            }
+        }
+    }
+    out.push(q as char);
+}
+
 fn print(v: &Value<'_>, annotate: bool, out: &mut String) {
     match v {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -117,12 +144,11 @@ fn print(v: &Value<'_>, annotate: bool, out: &mut String) {
             }
         }
         Value::Bytes(b) => {
-            let printable =
-                b.split_last().is_some_and(|(last, body)| *last == 0 && body.iter().all(|c| (0x20..0x7f).contains(c)));
-            if printable {
-                let s = std::str::from_utf8(&b[..b.len() - 1]).unwrap_or_default();
-                out.push('b');
-                quote(s, out);
+            // GLib prints an `ay` that ends in its only NUL as a bytestring,
+            // escaping what is not printable ASCII (octal).
+            let bytestring = b.split_last().is_some_and(|(last, body)| *last == 0 && !body.contains(&0));
+            if bytestring {
+                quote_bytes(&b[..b.len() - 1], out);
             } else if b.is_empty() {
                 if annotate {
                     out.push_str("@ay ");
@@ -318,7 +344,10 @@ impl Parser<'_> {
             }
             b'b' if matches!(self.s.get(self.pos + 1), Some(b'\'') | Some(b'"')) => {
                 self.pos += 1;
-                let mut s = self.string()?.into_bytes();
+                let mut s = self.bytestring()?;
+                if s.contains(&0) {
+                    return Err(self.err("bytestrings cannot contain NUL"));
+                }
                 s.push(0);
                 Ok(Value::Bytes(Cow::Owned(s)))
             }
@@ -476,6 +505,49 @@ impl Parser<'_> {
             (Some(k), _) if !k.is_basic() => Err(self.err("dictionary keys must have a basic type")),
             (Some(k), Some(v)) => Ok(Value::Array(Type::DictEntry(Box::new(k), Box::new(v)), items)),
             _ => Err(self.err("cannot infer the type of an empty dictionary")),
+        }
+    }
+
+    /// `b'…'`: bytes, with C escapes including octal `\ooo`.
+    fn bytestring(&mut self) -> Result<Vec<u8>, TextError> {
+        let q = self.s[self.pos];
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            let c = *self.s.get(self.pos).ok_or_else(|| self.err("unterminated bytestring"))?;
+            self.pos += 1;
+            if c == q {
+                return Ok(out);
+            }
+            if c != b'\\' {
+                out.push(c);
+                continue;
+            }
+            let e = *self.s.get(self.pos).ok_or_else(|| self.err("unterminated escape"))?;
+            self.pos += 1;
+            match e {
+                b'a' => out.push(7),
+                b'b' => out.push(8),
+                b'f' => out.push(12),
+                b'n' => out.push(b'\n'),
+                b'r' => out.push(b'\r'),
+                b't' => out.push(b'\t'),
+                b'v' => out.push(11),
+                b'0'..=b'7' => {
+                    let mut v = u32::from(e - b'0');
+                    for _ in 0..2 {
+                        match self.s.get(self.pos) {
+                            Some(d @ b'0'..=b'7') => {
+                                v = v * 8 + u32::from(d - b'0');
+                                self.pos += 1;
+                            }
+                            _ => break,
+                        }
+                    }
+                    out.push(u8::try_from(v).map_err(|_| self.err("octal escape out of range"))?);
+                }
+                other => out.push(other),
+            }
         }
     }
 
