@@ -98,7 +98,7 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or(if mode == crate::repo::RepoMode::Archive { cores } else { (cores * 2).max(4) });
+        .unwrap_or((cores * 2).max(4));
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -133,9 +133,13 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
         };
         Ok((job.dir, job.name(), csum))
     };
+    // The walk runs on its own thread, not in the pool: it mostly waits for
+    // directory and inode reads, and as a pool member it would keep one of
+    // the hashing/compressing workers idle until it ends.
     let (send, recv) = std::sync::mpsc::channel::<Job>();
-    let (walked, results): (Result<Vec<Dir>, Error>, Vec<Stored>) = pool.install(|| {
-        rayon::join(
+    let (walked, results): (Result<Vec<Dir>, Error>, Vec<Stored>) = std::thread::scope(|scope| {
+        let walker = std::thread::Builder::new().name("oxtree-walk".into()).spawn_scoped(
+            scope,
             move || -> Result<Vec<Dir>, Error> {
                 let mut dirs: Vec<Dir> = Vec::new();
                 let mut stack: Vec<Pending> = vec![(src.to_path_buf(), String::new(), root_md, None)];
@@ -179,9 +183,12 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
                 drop(send);
                 Ok(dirs)
             },
-            || recv.into_iter().par_bridge().map(process).collect(),
-        )
-    });
+        );
+        let walker = walker.map_err(|e| Error::Invalid(format!("starting the directory walk thread: {e}")))?;
+        let results = pool.install(|| recv.into_iter().par_bridge().map(process).collect());
+        let walked = walker.join().map_err(|_| Error::Invalid("the directory walk thread panicked".into()))?;
+        Ok::<_, Error>((walked, results))
+    })?;
     let mut dirs = walked?;
     for r in results {
         let (d, name, csum) = r?;
