@@ -14,11 +14,16 @@
 #
 # Operations (both tools get the same command line):
 #   commit-bare-user  `init --mode=bare-user` (not timed), then timed
-#                     `commit -b main --no-xattrs CORPUS` into a fresh repo every round
+#                     `commit -b main --no-xattrs CORPUS` into a new repo every round
 #   commit-archive    the same with --mode=archive
 #   fsck-bare-user,   `fsck` of the repo the real ostree wrote in the commit step, so
 #   fsck-archive      both tools read the same bytes
 #   checkout          `checkout -U main DEST` from that bare-user repo, fresh DEST every round
+#   checkout-H        `checkout -U -H` from it, and `cp -al` of a hardlink checkout ostree made
+#   checkout-C        `checkout -U -C` from it, and `cp -a` of a copy checkout ostree made
+#   checkout-archive  `checkout -U` from a fresh copy of the archive repo ostree wrote
+#                     (so the uncompressed-objects cache is filled in every run)
+#   checkout-archive-nocache  `checkout -U --disable-cache` from that repo
 #
 # The tools run alternately, and the one that goes first changes every round.
 # Each run is measured with `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS
@@ -106,6 +111,14 @@ prepare_run() {
   fi
 }
 
+# Every measured run writes into a directory of its own, and nothing is
+# deleted until the script exits: ext4 without a journal (and ext2) skips
+# inodes freed in the last seconds to minutes when it allocates new ones, at
+# one block lookup per skipped inode, so deleting 17k files right before a
+# run made every file that run created pay for them. That cost belongs to
+# the file system, not to either tool, and it swung both tools' times by a
+# third from round to round. (Disk needed: about 10 times the corpus.)
+
 # ---------------------------------------------------------------- header
 section "setup"
 echo "ostree:  $OSTREE_BIN ($("$OSTREE_BIN" --version 2>/dev/null | sed -n "s/^ *Version: *'\{0,1\}\([^']*\)'\{0,1\}$/\1/p" | head -n 1))"
@@ -155,8 +168,7 @@ for mode in bare-user archive; do
   for round in $(seq 1 "$ROUNDS"); do
     for tool in $(order "$round"); do
       bin=$(tool_bin "$tool")
-      repo=$work/$tool-$mode
-      rm -rf "$repo"
+      repo=$work/$tool-$mode.$round
       if ! "$bin" --repo="$repo" init --mode="$mode" >"$work/logs/init.$tool.$mode.log" 2>&1; then
         echo "  $tool: init --mode=$mode failed:"; sed 's/^/      /' "$work/logs/init.$tool.$mode.log"
         echo fail >>"$work/results/commit-$mode.$tool"
@@ -166,8 +178,11 @@ for mode in bare-user archive; do
       measure "commit-$mode" "$tool" "$round" "$bin" --repo="$repo" commit -b main --no-xattrs "$corpus"
     done
   done
+  # The last round's repos stay, as $work/ostree-MODE and $work/oxtree-MODE.
+  for tool in ostree oxtree; do
+    mv "$work/$tool-$mode.$ROUNDS" "$work/$tool-$mode" 2>/dev/null || true
+  done
 done
-# The last round's repos stay: $work/ostree-MODE and $work/oxtree-MODE.
 
 # ---------------------------------------------------------------- fsck
 for mode in bare-user archive; do
@@ -184,18 +199,61 @@ for mode in bare-user archive; do
 done
 
 # ---------------------------------------------------------------- checkout
-section "checkout -U (bare-user repo written by ostree)"
-if [ -d "$work/ostree-bare-user/objects" ]; then
+# Tools in the order for round $1, rotating the list in $2.
+rotate() {
+  local n=$1; shift
+  local tools=("$@") i out=()
+  for i in "${!tools[@]}"; do out+=("${tools[$(((i + n - 1) % ${#tools[@]}))]}"); done
+  echo "${out[@]}"
+}
+# checkout_op OP REPO_MODE "OSTREE-CHECKOUT-ARGS" [CP-ARGS REFERENCE]: times
+# `checkout ARGS main DEST` for both tools from the repo ostree wrote, and
+# with CP-ARGS also `cp CP-ARGS REFERENCE DEST`. With FRESH_REPO=1 every
+# run gets its own copy of the repo (made untimed, before the run), so
+# that what a checkout leaves in the repo (the uncompressed-objects cache)
+# is never there for the next.
+checkout_op() {
+  local op=$1 mode=$2 args=$3 cp_args=${4:-} ref=${5:-}
+  local repo=$work/ostree-$mode tools=(ostree oxtree) dest tool round
+  [ -n "$cp_args" ] && tools+=(cp)
   for round in $(seq 1 "$ROUNDS"); do
-    for tool in $(order "$round"); do
-      dest=$work/checkout-$tool
-      rm -rf "$dest"
-      measure checkout "$tool" "$round" "$(tool_bin "$tool")" --repo="$work/ostree-bare-user" checkout -U main "$dest"
-      rm -rf "$dest"
+    for tool in $(rotate "$round" "${tools[@]}"); do
+      dest=$work/$op-$tool.$round
+      if [ "${FRESH_REPO:-0}" = 1 ]; then
+        repo=$work/$op-repo-$tool.$round
+        cp -a "$work/ostree-$mode" "$repo"
+      fi
+      if [ "$tool" = cp ]; then
+        # shellcheck disable=SC2086
+        measure "$op" cp "$round" cp $cp_args "$ref" "$dest"
+      else
+        # shellcheck disable=SC2086
+        measure "$op" "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" checkout $args main "$dest"
+      fi
     done
   done
+}
+if [ -d "$work/ostree-bare-user/objects" ] && [ -d "$work/ostree-archive/objects" ]; then
+  # What cp copies: trees the real ostree checked out, untimed. A hardlink
+  # checkout for `cp -al`; a copy checkout for `cp -a`, whose files share
+  # no inodes (cp -a of a hardlink checkout would copy each object once).
+  "$OSTREE_BIN" --repo="$work/ostree-bare-user" checkout -U -H main "$work/ref-hardlinked"
+  "$OSTREE_BIN" --repo="$work/ostree-bare-user" checkout -U -C main "$work/ref-copied"
+  section "checkout -U (bare-user repo written by ostree)"
+  checkout_op checkout bare-user "-U"
+  section "checkout -U -H (bare-user repo written by ostree), and cp -al of such a checkout"
+  checkout_op checkout-H bare-user "-U -H" "-al" "$work/ref-hardlinked"
+  section "checkout -U -C (bare-user repo written by ostree), and cp -a of such a checkout"
+  checkout_op checkout-C bare-user "-U -C" "-a" "$work/ref-copied"
+  # From archive, `checkout -U` decompresses each file into the repo's
+  # uncompressed-objects-cache/ and hardlinks it from there: every run gets
+  # a copy of the repo without that cache, so each is a first checkout.
+  section "checkout -U (copies of the archive repo written by ostree, no cache yet)"
+  FRESH_REPO=1 checkout_op checkout-archive archive "-U"
+  section "checkout -U --disable-cache (archive repo written by ostree)"
+  checkout_op checkout-archive-nocache archive "-U --disable-cache"
 else
-  echo "  skipped: ostree's bare-user repo is missing"
+  echo "  checkouts skipped: ostree's repos are missing"
 fi
 
 # ---------------------------------------------------------------- interop
@@ -243,12 +301,20 @@ ratio() {
 }
 
 section "results: median wall time over $ROUNDS rounds, highest peak RSS (drop caches: $([ "$drop_caches" = 1 ] && echo yes || echo no))"
-fmt='%-17s %10s %10s %8s %14s %14s %8s\n'
+fmt='%-24s %10s %10s %8s %14s %14s %8s\n'
 printf "$fmt" operation "ostree s" "oxtree s" "ox/os" "ostree KiB" "oxtree KiB" "RSS ox/os"
-for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout; do
+for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout checkout-H checkout-C checkout-archive \
+  checkout-archive-nocache; do
   read -r os_t os_m < <(stat_of "$op.ostree")
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op" "$os_t" "$ox_t" "$(ratio "$os_t" "$ox_t")" "$os_m" "$ox_m" "$(ratio "$os_m" "$ox_m")"
+done
+echo
+printf "$fmt" operation "cp s" "oxtree s" "ox/cp" "cp KiB" "oxtree KiB" "RSS ox/cp"
+for op in checkout-H checkout-C; do
+  read -r cp_t cp_m < <(stat_of "$op.cp")
+  read -r ox_t ox_m < <(stat_of "$op.oxtree")
+  printf "$fmt" "$op ($( [ "$op" = checkout-H ] && echo 'cp -al' || echo 'cp -a'))" "$cp_t" "$ox_t" "$(ratio "$cp_t" "$ox_t")" "$cp_m" "$ox_m" "$(ratio "$cp_m" "$ox_m")"
 done
 
 if [ "$failures" -gt 0 ]; then
