@@ -1,6 +1,7 @@
 //! The state one checkout shares across its threads: the options, what the
 //! repository mode allows, the open repository directories and counters.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use oxtree_store::{Repo, RepoMode};
@@ -35,6 +36,10 @@ pub(crate) struct Ctx<'a> {
     pub cache: Option<Cache>,
     /// `st_dev` of the repository, for `require_hardlinks`.
     pub repo_dev: u64,
+    /// The repository's `tmp/`, where union checkouts stage the links that
+    /// replace files (see [`crate::fsops::link_replace`]); `None` if it
+    /// cannot be opened.
+    pub stage: Option<OwnedFd>,
     /// The destination as the caller named it, for messages.
     pub dest: PathBuf,
     /// What was done.
@@ -70,6 +75,7 @@ impl<'a> Ctx<'a> {
             filtering: opts.filtering(),
             cache,
             repo_dev,
+            stage: crate::fsops::open_dir(rustix::fs::CWD, repo.path().join("tmp"), true).ok(),
             dest: dest.to_path_buf(),
             counters: Counters::default(),
         })

@@ -252,20 +252,36 @@ fn link_named(dir: BorrowedFd<'_>, tmp: &str, target: BorrowedFd<'_>, name: &str
 /// Hardlinks `src_name` (in `src`) over `name` in `dir` atomically: a link
 /// under a temporary name, then `rename`. Like `rename(2)` it replaces
 /// files and symlinks but not directories.
-pub(crate) fn link_replace(src: BorrowedFd<'_>, src_name: &str, dir: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+///
+/// The temporary link is made in `stage` (the repository's `tmp/`) when
+/// given, as OSTree does, so that a rename that fails (a directory in the
+/// way) leaves `dir` untouched, its mtime included; if `stage` is on
+/// another file system the link goes next to `name` instead.
+pub(crate) fn link_replace(
+    src: BorrowedFd<'_>,
+    src_name: &str,
+    stage: Option<BorrowedFd<'_>>,
+    dir: BorrowedFd<'_>,
+    name: &str,
+) -> io::Result<()> {
+    let tmp_dir = stage.unwrap_or(dir);
     for _ in 0..128 {
         let tmp = tmp_name("union");
-        match rustix::fs::linkat(src, src_name, dir, tmp.as_str(), AtFlags::empty()) {
+        match rustix::fs::linkat(src, src_name, tmp_dir, tmp.as_str(), AtFlags::empty()) {
             Ok(()) => {
-                return match rustix::fs::renameat(dir, tmp.as_str(), dir, name) {
+                return match rustix::fs::renameat(tmp_dir, tmp.as_str(), dir, name) {
                     Ok(()) => Ok(()),
                     Err(e) => {
-                        let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+                        let _ = rustix::fs::unlinkat(tmp_dir, tmp.as_str(), AtFlags::empty());
+                        if e == Errno::XDEV && stage.is_some() {
+                            return link_replace(src, src_name, None, dir, name);
+                        }
                         Err(e.into())
                     }
                 };
             }
             Err(Errno::EXIST) => continue,
+            Err(Errno::XDEV) if stage.is_some() => return link_replace(src, src_name, None, dir, name),
             Err(e) => return Err(e.into()),
         }
     }

@@ -2,7 +2,7 @@
 //! uncompressed cache): one `linkat` in the common case, with OSTree's
 //! handling of an existing destination per overwrite mode.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use oxtree_store::Checksum;
 use rustix::fs::AtFlags;
@@ -72,7 +72,7 @@ pub(crate) fn hardlink(
                     if ctx.opts.whiteouts {
                         rm_rf_at(dir, name).map_err(|e| CheckoutError::io(ctx.path(rel, name), "rm_rf", e))?;
                     }
-                    link_replace(src_dir, loose.as_str(), dir, name)
+                    link_replace(src_dir, loose.as_str(), ctx.stage.as_ref().map(|f| f.as_fd()), dir, name)
                         .map_err(|e| CheckoutError::io(ctx.path(rel, name), "renameat", e))?;
                     LinkResult::Linked
                 } else {

@@ -230,7 +230,7 @@ fn layered(tag: &str, mode: &str, steps: &[(&str, &[&str], CheckoutOptions)], ed
         if !layers.exists() {
             make_layers(&layers);
         }
-        for l in ["l1", "l2", "l3"] {
+        for l in ["l1", "l2", "l3", "l4", "l5"] {
             let p = layers.join(l);
             ostree(&[&r, "commit", "--fsync=false", "-b", l, "--no-bindings", "-s", l, p.to_str().unwrap()]);
         }
@@ -273,6 +273,36 @@ fn make_layers(root: &Path) {
     mk("l3/.ostree-wh.foo", "x\n");
     mk("l3/dir/.ostree-wh.bar", "");
     mk("l3/plain", "p\n");
+    // A directory and a file of the same name, for type conflicts.
+    mk("l4/x/y", "y\n");
+    mk("l4/z", "z\n");
+    mk("l5/x", "x\n");
+}
+
+/// A file over a directory and a directory over a file, in both union
+/// modes: both tools fail (or, with --union-add, keep what is there) alike,
+/// and leave the same tree.
+#[test]
+fn union_type_conflicts_match_ostree() {
+    if skip("union_type_conflicts_match_ostree") {
+        return;
+    }
+    for m in MODES {
+        for (tag, flag, overwrite) in
+            [("union", "--union", OverwriteMode::UnionFiles), ("union-add", "--union-add", OverwriteMode::AddFiles)]
+        {
+            for (what, first, second) in [("file-over-dir", "l4", "l5"), ("dir-over-file", "l5", "l4")] {
+                let opts = CheckoutOptions {
+                    overwrite,
+                    disable_cache: overwrite == OverwriteMode::AddFiles,
+                    ..Default::default()
+                };
+                let steps: [(&str, &[&str], CheckoutOptions); 2] =
+                    [(first, &[], CheckoutOptions::default()), (second, &[flag], opts)];
+                layered(&format!("{what}-{tag}"), m, &steps, |_| {});
+            }
+        }
+    }
 }
 
 #[test]
