@@ -1,10 +1,17 @@
 //! `uncompressed-objects-cache`: for `archive` repositories checked out in
 //! user mode, each regular file is decompressed once into
-//! `uncompressed-objects-cache/XX/REST.file` (mode without setuid/setgid,
-//! fsync'd unless the repo disables fsync) and hardlinked from there, so
-//! later checkouts of the same content cost a link.
-//! [`checkout_gc`](crate::checkout_gc) removes cache files no checkout
-//! links to any more.
+//! `uncompressed-objects-cache/XX/REST.file` (mode without setuid/setgid)
+//! and hardlinked from there, so later checkouts of the same content cost a
+//! link. [`checkout_gc`](crate::checkout_gc) removes cache files no
+//! checkout links to any more.
+//!
+//! Later checkouts trust the cache, so an entry must never name a file
+//! whose data a crash could lose. OSTree fsyncs every file before linking
+//! it into the cache; here a checkout decompresses into a staging directory
+//! of its own below `tmp/` (and links the checkout from there), and at the
+//! end makes all of them durable with one `syncfs` before renaming them
+//! into the cache. A crash before that leaves only staging files in
+//! `tmp/`, never a cache entry with lost data.
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -26,6 +33,15 @@ pub(crate) struct Cache {
     repo_dir: OwnedFd,
     /// `uncompressed-objects-cache/`, once it exists.
     dir: std::sync::Mutex<Option<std::sync::Arc<OwnedFd>>>,
+    /// This checkout's staging directory below `tmp/`, once it exists.
+    staging: std::sync::Mutex<Option<std::sync::Arc<OwnedFd>>>,
+    /// Its name in `tmp/`.
+    staging_name: String,
+    /// Objects staged, to move into the cache at the end. (Checksums, not
+    /// path strings: thousands of small long-lived allocations made by the
+    /// workers between their per-file buffers fragmented the malloc arenas
+    /// to ten times the checkout's live memory.)
+    staged: std::sync::Mutex<Vec<Checksum>>,
 }
 
 fn io(repo: &Repo, what: &str, op: &'static str) -> impl FnOnce(Errno) -> CheckoutError {
@@ -43,12 +59,42 @@ impl Cache {
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => None,
             Err(e) => return Err(CheckoutError::io(repo.path().join(CACHE_DIR), "opendir", e)),
         };
-        Ok(Cache { repo_dir, dir: std::sync::Mutex::new(dir) })
+        Ok(Cache {
+            repo_dir,
+            dir: std::sync::Mutex::new(dir),
+            staging: std::sync::Mutex::new(None),
+            staging_name: crate::fsops::tmp_name("cache-staging"),
+            staged: std::sync::Mutex::new(Vec::new()),
+        })
     }
 
     /// The cache directory if it exists.
     pub fn dir(&self) -> Option<std::sync::Arc<OwnedFd>> {
         self.dir.lock().ok().and_then(|d| d.clone())
+    }
+
+    /// This checkout's staging directory if it exists: files decompressed
+    /// by this checkout are linked from there until [`Cache::finish`].
+    pub fn staged_dir(&self) -> Option<std::sync::Arc<OwnedFd>> {
+        self.staging.lock().ok().and_then(|d| d.clone())
+    }
+
+    fn ensure_staging(&self, repo: &Repo) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
+        let mut guard = self.staging.lock().map_err(|_| CheckoutError::InvalidOptions("cache lock poisoned".into()))?;
+        if let Some(d) = guard.as_ref() {
+            return Ok(d.clone());
+        }
+        let rel = format!("tmp/{}", self.staging_name);
+        match rustix::fs::mkdirat(&self.repo_dir, rel.as_str(), Mode::from_raw_mode(0o700)) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(io(repo, &rel, "mkdirat")(e)),
+        }
+        let d = std::sync::Arc::new(
+            open_dir(self.repo_dir.as_fd(), rel.as_str(), false)
+                .map_err(|e| CheckoutError::io(repo.path().join(&rel), "opendir", e))?,
+        );
+        *guard = Some(d.clone());
+        Ok(d)
     }
 
     fn ensure_dir(&self, repo: &Repo) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
@@ -68,34 +114,78 @@ impl Cache {
         Ok(d)
     }
 
-    /// Decompresses a regular file into the cache (keeping an entry that
-    /// is already there).
+    /// Decompresses a regular file into this checkout's staging directory
+    /// (keeping an entry another thread staged first); link it from
+    /// [`Cache::staged_dir`].
     pub fn extract(&self, src: &Source<'_>, csum: &Checksum, obj: &mut Obj) -> Result<(), CheckoutError> {
         let repo = src.repo;
-        let dir = self.ensure_dir(repo)?;
+        let dir = self.ensure_staging(repo)?;
         let loose = LoosePath::new(csum);
-        let tmp_dir = open_dir(self.repo_dir.as_fd(), "tmp", false)
-            .map_err(|e| CheckoutError::io(repo.path().join("tmp"), "opendir", e))?;
-        let tmp_path = repo.path().join("tmp");
-        let mut tmp = TmpFile::new(tmp_dir.as_fd()).map_err(|e| CheckoutError::io(tmp_path.clone(), "open", e))?;
+        let staging_path = repo.path().join("tmp").join(&self.staging_name);
+        let mut tmp = TmpFile::new(dir.as_fd()).map_err(|e| CheckoutError::io(staging_path.clone(), "open", e))?;
         let mut payload = src.payload(csum, obj)?;
         crate::copy::write_payload(&mut payload, tmp.file(), obj.size)
             .map_err(|e| CheckoutError::io(src.path(csum), "decompress", e))?;
-        tmp.file().flush().map_err(|e| CheckoutError::io(tmp_path.clone(), "write", e))?;
-        if repo.fsync_enabled() {
-            rustix::fs::fsync(tmp.file().as_fd()).map_err(|e| CheckoutError::io(tmp_path.clone(), "fsync", e))?;
-        }
+        tmp.file().flush().map_err(|e| CheckoutError::io(staging_path.clone(), "write", e))?;
         let mode = obj.mode & 0o7777 & !0o6000;
         rustix::fs::fchmod(tmp.file().as_fd(), Mode::from_raw_mode(mode))
-            .map_err(|e| CheckoutError::io(tmp_path.clone(), "fchmod", e))?;
-        match rustix::fs::mkdirat(dir.as_fd(), loose.dir(), Mode::from_raw_mode(0o777)) {
+            .map_err(|e| CheckoutError::io(staging_path.clone(), "fchmod", e))?;
+        match rustix::fs::mkdirat(dir.as_fd(), loose.dir(), Mode::from_raw_mode(0o700)) {
             Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(io(repo, CACHE_DIR, "mkdirat")(e)),
+            Err(e) => return Err(CheckoutError::io(staging_path.join(loose.dir()), "mkdirat", e)),
         }
-        let cache_path = repo.path().join(CACHE_DIR).join(loose.as_str());
-        tmp.link(dir.as_fd(), loose.as_str(), LinkMode::NoReplaceIgnoreExist)
-            .map_err(|e| CheckoutError::io(cache_path, "linkat", e))?;
+        let created = tmp
+            .link(dir.as_fd(), loose.as_str(), LinkMode::NoReplaceIgnoreExist)
+            .map_err(|e| CheckoutError::io(staging_path.join(loose.as_str()), "linkat", e))?;
+        if created {
+            if let Ok(mut staged) = self.staged.lock() {
+                staged.push(*csum);
+            }
+        }
         Ok(())
+    }
+
+    /// Moves what this checkout staged into the cache, after one `syncfs`
+    /// (unless the repo disables fsync), and removes the staging directory.
+    /// Entries another checkout added meanwhile are kept.
+    pub fn finish(&self, repo: &Repo) -> Result<(), CheckoutError> {
+        let Some(staging) = self.staged_dir() else { return Ok(()) };
+        let staging_path = repo.path().join("tmp").join(&self.staging_name);
+        let staged = self.staged.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+        let result = (|| {
+            if staged.is_empty() {
+                return Ok(());
+            }
+            if repo.fsync_enabled() {
+                rustix::fs::syncfs(staging.as_fd())
+                    .map_err(|e| CheckoutError::io(staging_path.clone(), "syncfs", e))?;
+            }
+            let dir = self.ensure_dir(repo)?;
+            for csum in &staged {
+                let loose = LoosePath::new(csum);
+                let rel = loose.as_str();
+                match rustix::fs::mkdirat(dir.as_fd(), loose.dir(), Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(io(repo, CACHE_DIR, "mkdirat")(e)),
+                }
+                let flags = rustix::fs::RenameFlags::NOREPLACE;
+                match rustix::fs::renameat_with(staging.as_fd(), rel, dir.as_fd(), rel, flags) {
+                    Ok(()) => {}
+                    Err(Errno::EXIST) => {
+                        let _ = rustix::fs::unlinkat(staging.as_fd(), rel, AtFlags::empty());
+                    }
+                    Err(e) => return Err(io(repo, &format!("{CACHE_DIR}/{rel}"), "renameat")(e)),
+                }
+            }
+            Ok(())
+        })();
+        // The staging directory goes in any case; what could not be moved
+        // goes with it (its checkout links keep the data).
+        drop(staging);
+        if let Ok(tmp) = open_dir(self.repo_dir.as_fd(), "tmp", false) {
+            let _ = crate::fsops::rm_rf_at(tmp.as_fd(), self.staging_name.as_str());
+        }
+        result
     }
 }
 

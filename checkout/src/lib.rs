@@ -32,8 +32,12 @@
 //! way of a directory (union modes) make the checkout fail instead of being
 //! followed — unlike OSTree, which would follow them.
 //!
-//! Not done: SELinux labelling (`--selinux-policy`), `core.parent` repos,
-//! the devino cache for `commit --link-checkout-speedup`.
+//! A commit that only the `core.parent` repository holds is checked out
+//! from there. Hardlinked checkouts keep the objects' device and inode, so
+//! `commit --link-checkout-speedup` of one (whose device/inode cache
+//! `oxtree-store` builds from `objects/`) skips reading the files.
+//!
+//! Not done: SELinux labelling (`--selinux-policy`), which needs libselinux.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -106,7 +110,14 @@ pub fn checkout_tree(
 ) -> Result<CheckoutStats, CheckoutError> {
     opts.validate()?;
     let run = || run(repo, (*tree, *meta), dest, opts);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // Twice the cores: with a cold cache the workers mostly wait for
+    // inode and directory reads, and more of them keep more reads in flight.
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::env::var("OXTREE_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or((cores * 2).max(4));
     match rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(WORKER_STACK).build() {
         Ok(pool) => pool.install(run),
         Err(_) => run(),
@@ -130,6 +141,23 @@ fn run(
         },
         None => (dest, OsStr::new(".")),
     };
+    let result = checkout_target(&ctx, loader, target, dest, parent_path, name);
+    // Files decompressed for the cache enter it only now (see `cache`),
+    // also after a failed checkout: they are complete.
+    let finished = ctx.cache.as_ref().map_or(Ok(()), |c| c.finish(repo));
+    result?;
+    finished?;
+    Ok(ctx.counters.snapshot())
+}
+
+fn checkout_target(
+    ctx: &Ctx<'_>,
+    loader: Loader<'_>,
+    target: Target,
+    dest: &Path,
+    parent_path: &Path,
+    name: &OsStr,
+) -> Result<(), CheckoutError> {
     let parent = fsops::open_dir(rustix::fs::CWD, parent_path, true)
         .map_err(|e| CheckoutError::io(parent_path.to_path_buf(), "opendir", e))?;
     match target {
@@ -137,7 +165,7 @@ fn run(
             let tree = loader.tree(&tree, 0)?;
             let meta = loader.meta(&meta)?;
             drop(loader);
-            dir::checkout_dir(&ctx, parent.as_fd(), name, &tree, &meta, "/", true)?;
+            dir::checkout_dir(ctx, parent.as_fd(), name, &tree, &meta, "/", true)?;
         }
         Target::File(fname, checksum) => {
             // Like OSTree: the destination is a directory holding the file;
@@ -151,8 +179,8 @@ fn run(
             let dfd = fsops::open_dir(parent.as_fd(), name, true)
                 .map_err(|e| CheckoutError::io(dest.to_path_buf(), "opendir", e))?;
             let entry = FileEntry { name: fname, checksum };
-            file::checkout_file(&ctx, dfd.as_fd(), &entry, "/", false)?;
+            file::checkout_file(ctx, dfd.as_fd(), &entry, "/", false)?;
         }
     }
-    Ok(ctx.counters.snapshot())
+    Ok(())
 }

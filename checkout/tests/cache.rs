@@ -107,3 +107,57 @@ fn cache_can_be_disabled_in_the_config() {
     assert!(!w.join("repo/uncompressed-objects-cache").exists());
     let _ = std::fs::remove_dir_all(&w);
 }
+
+/// Files a checkout decompresses are staged below `tmp/` and enter the
+/// cache when it ends, also when it fails: afterwards `tmp/` is empty and
+/// each cache entry holds the object's data.
+#[test]
+fn staged_cache_files_enter_the_cache_at_the_end() {
+    let w = tempdir("cache-staging");
+    let (repo, c) = archive_repo(&w);
+    let user = CheckoutOptions { user_mode: true, ..Default::default() };
+    let cache = w.join("repo/uncompressed-objects-cache");
+    // What is in tmp/ besides the `cache` directory every repo has.
+    let tmp_entries = || {
+        let names = std::fs::read_dir(w.join("repo/tmp")).unwrap().map(|e| e.unwrap().file_name());
+        names.filter(|n| n != "cache").collect::<Vec<_>>()
+    };
+    let cached = || {
+        let mut files = Vec::new();
+        for d in std::fs::read_dir(&cache).unwrap() {
+            for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+                files.push(std::fs::read(f.unwrap().path()).unwrap());
+            }
+        }
+        files.sort();
+        files
+    };
+    // A checkout that fails after extracting: `b` is in the way as a
+    // directory, in a union. `a` was extracted before `b` failed.
+    let dest = w.join("fails");
+    std::fs::create_dir_all(dest.join("b/inside")).unwrap();
+    let union = CheckoutOptions {
+        user_mode: true,
+        overwrite: oxtree_checkout::OverwriteMode::UnionFiles,
+        ..Default::default()
+    };
+    assert!(checkout(&repo, &c, &dest, &union).is_err());
+    assert_eq!(tmp_entries(), Vec::<std::ffi::OsString>::new(), "a failed checkout left its staging directory");
+    for f in cached() {
+        assert!(f == b"setuid program\n" || f == b"plain\n", "a cache entry holds {f:?}");
+    }
+    // A checkout that succeeds: both files in the cache, nothing in tmp/.
+    checkout(&repo, &c, &w.join("ok"), &user).unwrap();
+    assert_eq!(tmp_entries(), Vec::<std::ffi::OsString>::new(), "a checkout left its staging directory");
+    assert_eq!(cached(), vec![b"plain\n".to_vec(), b"setuid program\n".to_vec()]);
+    assert_eq!(std::fs::metadata(w.join("ok/b")).unwrap().ino(), {
+        let loose = std::fs::read_dir(&cache)
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .map(|f| f.unwrap().path())
+            .find(|p| std::fs::read(p).unwrap() == b"plain\n")
+            .unwrap();
+        std::fs::metadata(loose).unwrap().ino()
+    });
+    let _ = std::fs::remove_dir_all(&w);
+}
