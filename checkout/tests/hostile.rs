@@ -327,3 +327,168 @@ fn depth_is_bounded_like_ostree() {
     assert!(!w.join("dest").exists());
     let _ = std::fs::remove_dir_all(&w);
 }
+
+/// A tree to store: file contents, symlink targets and subdirectories.
+enum Node {
+    File(&'static [u8]),
+    Link(String),
+    Dir(Vec<(String, Node)>),
+}
+
+/// Stores `entries` as a dirtree (owner 0, modes 0644/0755) without any
+/// name checks, so hostile names and duplicates get through.
+fn store_dir(tx: &oxtree_store::repo::Transaction<'_>, m: Checksum, entries: Vec<(String, Node)>) -> Checksum {
+    let (mut files, mut dirs) = (Vec::new(), Vec::new());
+    for (name, node) in entries {
+        match node {
+            Node::File(data) => {
+                files.push(FileEntry { name, checksum: tx.write_file_bytes(&file_header(), data).unwrap() })
+            }
+            Node::Link(target) => {
+                let h = FileHeader { mode: 0o120777, symlink_target: target, ..file_header() };
+                files.push(FileEntry { name, checksum: tx.write_file_bytes(&h, b"").unwrap() });
+            }
+            Node::Dir(sub) => dirs.push(DirEntry { name, tree: store_dir(tx, m, sub), meta: m }),
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    dirs.sort_by(|a, b| a.name.cmp(&b.name));
+    tx.write_metadata(ObjectType::DirTree, &DirTree { files, dirs }.to_bytes()).unwrap()
+}
+
+/// Stores each tree of `trees` in one repository; returns it with the
+/// (root dirtree, dirmeta) pairs, for [`checkout_tree`].
+fn store_trees(w: &Path, trees: Vec<Vec<(String, Node)>>) -> (Repo, Vec<(Checksum, Checksum)>) {
+    let repo = Repo::init(&w.join("repo"), repo_mode()).unwrap();
+    let tx = repo.transaction().unwrap();
+    let m = tx.write_metadata(ObjectType::DirMeta, &dir_meta().to_bytes()).unwrap();
+    let roots = trees.into_iter().map(|t| (store_dir(&tx, m, t), m)).collect();
+    tx.commit().unwrap();
+    (repo, roots)
+}
+
+fn file(name: &str, data: &'static [u8]) -> (String, Node) {
+    (name.to_string(), Node::File(data))
+}
+
+fn dir(name: &str, entries: Vec<(String, Node)>) -> (String, Node) {
+    (name.to_string(), Node::Dir(entries))
+}
+
+/// The union case of the issue: one layer holds `a -> /some/outside/dir`
+/// (its own symlink, not one planted in the destination), the next holds
+/// `a/passwd`. OSTree would follow `a` and write `passwd` outside; here
+/// every union mode refuses to descend and nothing leaves the destination.
+#[test]
+fn union_never_descends_into_a_symlink_an_earlier_layer_made() {
+    let w = tempdir("layer-symlink");
+    let outside = w.join("etc");
+    std::fs::create_dir(&outside).unwrap();
+    let (repo, roots) = store_trees(
+        &w,
+        vec![
+            vec![("a".into(), Node::Link(outside.to_str().unwrap().into())), file("b", b"b\n")],
+            vec![dir("a", vec![file("passwd", b"root::0:0::/:/bin/sh\n")])],
+        ],
+    );
+    let dest = w.join("dest");
+    checkout_tree(&repo, &roots[0].0, &roots[0].1, &dest, &CheckoutOptions::default()).unwrap();
+    let modes =
+        [(OverwriteMode::UnionFiles, false), (OverwriteMode::AddFiles, false), (OverwriteMode::UnionIdentical, true)];
+    for (overwrite, require_hardlinks) in modes {
+        for user_mode in [false, true] {
+            let opts = CheckoutOptions { overwrite, require_hardlinks, user_mode, ..Default::default() };
+            let r = checkout_tree(&repo, &roots[1].0, &roots[1].1, &dest, &opts);
+            let e = r.expect_err("descending into a symlink must fail");
+            assert!(e.to_string().contains("dest/a"), "{overwrite:?}: error does not name the path: {e}");
+            assert!(listing(&outside).is_empty(), "{overwrite:?} wrote through the symlink: {:?}", listing(&outside));
+            assert!(std::fs::symlink_metadata(dest.join("a")).unwrap().file_type().is_symlink());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&w);
+}
+
+/// The same within one tree: a dirtree that lists `a` both as a symlink to
+/// an outside directory and as a directory holding `passwd`.
+#[test]
+fn a_name_that_is_both_symlink_and_directory_never_escapes() {
+    let w = tempdir("dup-name");
+    let outside = w.join("etc");
+    std::fs::create_dir(&outside).unwrap();
+    let (repo, roots) = store_trees(
+        &w,
+        vec![vec![
+            ("a".into(), Node::Link(outside.to_str().unwrap().into())),
+            dir("a", vec![file("passwd", b"evil\n")]),
+        ]],
+    );
+    for overwrite in [OverwriteMode::None, OverwriteMode::UnionFiles, OverwriteMode::AddFiles] {
+        let dest = w.join(format!("dest-{overwrite:?}"));
+        let r =
+            checkout_tree(&repo, &roots[0].0, &roots[0].1, &dest, &CheckoutOptions { overwrite, ..Default::default() });
+        assert!(r.is_err(), "{overwrite:?}: a duplicate name was checked out");
+        assert!(listing(&outside).is_empty(), "{overwrite:?} wrote outside: {:?}", listing(&outside));
+    }
+    let _ = std::fs::remove_dir_all(&w);
+}
+
+/// 100,000 entries in one directory, all the same object: more links than
+/// ext4 allows to one inode (65,000), so hardlinking must fall back to
+/// copies when the link count runs out, and every entry must be there.
+#[test]
+fn a_directory_of_100k_entries_checks_out_whole() {
+    const N: usize = 100_000;
+    let w = tempdir("100k");
+    let names: Vec<String> = (0..N).map(|i| format!("f{i:06}")).collect();
+    let (repo, roots) = store_trees(&w, vec![names.iter().map(|n| file(n, b"same\n")).collect()]);
+    let dest = w.join("dest");
+    let stats = checkout_tree(&repo, &roots[0].0, &roots[0].1, &dest, &CheckoutOptions::default()).unwrap();
+    let mut seen: Vec<String> =
+        std::fs::read_dir(&dest).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    seen.sort();
+    assert_eq!(seen.len(), N);
+    assert!(seen == names, "entries differ from the tree");
+    for n in [&names[0], &names[N / 2], &names[N - 1]] {
+        assert_eq!(std::fs::read(dest.join(n)).unwrap(), b"same\n", "{n}");
+    }
+    eprintln!("100k entries: {stats:?}");
+    let _ = std::fs::remove_dir_all(&w);
+}
+
+/// A file whose path is longer than PATH_MAX (17 levels of 250-byte names,
+/// 4,267 bytes): the checkout works relative to directory descriptors, so it
+/// succeeds, also as a union over itself, and the file is where it belongs.
+#[test]
+fn a_path_longer_than_path_max_checks_out() {
+    const LEVELS: usize = 17;
+    let w = tempdir("deep-path");
+    let names: Vec<String> = (0..LEVELS).map(|i| format!("{i:02}{}", "x".repeat(248))).collect();
+    let mut tree = vec![file("leaf", b"deep\n")];
+    for n in names.iter().rev() {
+        tree = vec![dir(n, tree)];
+    }
+    let total: usize = names.iter().map(|n| n.len() + 1).sum::<usize>() + "leaf".len();
+    assert!(total > 4096, "{total}");
+    let (repo, roots) = store_trees(&w, vec![tree]);
+    let dest = w.join("dest");
+    for overwrite in [OverwriteMode::None, OverwriteMode::UnionFiles] {
+        let opts = CheckoutOptions { overwrite, ..Default::default() };
+        checkout_tree(&repo, &roots[0].0, &roots[0].1, &dest, &opts).unwrap();
+        // Walk down by descriptor: the whole path is too long for one call.
+        let mut fd =
+            rustix::fs::open(&dest, rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY, 0.into()).unwrap();
+        for n in &names {
+            let flags = rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW;
+            fd = rustix::fs::openat(&fd, n.as_str(), flags, 0.into()).unwrap();
+        }
+        let leaf = rustix::fs::openat(&fd, "leaf", rustix::fs::OFlags::RDONLY, 0.into()).unwrap();
+        let mut buf = [0u8; 16];
+        let n = rustix::io::read(&leaf, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"deep\n");
+    }
+    // Nothing but the repository and the destination next to each other.
+    let mut top: Vec<_> = std::fs::read_dir(&w).unwrap().map(|e| e.unwrap().file_name()).collect();
+    top.sort();
+    assert_eq!(top, vec![std::ffi::OsString::from("dest"), std::ffi::OsString::from("repo")]);
+    let _ = std::fs::remove_dir_all(&w);
+}
