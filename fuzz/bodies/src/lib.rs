@@ -1,5 +1,6 @@
 //! The bodies of oxtree's fuzz targets: one function per parser of untrusted
-//! bytes in `oxtree-store`.
+//! bytes in `oxtree-store`, and [`checkout_escape`], which checks out
+//! hostile trees and checks that nothing lands outside the destination.
 //!
 //! Each function takes arbitrary bytes, feeds them to the parser, and checks
 //! what must hold for any input: no panic, and for input the parser accepts,
@@ -12,6 +13,9 @@
 //! over mutated golden objects and pseudo-random input, so CI exercises them
 //! without libFuzzer. See `fuzz/README.md`.
 #![deny(unsafe_code)]
+
+mod checkout;
+pub use checkout::checkout_escape;
 
 use oxtree_store::deltas::StaticDelta;
 use oxtree_store::gvariant::{parse_text, Type, Value};
