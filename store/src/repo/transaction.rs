@@ -457,8 +457,12 @@ impl<'r> Transaction<'r> {
                     with_deflate(level, |z, out| {
                         out.clear();
                         out.extend_from_slice(&prefix.take().unwrap_or_default());
+                        let mut adapt = (size > ADAPTIVE_FROM && level > 0).then(Adaptive::new);
                         copy(&mut |chunk| {
-                            deflate(z, chunk, false, out).map_err(io_err(path))?;
+                            match adapt.as_mut() {
+                                Some(a) => a.deflate(z, chunk, out).map_err(io_err(path))?,
+                                None => deflate(z, chunk, false, out).map_err(io_err(path))?,
+                            }
                             if out.len() >= FLUSH_AT {
                                 f.write_all(out).map_err(io_err(path))?;
                                 out.clear();
@@ -781,6 +785,87 @@ fn with_deflate<T>(level: u32, f: impl FnOnce(&mut Compress, &mut Vec<u8>) -> Re
         }
         r
     })
+}
+
+/// Files above this size are compressed adaptively (see [`Adaptive`]).
+const ADAPTIVE_FROM: u64 = 2 * READ_CHUNK as u64;
+/// The input that one probe judges.
+const SEGMENT: u64 = 1 << 20;
+
+/// Deflate that stores what does not compress. At the start of every MiB
+/// of input the first 64 KiB or more are compressed at the repo's level
+/// and measured (after a sync flush, so the count is exact); if the output
+/// is at least 97 % of the input, the rest of that MiB is written as
+/// stored blocks, and the compressor starts afresh (an empty window, so no
+/// back-reference can reach over the stored bytes it never saw) for the
+/// next probe. Kernel images, initramfs and `.gz` files cost deflate's full
+/// search for nothing otherwise. The object stays one raw deflate stream
+/// that any inflater reads, about the same size (a stored block costs 5
+/// bytes per 64 KiB). (Not `deflateParams`: through flate2 it cannot
+/// change level mid-stream on zlib-rs.)
+struct Adaptive {
+    /// Input bytes seen.
+    consumed: u64,
+    /// `consumed` where the current segment started.
+    segment_start: u64,
+    /// `(total_in, total_out)` where the probe started, while probing.
+    probe: Option<(u64, u64)>,
+    /// The rest of this segment is written as stored blocks.
+    stored: bool,
+}
+
+impl Adaptive {
+    fn new() -> Self {
+        Adaptive { consumed: 0, segment_start: 0, probe: Some((0, 0)), stored: false }
+    }
+
+    fn deflate(&mut self, z: &mut Compress, chunk: &[u8], out: &mut Vec<u8>) -> std::io::Result<()> {
+        if self.consumed >= self.segment_start + SEGMENT {
+            if self.stored {
+                z.reset();
+                self.stored = false;
+            } else {
+                sync_flush(z, out)?;
+            }
+            self.segment_start = self.consumed;
+            self.probe = Some((z.total_in(), z.total_out()));
+        }
+        self.consumed += chunk.len() as u64;
+        if self.stored {
+            for block in chunk.chunks(0xffff) {
+                let len = block.len() as u16;
+                out.push(0); // BFINAL 0, BTYPE 00 (stored), aligned
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(&(!len).to_le_bytes());
+                out.extend_from_slice(block);
+            }
+            return Ok(());
+        }
+        deflate(z, chunk, false, out)?;
+        if let Some((i0, o0)) = self.probe {
+            if z.total_in() - i0 >= 64 * 1024 {
+                self.probe = None;
+                sync_flush(z, out)?;
+                let (din, dout) = (z.total_in() - i0, z.total_out() - o0);
+                self.stored = dout * 100 >= din * 97;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Emits everything `z` holds, byte-aligned (`Z_SYNC_FLUSH`).
+fn sync_flush(z: &mut Compress, out: &mut Vec<u8>) -> std::io::Result<()> {
+    loop {
+        if out.capacity() - out.len() < 32 * 1024 {
+            out.reserve(64 * 1024);
+        }
+        z.compress_vec(&[], out, FlushCompress::Sync).map_err(std::io::Error::other)?;
+        // Output space left over means the flush is complete.
+        if out.len() < out.capacity() {
+            return Ok(());
+        }
+    }
 }
 
 /// Compresses `input` onto the end of `out`; with `finish`, ends the stream.

@@ -162,6 +162,25 @@ pub fn make_rich_tree(dest: &Path, big: bool) {
         }
         data.truncate(65 * 1024 * 1024 + 3);
         w("big/large.bin", &data, 0o644);
+        // Incompressible, compressible, incompressible again: archive
+        // commits store the random stretches (see `Adaptive` in the store)
+        // and must still write one valid deflate stream.
+        let mut mixed = Vec::with_capacity(3_700_000);
+        let mut r: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut random = |n: usize, v: &mut Vec<u8>| {
+            for _ in 0..n {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                v.push(r as u8);
+            }
+        };
+        random(1_500_000, &mut mixed);
+        while mixed.len() < 2_700_000 {
+            mixed.extend_from_slice(format!("text line {}\n", mixed.len()).as_bytes());
+        }
+        random(1_000_001, &mut mixed);
+        w("big/mixed.bin", &mixed, 0o644);
     }
 }
 
