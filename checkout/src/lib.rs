@@ -110,14 +110,7 @@ pub fn checkout_tree(
 ) -> Result<CheckoutStats, CheckoutError> {
     opts.validate()?;
     let run = || run(repo, (*tree, *meta), dest, opts);
-    // Twice the cores: with a cold cache the workers mostly wait for
-    // inode and directory reads, and more of them keep more reads in flight.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let threads = std::env::var("OXTREE_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or((cores * 2).max(4));
+    let threads = oxtree_store::worker_threads();
     match rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(WORKER_STACK).build() {
         Ok(pool) => pool.install(run),
         Err(_) => run(),

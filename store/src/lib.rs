@@ -25,4 +25,6 @@ pub mod export;
 pub mod fsck;
 pub mod prune;
 pub mod summary;
+mod threads;
+pub use threads::worker_threads;
 pub mod traverse;

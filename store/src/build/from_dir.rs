@@ -93,12 +93,7 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
     // Walk and store at once: the walk records directories in an arena
     // (parents before children) and hands each file to the workers as soon
     // as it is found, so reading and hashing overlap the directory scan.
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let threads = std::env::var("OXTREE_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or((cores * 2).max(4));
+    let threads = crate::worker_threads();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
