@@ -20,7 +20,7 @@ use oxtree_store::{Checksum, Repo};
 use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
-use crate::fsops::{open_dir, LinkMode, TmpFile};
+use crate::fsops::{mkdir_exist_ok, open_dir, LinkMode, TmpFile};
 use crate::source::{LoosePath, Obj, Source};
 use crate::CheckoutError;
 
@@ -79,39 +79,34 @@ impl Cache {
         self.staging.lock().ok().and_then(|d| d.clone())
     }
 
-    fn ensure_staging(&self, repo: &Repo) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
-        let mut guard = self.staging.lock().map_err(|_| CheckoutError::InvalidOptions("cache lock poisoned".into()))?;
+    /// The directory `rel` (below the repo) that `slot` caches, created
+    /// with `mode` and opened on first use.
+    fn ensure(
+        &self,
+        repo: &Repo,
+        slot: &std::sync::Mutex<Option<std::sync::Arc<OwnedFd>>>,
+        rel: &str,
+        mode: u32,
+    ) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
+        let mut guard = slot.lock().map_err(|_| CheckoutError::InvalidOptions("cache lock poisoned".into()))?;
         if let Some(d) = guard.as_ref() {
             return Ok(d.clone());
         }
-        let rel = format!("tmp/{}", self.staging_name);
-        match rustix::fs::mkdirat(&self.repo_dir, rel.as_str(), Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(io(repo, &rel, "mkdirat")(e)),
-        }
+        mkdir_exist_ok(self.repo_dir.as_fd(), rel, mode).map_err(io(repo, rel, "mkdirat"))?;
         let d = std::sync::Arc::new(
-            open_dir(self.repo_dir.as_fd(), rel.as_str(), false)
-                .map_err(|e| CheckoutError::io(repo.path().join(&rel), "opendir", e))?,
+            open_dir(self.repo_dir.as_fd(), rel, false)
+                .map_err(|e| CheckoutError::io(repo.path().join(rel), "opendir", e))?,
         );
         *guard = Some(d.clone());
         Ok(d)
     }
 
+    fn ensure_staging(&self, repo: &Repo) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
+        self.ensure(repo, &self.staging, &format!("tmp/{}", self.staging_name), 0o700)
+    }
+
     fn ensure_dir(&self, repo: &Repo) -> Result<std::sync::Arc<OwnedFd>, CheckoutError> {
-        let mut guard = self.dir.lock().map_err(|_| CheckoutError::InvalidOptions("cache lock poisoned".into()))?;
-        if let Some(d) = guard.as_ref() {
-            return Ok(d.clone());
-        }
-        match rustix::fs::mkdirat(&self.repo_dir, CACHE_DIR, Mode::from_raw_mode(0o775)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(io(repo, CACHE_DIR, "mkdirat")(e)),
-        }
-        let d = std::sync::Arc::new(
-            open_dir(self.repo_dir.as_fd(), CACHE_DIR, false)
-                .map_err(|e| CheckoutError::io(repo.path().join(CACHE_DIR), "opendir", e))?,
-        );
-        *guard = Some(d.clone());
-        Ok(d)
+        self.ensure(repo, &self.dir, CACHE_DIR, 0o775)
     }
 
     /// Decompresses a regular file into this checkout's staging directory
@@ -121,22 +116,21 @@ impl Cache {
         let repo = src.repo;
         let dir = self.ensure_staging(repo)?;
         let loose = LoosePath::new(csum);
-        let staging_path = repo.path().join("tmp").join(&self.staging_name);
-        let mut tmp = TmpFile::new(dir.as_fd()).map_err(|e| CheckoutError::io(staging_path.clone(), "open", e))?;
+        // Paths only for messages: built when an error needs one.
+        let at = |name: &str| repo.path().join("tmp").join(&self.staging_name).join(name);
+        let mut tmp = TmpFile::new(dir.as_fd()).map_err(|e| CheckoutError::io(at(""), "open", e))?;
         let mut payload = src.payload(csum, obj)?;
         crate::copy::write_payload(&mut payload, tmp.file(), obj.size)
             .map_err(|e| CheckoutError::io(src.path(csum), "decompress", e))?;
-        tmp.file().flush().map_err(|e| CheckoutError::io(staging_path.clone(), "write", e))?;
+        tmp.file().flush().map_err(|e| CheckoutError::io(at(""), "write", e))?;
         let mode = obj.mode & 0o7777 & !0o6000;
         rustix::fs::fchmod(tmp.file().as_fd(), Mode::from_raw_mode(mode))
-            .map_err(|e| CheckoutError::io(staging_path.clone(), "fchmod", e))?;
-        match rustix::fs::mkdirat(dir.as_fd(), loose.dir(), Mode::from_raw_mode(0o700)) {
-            Ok(()) | Err(Errno::EXIST) => {}
-            Err(e) => return Err(CheckoutError::io(staging_path.join(loose.dir()), "mkdirat", e)),
-        }
+            .map_err(|e| CheckoutError::io(at(""), "fchmod", e))?;
+        mkdir_exist_ok(dir.as_fd(), loose.dir(), 0o700)
+            .map_err(|e| CheckoutError::io(at(loose.dir()), "mkdirat", e))?;
         let created = tmp
             .link(dir.as_fd(), loose.as_str(), LinkMode::NoReplaceIgnoreExist)
-            .map_err(|e| CheckoutError::io(staging_path.join(loose.as_str()), "linkat", e))?;
+            .map_err(|e| CheckoutError::io(at(loose.as_str()), "linkat", e))?;
         if created {
             if let Ok(mut staged) = self.staged.lock() {
                 staged.push(*csum);
@@ -164,10 +158,7 @@ impl Cache {
             for csum in &staged {
                 let loose = LoosePath::new(csum);
                 let rel = loose.as_str();
-                match rustix::fs::mkdirat(dir.as_fd(), loose.dir(), Mode::from_raw_mode(0o777)) {
-                    Ok(()) | Err(Errno::EXIST) => {}
-                    Err(e) => return Err(io(repo, CACHE_DIR, "mkdirat")(e)),
-                }
+                mkdir_exist_ok(dir.as_fd(), loose.dir(), 0o777).map_err(io(repo, CACHE_DIR, "mkdirat"))?;
                 let flags = rustix::fs::RenameFlags::NOREPLACE;
                 match rustix::fs::renameat_with(staging.as_fd(), rel, dir.as_fd(), rel, flags) {
                     Ok(()) => {}

@@ -26,6 +26,15 @@ pub(crate) fn open_dir<P: rustix::path::Arg>(parent: BorrowedFd<'_>, name: P, fo
     Ok(rustix::fs::openat(parent, name, flags, Mode::empty())?)
 }
 
+/// `mkdirat` that takes an existing entry as success (the later open
+/// with `O_DIRECTORY` finds out whether it is a directory).
+pub(crate) fn mkdir_exist_ok(dir: BorrowedFd<'_>, name: &str, mode: u32) -> rustix::io::Result<()> {
+    match rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode)) {
+        Ok(()) | Err(Errno::EXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// A name for a temporary entry, unique in this process.
 pub(crate) fn tmp_name(tag: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
