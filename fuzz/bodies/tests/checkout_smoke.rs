@@ -5,6 +5,9 @@
 //! input checks out real files, so there are hundreds here, not thousands;
 //! `OXTREE_FUZZ_SMOKE_SCALE=N` multiplies the random ones.
 
+mod common;
+
+use common::{env_usize, Rng};
 use oxtree_fuzz_bodies::checkout_escape;
 
 /// Options byte: repository mode in bits 0-1, union mode in bits 2-3, user
@@ -68,22 +71,10 @@ fn cases() -> Vec<Vec<u8>> {
     v
 }
 
-/// xorshift64*: deterministic input generation.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 #[test]
 fn checkout_escape_smoke() {
-    let scale: usize = std::env::var("OXTREE_FUZZ_SMOKE_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
-    let seed: u64 = std::env::var("OXTREE_FUZZ_SMOKE_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x0c0ffee);
+    let scale = env_usize("OXTREE_FUZZ_SMOKE_SCALE", 1);
+    let seed = env_usize("OXTREE_FUZZ_SMOKE_SEED", 0x0c0ffee) as u64;
     let mut inputs = cases();
     let mut rng = Rng(seed | 1);
     for _ in 0..200 * scale {
