@@ -571,8 +571,7 @@ impl<'r> Transaction<'r> {
         if fsync && !groups.is_empty() {
             // One syncfs instead of an fsync per fanout directory: it makes
             // the same directory entries durable with one cache flush.
-            let d = open_dir(&objects)?;
-            rustix::fs::syncfs(&d).map_err(errno(&objects))?;
+            syncfs(self.repo.path())?;
         }
         Ok(())
     }
@@ -588,8 +587,7 @@ impl<'r> Transaction<'r> {
         }
         let fsync = repo.fsync_enabled();
         if fsync {
-            let d = File::open(repo.path()).map_err(io_err(repo.path()))?;
-            rustix::fs::syncfs(&d).map_err(errno(repo.path()))?;
+            syncfs(repo.path())?;
         }
         let staged: Vec<(Checksum, ObjectType)> =
             self.staged.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
@@ -625,6 +623,12 @@ impl Drop for Transaction<'_> {
             let _ = std::fs::remove_dir_all(&self.staging);
         }
     }
+}
+
+/// `syncfs(2)` of the file system holding `path`.
+fn syncfs(path: &Path) -> Result<(), Error> {
+    let d = File::open(path).map_err(io_err(path))?;
+    rustix::fs::syncfs(&d).map_err(errno(path))
 }
 
 /// The process umask, read once (reading it means setting it, so this is
