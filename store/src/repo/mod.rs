@@ -5,6 +5,7 @@
 //! mode decides how content objects are stored; metadata objects are the
 //! same in every mode.
 
+mod filez;
 mod fsutil;
 mod keyfile;
 mod lock;

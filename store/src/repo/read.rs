@@ -1,14 +1,13 @@
 //! Reading objects in every mode.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
-
-use flate2::read::DeflateDecoder;
 
 use crate::object::{Commit, CommitMetadata, DirMeta, DirTree, FileHeader, ObjectType, Xattrs, S_IFLNK, S_IFMT};
 use crate::Checksum;
 
+use super::filez::{FilezReader, OpenError};
 use super::fsutil::{fget_xattr, io_err, read_xattrs};
 use super::{Error, Repo, RepoMode};
 
@@ -107,23 +106,15 @@ impl Repo {
         let bad = |e: crate::object::ObjectError| Error::BadObject { checksum: *csum, ty: ObjectType::File, source: e };
         match self.mode() {
             RepoMode::Archive => {
-                let mut f = File::open(&path).map_err(missing)?;
-                let mut pre = [0u8; 8];
-                f.read_exact(&mut pre).map_err(io_err(&path))?;
-                let len = u32::from_be_bytes([pre[0], pre[1], pre[2], pre[3]]) as usize;
-                let flen = f.metadata().map_err(io_err(&path))?.len();
-                if len as u64 + 8 > flen {
-                    return Err(bad(crate::object::ObjectError::Invalid("header length past the end".into())));
-                }
-                let mut buf = pre.to_vec();
-                buf.resize(8 + len, 0);
-                f.read_exact(&mut buf[8..]).map_err(io_err(&path))?;
-                let (header, size, _) = FileHeader::parse_archive(&buf).map_err(bad)?;
+                let f = File::open(&path).map_err(missing)?;
+                let (header, size, reader) = FilezReader::open(f).map_err(|e| match e {
+                    OpenError::Io(e) => io_err(&path)(e),
+                    OpenError::Bad(e) => bad(e),
+                })?;
                 if header.is_symlink() {
                     let size = header.symlink_target.len() as u64;
                     return Ok(FileObject { header, size, content: FileContent::Symlink });
                 }
-                let reader = DeflateDecoder::new(BufReader::with_capacity(64 * 1024, f));
                 Ok(FileObject { header, size, content: FileContent::Regular(Box::new(reader)) })
             }
             RepoMode::BareUser => {
