@@ -13,15 +13,16 @@
 //! into the cache. A crash before that leaves only staging files in
 //! `tmp/`, never a cache entry with lost data.
 
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use oxtree_store::{Checksum, Repo};
 use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
-use crate::fsops::{mkdir_exist_ok, open_dir, LinkMode, TmpFile};
-use crate::source::{LoosePath, Obj, Source};
+use crate::context::Ctx;
+use crate::fsops::{mkdir_exist_ok, open_dir, NewFile};
+use crate::source::{LoosePath, Obj};
 use crate::CheckoutError;
 
 /// The cache directory's name in the repository.
@@ -42,6 +43,8 @@ pub(crate) struct Cache {
     /// workers between their per-file buffers fragmented the malloc arenas
     /// to ten times the checkout's live memory.)
     staged: std::sync::Mutex<Vec<Checksum>>,
+    /// Which `XX` directories the staging directory has, one bit each.
+    prefixes: [AtomicU64; 4],
 }
 
 fn io(repo: &Repo, what: &str, op: &'static str) -> impl FnOnce(Errno) -> CheckoutError {
@@ -65,6 +68,7 @@ impl Cache {
             staging: std::sync::Mutex::new(None),
             staging_name: crate::fsops::tmp_name("cache-staging"),
             staged: std::sync::Mutex::new(Vec::new()),
+            prefixes: Default::default(),
         })
     }
 
@@ -110,32 +114,53 @@ impl Cache {
     }
 
     /// Decompresses a regular file into this checkout's staging directory
-    /// (keeping an entry another thread staged first); link it from
-    /// [`Cache::staged_dir`].
-    pub fn extract(&self, src: &Source<'_>, csum: &Checksum, obj: &mut Obj) -> Result<(), CheckoutError> {
-        let repo = src.repo;
+    /// unless it is there already (staged for an earlier entry, perhaps by
+    /// another thread); link it from [`Cache::staged_dir`]. True when
+    /// this call decompressed it.
+    pub fn extract(&self, ctx: &Ctx<'_>, csum: &Checksum, obj: &mut Obj) -> Result<bool, CheckoutError> {
+        let repo = ctx.repo;
         let dir = self.ensure_staging(repo)?;
         let loose = LoosePath::new(csum);
         // Paths only for messages: built when an error needs one.
         let at = |name: &str| repo.path().join("tmp").join(&self.staging_name).join(name);
-        let mut tmp = TmpFile::new(dir.as_fd()).map_err(|e| CheckoutError::io(at(""), "open", e))?;
-        let mut payload = src.payload(csum, obj)?;
-        crate::copy::write_payload(&mut payload, tmp.file(), obj.size)
-            .map_err(|e| CheckoutError::io(src.path(csum), "decompress", e))?;
-        tmp.file().flush().map_err(|e| CheckoutError::io(at(""), "write", e))?;
+        self.ensure_prefix(dir.as_fd(), &loose).map_err(|e| CheckoutError::io(at(loose.dir()), "mkdirat", e))?;
         let mode = obj.mode & 0o7777 & !0o6000;
-        rustix::fs::fchmod(tmp.file().as_fd(), Mode::from_raw_mode(mode))
-            .map_err(|e| CheckoutError::io(at(""), "fchmod", e))?;
-        mkdir_exist_ok(dir.as_fd(), loose.dir(), 0o700)
-            .map_err(|e| CheckoutError::io(at(loose.dir()), "mkdirat", e))?;
-        let created = tmp
-            .link(dir.as_fd(), loose.as_str(), LinkMode::NoReplaceIgnoreExist)
-            .map_err(|e| CheckoutError::io(at(loose.as_str()), "linkat", e))?;
-        if created {
-            if let Ok(mut staged) = self.staged.lock() {
-                staged.push(*csum);
-            }
+        // The staging directory is this checkout's own: the file can be
+        // written under its name (a failure removes it again).
+        let mut f = match NewFile::create(dir.as_fd(), loose.as_str(), mode) {
+            Ok(f) => f,
+            Err(Errno::EXIST) => return Ok(false),
+            Err(e) => return Err(CheckoutError::io(at(loose.as_str()), "openat", e)),
+        };
+        let mut payload = ctx.src.payload(csum, obj)?;
+        crate::copy::write_payload(&mut payload, f.file(), obj.size)
+            .map_err(|e| CheckoutError::io(ctx.src.path(csum), "decompress", e))?;
+        if !ctx.mode_as_created(mode) {
+            rustix::fs::fchmod(f.file().as_fd(), Mode::from_raw_mode(mode))
+                .map_err(|e| CheckoutError::io(at(loose.as_str()), "fchmod", e))?;
         }
+        if repo.fsync_enabled() {
+            // Start writing the data out now, while the checkout goes on,
+            // so that the `syncfs` in `finish` has little left to wait for.
+            let _ = rustix::fs::fadvise(f.file().as_fd(), 0, None, rustix::fs::Advice::DontNeed);
+        }
+        f.keep();
+        if let Ok(mut staged) = self.staged.lock() {
+            staged.push(*csum);
+        }
+        Ok(true)
+    }
+
+    /// Creates the `XX` directory of `loose` in the staging directory
+    /// `dir`, once per checkout.
+    fn ensure_prefix(&self, dir: BorrowedFd<'_>, loose: &LoosePath) -> rustix::io::Result<()> {
+        let i = usize::from(loose.prefix_byte());
+        let bit = 1u64 << (i % 64);
+        if self.prefixes[i / 64].load(Ordering::Acquire) & bit != 0 {
+            return Ok(());
+        }
+        mkdir_exist_ok(dir, loose.dir(), 0o700)?;
+        self.prefixes[i / 64].fetch_or(bit, Ordering::Release);
         Ok(())
     }
 

@@ -40,6 +40,9 @@ pub(crate) struct Ctx<'a> {
     /// replace files (see [`crate::fsops::link_replace`]); `None` if it
     /// cannot be opened.
     pub stage: Option<OwnedFd>,
+    /// The process's umask, if known: a file created with a mode it does
+    /// not mask needs no `fchmod`.
+    pub umask: Option<u32>,
     /// The destination as the caller named it, for messages.
     pub dest: PathBuf,
     /// What was done.
@@ -76,9 +79,17 @@ impl<'a> Ctx<'a> {
             cache,
             repo_dev,
             stage: crate::fsops::open_dir(rustix::fs::CWD, repo.path().join("tmp"), true).ok(),
+            umask: crate::fsops::process_umask(),
             dest: dest.to_path_buf(),
             counters: Counters::default(),
         })
+    }
+
+    /// True when a file created with `mode` gets exactly that mode: no
+    /// setuid, setgid or sticky bit (which creation may drop) and nothing
+    /// the umask takes away.
+    pub fn mode_as_created(&self, mode: u32) -> bool {
+        mode & 0o7000 == 0 && self.umask.is_some_and(|u| mode & u == 0)
     }
 
     /// The destination path of `rel` (a filter-style path, `/a/b/`) plus

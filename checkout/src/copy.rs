@@ -1,7 +1,9 @@
-//! Checking out a file by copying it: regular files are written to an
-//! unnamed temporary file in the target directory, given owner, xattrs and
-//! mode, then linked into place according to the overwrite mode; symlinks
-//! are created from their target and given owner and xattrs.
+//! Checking out a file by copying it: a regular file is written under its
+//! name when nothing is there to replace, otherwise to an unnamed
+//! temporary file in the target directory that is linked into place
+//! according to the overwrite mode; either is given owner, xattrs and mode
+//! before it counts as done. Symlinks are created from their target and
+//! given owner and xattrs.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -12,7 +14,7 @@ use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
 use crate::context::Ctx;
-use crate::fsops::{owner, rm_rf_at, set_fd_xattrs, set_name_xattrs, LinkMode, TmpFile};
+use crate::fsops::{owner, rm_rf_at, set_fd_xattrs, set_name_xattrs, LinkMode, NewFile, TmpFile};
 use crate::ondisk::file_checksum;
 use crate::source::{Obj, Payload};
 use crate::stats::bump;
@@ -214,23 +216,6 @@ fn copy_regular(
             LinkMode::NoReplace
         }
     };
-    let mut tmp = TmpFile::new(dir).map_err(io_err("open(O_TMPFILE)"))?;
-    let mut payload = ctx.src.payload(csum, obj)?;
-    let n = write_payload(&mut payload, tmp.file(), obj.size)
-        .map_err(|e| CheckoutError::io(ctx.src.path(csum), "copy", e))?;
-    drop(payload);
-    let file: &std::fs::File = tmp.file();
-    let fd = file.as_fd();
-    if !ctx.user {
-        let (u, g) = owner(obj.uid, obj.gid);
-        rustix::fs::fchown(fd, u, g).map_err(errno("fchown"))?;
-        if ctx.apply_xattrs {
-            let x = ctx.src.xattrs(csum, obj)?;
-            if !x.is_empty() {
-                set_fd_xattrs(fd, x).map_err(io_err("fsetxattr"))?;
-            }
-        }
-    }
     let mut mode = obj.mode & 0o7777;
     if ctx.user {
         mode &= !0o6000;
@@ -238,10 +223,21 @@ fn copy_regular(
     if add_user_read {
         mode |= 0o400;
     }
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(errno("fchmod"))?;
-    if ctx.opts.fsync {
-        rustix::fs::fsync(fd).map_err(errno("fsync"))?;
+    if link_mode == LinkMode::NoReplace {
+        // Nothing to replace: the file is written under its name, given
+        // its final mode at creation where the umask allows.
+        let as_created = ctx.user && ctx.mode_as_created(mode);
+        let mut f = NewFile::create(dir, name, if ctx.user { mode } else { 0o600 }).map_err(errno("openat"))?;
+        let n = fill(ctx, csum, obj, f.file())?;
+        finish(ctx, rel, name, csum, obj, f.file().as_fd(), (!as_created).then_some(mode))?;
+        f.keep();
+        bump(&ctx.counters.files_copied);
+        ctx.counters.bytes_copied.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        return Ok(());
     }
+    let mut tmp = TmpFile::new(dir).map_err(io_err("open(O_TMPFILE)"))?;
+    let n = fill(ctx, csum, obj, tmp.file())?;
+    finish(ctx, rel, name, csum, obj, tmp.file().as_fd(), Some(mode))?;
     match tmp.link(dir, name, link_mode) {
         Ok(true) => {
             bump(&ctx.counters.files_copied);
@@ -249,6 +245,43 @@ fn copy_regular(
         }
         Ok(false) => bump(&ctx.counters.files_kept),
         Err(e) => return Err(CheckoutError::io(path(), "linkat", e)),
+    }
+    Ok(())
+}
+
+/// Writes the payload of `csum` into `out`; returns its length.
+fn fill(ctx: &Ctx<'_>, csum: &Checksum, obj: &mut Obj, out: &mut std::fs::File) -> Result<u64, CheckoutError> {
+    let mut payload = ctx.src.payload(csum, obj)?;
+    write_payload(&mut payload, out, obj.size).map_err(|e| CheckoutError::io(ctx.src.path(csum), "copy", e))
+}
+
+/// Gives a written file its owner and xattrs (unless in user mode), then
+/// `mode` if given, and syncs it if asked to.
+fn finish(
+    ctx: &Ctx<'_>,
+    rel: &str,
+    name: &str,
+    csum: &Checksum,
+    obj: &mut Obj,
+    fd: BorrowedFd<'_>,
+    mode: Option<u32>,
+) -> Result<(), CheckoutError> {
+    let errno = |op: &'static str| move |e: Errno| CheckoutError::io(ctx.path(rel, name), op, e);
+    if !ctx.user {
+        let (u, g) = owner(obj.uid, obj.gid);
+        rustix::fs::fchown(fd, u, g).map_err(errno("fchown"))?;
+        if ctx.apply_xattrs {
+            let x = ctx.src.xattrs(csum, obj)?;
+            if !x.is_empty() {
+                set_fd_xattrs(fd, x).map_err(|e| CheckoutError::io(ctx.path(rel, name), "fsetxattr", e))?;
+            }
+        }
+    }
+    if let Some(mode) = mode {
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(errno("fchmod"))?;
+    }
+    if ctx.opts.fsync {
+        rustix::fs::fsync(fd).map_err(errno("fsync"))?;
     }
     Ok(())
 }

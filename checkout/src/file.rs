@@ -79,18 +79,16 @@ pub(crate) fn checkout_file(
                 hardlink(ctx, LinkSource { dir: ctx.src.objects.as_fd(), loose: &loose }, csum, dir, name, rel, true)?
                     == LinkResult::NotSupported;
         } else if let (Some(cache), false) = (&ctx.cache, symlink) {
-            // From the cache, or from what this checkout staged for it, or
-            // decompressed now (see the `cache` module).
+            // From the cache, or else from what this checkout decompresses
+            // for it (see the `cache` module).
             let mut res = LinkResult::NotSupported;
-            for from in [cache.dir(), cache.staged_dir()].into_iter().flatten() {
+            if let Some(from) = cache.dir() {
                 res = hardlink(ctx, LinkSource { dir: from.as_fd(), loose: &loose }, csum, dir, name, rel, true)?;
-                if res != LinkResult::NotSupported {
-                    break;
-                }
             }
             if res == LinkResult::NotSupported {
-                cache.extract(&ctx.src, csum, &mut obj)?;
-                bump(&ctx.counters.cache_extracted);
+                if cache.extract(ctx, csum, &mut obj)? {
+                    bump(&ctx.counters.cache_extracted);
+                }
                 if let Some(sdir) = cache.staged_dir() {
                     res = hardlink(ctx, LinkSource { dir: sdir.as_fd(), loose: &loose }, csum, dir, name, rel, false)?;
                 }

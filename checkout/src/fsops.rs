@@ -127,6 +127,57 @@ pub(crate) fn owner(uid: u32, gid: u32) -> (Option<rustix::fs::Uid>, Option<rust
     (Some(rustix::fs::Uid::from_raw_unchecked(uid)), Some(rustix::fs::Gid::from_raw_unchecked(gid)))
 }
 
+/// The process's umask, read from `/proc/self/status` (setting it to read
+/// it back would race with other threads); `None` if unknown.
+pub(crate) fn process_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
+}
+
+/// A regular file created under its final name (`O_CREAT|O_EXCL`, so
+/// nothing that exists is opened or followed) and removed again when
+/// dropped before [`NewFile::keep`]: a failure part-way leaves no file.
+///
+/// Fresh checkouts write files this way, which saves the `linkat` and the
+/// inode juggling of [`TmpFile`]; a crash can leave a short file, as it
+/// can leave a half-made tree, and checkouts that must survive crashes
+/// (deployments) are made under a temporary directory name.
+pub(crate) struct NewFile<'d, 'n> {
+    dir: BorrowedFd<'d>,
+    name: &'n str,
+    file: File,
+    keep: bool,
+}
+
+impl<'d, 'n> NewFile<'d, 'n> {
+    /// Creates `name` in `dir` with `mode` (less the umask); `EEXIST` if
+    /// anything has that name.
+    pub fn create(dir: BorrowedFd<'d>, name: &'n str, mode: u32) -> rustix::io::Result<Self> {
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(dir, name, flags, Mode::from_raw_mode(mode))?;
+        Ok(NewFile { dir, name, file: File::from(fd), keep: false })
+    }
+
+    /// The open file.
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Keeps the file.
+    pub fn keep(mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for NewFile<'_, '_> {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = rustix::fs::unlinkat(self.dir, self.name, AtFlags::empty());
+        }
+    }
+}
+
 /// How a finished temporary file takes its final name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LinkMode {
@@ -307,6 +358,36 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn new_files_are_gone_unless_kept_and_never_open_what_exists() {
+        let d = tmpdir("newfile");
+        let fd = open_dir(rustix::fs::CWD, &d, false).unwrap();
+        let mut f = NewFile::create(fd.as_fd(), "dropped", 0o644).unwrap();
+        f.file().write_all(b"half").unwrap();
+        drop(f);
+        assert!(!d.join("dropped").exists());
+        let mut f = NewFile::create(fd.as_fd(), "kept", 0o644).unwrap();
+        f.file().write_all(b"whole").unwrap();
+        f.keep();
+        assert_eq!(std::fs::read_to_string(d.join("kept")).unwrap(), "whole");
+        // An existing name, even a dangling symlink, is EEXIST and is
+        // neither followed nor removed.
+        std::os::unix::fs::symlink(d.join("target"), d.join("link")).unwrap();
+        assert_eq!(NewFile::create(fd.as_fd(), "link", 0o644).err(), Some(Errno::EXIST));
+        assert_eq!(NewFile::create(fd.as_fd(), "kept", 0o644).err(), Some(Errno::EXIST));
+        assert!(!d.join("target").exists());
+        assert!(d.join("link").symlink_metadata().is_ok());
+        assert_eq!(std::fs::read_to_string(d.join("kept")).unwrap(), "whole");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn the_umask_is_read_without_changing_it() {
+        let m = process_umask().expect("/proc/self/status has Umask");
+        assert!(m <= 0o777);
+        assert_eq!(process_umask(), Some(m));
     }
 
     #[test]

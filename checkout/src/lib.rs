@@ -23,7 +23,8 @@
 //!    checked out in parallel.
 //! 3. Each file is one `linkat` from `objects/` when the repository mode
 //!    and the checkout mode allow (after one metadata call on the object),
-//!    otherwise a copy through `O_TMPFILE`, or a whiteout.
+//!    otherwise a copy (written under its name, or through `O_TMPFILE`
+//!    when it replaces a file), or a whiteout.
 //!
 //! Safety of the destination: names come only from validated dirtree
 //! entries, every call is relative to a directory descriptor that was
