@@ -111,7 +111,7 @@ pub fn checkout_tree(
 ) -> Result<CheckoutStats, CheckoutError> {
     opts.validate()?;
     let run = || run(repo, (*tree, *meta), dest, opts);
-    let threads = oxtree_store::worker_threads();
+    let threads = oxtree_store::io_threads();
     match rayon::ThreadPoolBuilder::new().num_threads(threads).stack_size(WORKER_STACK).build() {
         Ok(pool) => pool.install(run),
         Err(_) => run(),

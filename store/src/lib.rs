@@ -26,5 +26,5 @@ pub mod fsck;
 pub mod prune;
 pub mod summary;
 mod threads;
-pub use threads::worker_threads;
+pub use threads::{io_threads, worker_threads};
 pub mod traverse;

@@ -1,15 +1,27 @@
 //! How many worker threads the parallel file-system walks use (commit from
-//! a directory, checkout).
+//! a directory, checkout). `OXTREE_THREADS=N` (N > 0) overrides both.
 
-/// The worker count for parallel work that mostly waits on the file
-/// system: twice the cores, at least 4, so that more reads are in flight
-/// than there are cores (with a cold cache most workers wait on inode,
-/// directory and data reads). `OXTREE_THREADS=N` (N > 0) overrides it.
+/// The worker count for commit, which hashes (and for `archive`
+/// compresses) what it reads: twice the cores, at least 4, so that more
+/// reads are in flight than there are cores (with a cold cache most
+/// workers wait on inode, directory and data reads).
 pub fn worker_threads() -> usize {
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    std::env::var("OXTREE_THREADS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or((cores * 2).max(4))
+    overridden().unwrap_or((cores() * 2).max(4))
+}
+
+/// The worker count for checkout, which mostly waits for the disk to hand
+/// it object metadata and data: eight per core, between 16 and 64. On a
+/// two-core machine 16 workers made a cold-cache checkout of a root file
+/// system a quarter to a third faster than 4 (hardlink, copy and archive
+/// checkouts alike); more than 16 gained nothing.
+pub fn io_threads() -> usize {
+    overridden().unwrap_or((cores() * 8).clamp(16, 64))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+}
+
+fn overridden() -> Option<usize> {
+    std::env::var("OXTREE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0)
 }
