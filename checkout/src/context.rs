@@ -79,17 +79,16 @@ impl<'a> Ctx<'a> {
             cache,
             repo_dev,
             stage: crate::fsops::open_dir(rustix::fs::CWD, repo.path().join("tmp"), true).ok(),
-            umask: crate::fsops::process_umask(),
+            umask: oxtree_store::process_umask(),
             dest: dest.to_path_buf(),
             counters: Counters::default(),
         })
     }
 
-    /// True when a file created with `mode` gets exactly that mode: no
-    /// setuid, setgid or sticky bit (which creation may drop) and nothing
-    /// the umask takes away.
+    /// True when a file created with `mode` gets exactly that mode (see
+    /// [`oxtree_store::created_with_mode`]).
     pub fn mode_as_created(&self, mode: u32) -> bool {
-        mode & 0o7000 == 0 && self.umask.is_some_and(|u| mode & u == 0)
+        oxtree_store::created_with_mode(mode, self.umask)
     }
 
     /// The destination path of `rel` (a filter-style path, `/a/b/`) plus

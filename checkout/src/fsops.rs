@@ -127,14 +127,6 @@ pub(crate) fn owner(uid: u32, gid: u32) -> (Option<rustix::fs::Uid>, Option<rust
     (Some(rustix::fs::Uid::from_raw_unchecked(uid)), Some(rustix::fs::Gid::from_raw_unchecked(gid)))
 }
 
-/// The process's umask, read from `/proc/self/status` (setting it to read
-/// it back would race with other threads); `None` if unknown.
-pub(crate) fn process_umask() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
-    u32::from_str_radix(line.trim(), 8).ok()
-}
-
 /// A regular file created under its final name (`O_CREAT|O_EXCL`, so
 /// nothing that exists is opened or followed) and removed again when
 /// dropped before [`NewFile::keep`]: a failure part-way leaves no file.
@@ -381,13 +373,6 @@ mod tests {
         assert!(d.join("link").symlink_metadata().is_ok());
         assert_eq!(std::fs::read_to_string(d.join("kept")).unwrap(), "whole");
         let _ = std::fs::remove_dir_all(&d);
-    }
-
-    #[test]
-    fn the_umask_is_read_without_changing_it() {
-        let m = process_umask().expect("/proc/self/status has Umask");
-        assert!(m <= 0o777);
-        assert_eq!(process_umask(), Some(m));
     }
 
     #[test]

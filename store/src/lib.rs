@@ -28,3 +28,5 @@ pub mod summary;
 mod threads;
 pub use threads::{io_threads, worker_threads};
 pub mod traverse;
+mod umask;
+pub use umask::{created_with_mode, process_umask};

@@ -64,6 +64,9 @@ pub struct Transaction<'r> {
     staged: Mutex<HashSet<(Checksum, ObjectType)>>,
     staged_dirs: Mutex<BTreeSet<String>>,
     refs: Vec<(RefSpec, Option<Checksum>)>,
+    /// The umask when the transaction began (objects are created with
+    /// their final mode where it allows).
+    umask: Option<u32>,
     finished: bool,
 }
 
@@ -74,8 +77,6 @@ fn errno(path: &Path) -> impl FnOnce(rustix::io::Errno) -> Error + '_ {
 impl<'r> Transaction<'r> {
     pub(super) fn begin(repo: &'r Repo) -> Result<Self, Error> {
         let lock = repo.lock(LockKind::Shared)?;
-        // Read the umask now, while no worker thread is creating files.
-        let _ = process_umask();
         let tmp = repo.path().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         let boot_id = boot_id();
@@ -106,6 +107,7 @@ impl<'r> Transaction<'r> {
             staged: Mutex::new(HashSet::new()),
             staged_dirs: Mutex::new(BTreeSet::new()),
             refs: Vec::new(),
+            umask: crate::process_umask(),
             finished: false,
         })
     }
@@ -438,9 +440,8 @@ impl<'r> Transaction<'r> {
             RepoMode::Bare | RepoMode::BareUserOnly => header.mode & 0o777,
         };
         let mut f = create_file(path, final_mode)?;
-        let umask = process_umask();
         let set_final_mode = |f: &File, want: u32| -> Result<(), Error> {
-            if want & 0o7000 == 0 && want & !umask == want && want == final_mode {
+            if want == final_mode && crate::created_with_mode(want, self.umask) {
                 return Ok(());
             }
             set_mode(f, path, want)
@@ -629,18 +630,6 @@ impl Drop for Transaction<'_> {
 fn syncfs(path: &Path) -> Result<(), Error> {
     let d = File::open(path).map_err(io_err(path))?;
     rustix::fs::syncfs(&d).map_err(errno(path))
-}
-
-/// The process umask, read once (reading it means setting it, so this is
-/// done on first use and put back at once).
-fn process_umask() -> u32 {
-    use std::sync::OnceLock;
-    static UMASK: OnceLock<u32> = OnceLock::new();
-    *UMASK.get_or_init(|| {
-        let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
-        rustix::process::umask(old);
-        old.as_raw_mode()
-    })
 }
 
 /// True for the error of creating a staged object that another thread
