@@ -38,11 +38,6 @@ pub(crate) struct Cache {
     staging: std::sync::Mutex<Option<std::sync::Arc<OwnedFd>>>,
     /// Its name in `tmp/`.
     staging_name: String,
-    /// Objects staged, to move into the cache at the end. (Checksums, not
-    /// path strings: thousands of small long-lived allocations made by the
-    /// workers between their per-file buffers fragmented the malloc arenas
-    /// to ten times the checkout's live memory.)
-    staged: std::sync::Mutex<Vec<Checksum>>,
     /// Which `XX` directories the staging directory has, one bit each.
     prefixes: [AtomicU64; 4],
 }
@@ -67,7 +62,6 @@ impl Cache {
             dir: std::sync::Mutex::new(dir),
             staging: std::sync::Mutex::new(None),
             staging_name: crate::fsops::tmp_name("cache-staging"),
-            staged: std::sync::Mutex::new(Vec::new()),
             prefixes: Default::default(),
         })
     }
@@ -145,9 +139,6 @@ impl Cache {
             let _ = rustix::fs::fadvise(f.file().as_fd(), 0, None, rustix::fs::Advice::DontNeed);
         }
         f.keep();
-        if let Ok(mut staged) = self.staged.lock() {
-            staged.push(*csum);
-        }
         Ok(true)
     }
 
@@ -159,20 +150,25 @@ impl Cache {
         if self.prefixes[i / 64].load(Ordering::Acquire) & bit != 0 {
             return Ok(());
         }
-        mkdir_exist_ok(dir, loose.dir(), 0o700)?;
+        mkdir_exist_ok(dir, loose.dir(), 0o775)?;
         self.prefixes[i / 64].fetch_or(bit, Ordering::Release);
         Ok(())
     }
 
     /// Moves what this checkout staged into the cache, after one `syncfs`
     /// (unless the repo disables fsync), and removes the staging directory.
-    /// Entries another checkout added meanwhile are kept.
+    /// A staged `XX` directory the cache lacks moves with one rename (on a
+    /// first checkout, all of them: some 256 renames instead of one per
+    /// file); into an `XX` the cache has, file by file, keeping entries
+    /// another checkout added meanwhile.
     pub fn finish(&self, repo: &Repo) -> Result<(), CheckoutError> {
         let Some(staging) = self.staged_dir() else { return Ok(()) };
         let staging_path = repo.path().join("tmp").join(&self.staging_name);
-        let staged = self.staged.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+        let prefixes: Vec<u8> = (0..=255u8)
+            .filter(|&i| self.prefixes[usize::from(i) / 64].load(Ordering::Acquire) & (1 << (i % 64)) != 0)
+            .collect();
         let result = (|| {
-            if staged.is_empty() {
+            if prefixes.is_empty() {
                 return Ok(());
             }
             if repo.fsync_enabled() {
@@ -180,17 +176,17 @@ impl Cache {
                     .map_err(|e| CheckoutError::io(staging_path.clone(), "syncfs", e))?;
             }
             let dir = self.ensure_dir(repo)?;
-            for csum in &staged {
-                let loose = LoosePath::new(csum);
-                let rel = loose.as_str();
-                mkdir_exist_ok(dir.as_fd(), loose.dir(), 0o777).map_err(io(repo, CACHE_DIR, "mkdirat"))?;
+            for p in prefixes {
+                let xx = format!("{p:02x}");
                 let flags = rustix::fs::RenameFlags::NOREPLACE;
-                match rustix::fs::renameat_with(staging.as_fd(), rel, dir.as_fd(), rel, flags) {
+                match rustix::fs::renameat_with(staging.as_fd(), xx.as_str(), dir.as_fd(), xx.as_str(), flags) {
                     Ok(()) => {}
-                    Err(Errno::EXIST) => {
-                        let _ = rustix::fs::unlinkat(staging.as_fd(), rel, AtFlags::empty());
-                    }
-                    Err(e) => return Err(io(repo, &format!("{CACHE_DIR}/{rel}"), "renameat")(e)),
+                    Err(Errno::EXIST) => move_entries(staging.as_fd(), dir.as_fd(), &xx).map_err(io(
+                        repo,
+                        &format!("{CACHE_DIR}/{xx}"),
+                        "renameat",
+                    ))?,
+                    Err(e) => return Err(io(repo, &format!("{CACHE_DIR}/{xx}"), "renameat")(e)),
                 }
             }
             Ok(())
@@ -203,6 +199,28 @@ impl Cache {
         }
         result
     }
+}
+
+/// Renames the files of `from/xx` into `to/xx`, keeping any that `to/xx`
+/// has already.
+fn move_entries(from: BorrowedFd<'_>, to: BorrowedFd<'_>, xx: &str) -> rustix::io::Result<()> {
+    let src = open_dir(from, xx, false).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+    let dst = open_dir(to, xx, false).map_err(|e| Errno::from_io_error(&e).unwrap_or(Errno::IO))?;
+    let mut names = Vec::new();
+    for ent in rustix::fs::Dir::read_from(&src)? {
+        let ent = ent?;
+        let n = ent.file_name();
+        if n.to_bytes() != b"." && n.to_bytes() != b".." {
+            names.push(n.to_owned());
+        }
+    }
+    for n in names {
+        match rustix::fs::renameat_with(&src, n.as_c_str(), &dst, n.as_c_str(), rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) | Err(Errno::EXIST) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Deletes the files of `uncompressed-objects-cache` that nothing links to

@@ -161,3 +161,37 @@ fn staged_cache_files_enter_the_cache_at_the_end() {
     });
     let _ = std::fs::remove_dir_all(&w);
 }
+
+/// A staged `XX` directory that the cache already has is merged file by
+/// file: what the cache holds stays, the new entry joins it.
+#[test]
+fn staged_files_merge_into_existing_cache_directories() {
+    let w = tempdir("cache-merge");
+    let (repo, c) = archive_repo(&w);
+    let user = CheckoutOptions { user_mode: true, ..Default::default() };
+    let cache = w.join("repo/uncompressed-objects-cache");
+    checkout(&repo, &c, &w.join("one"), &user).unwrap();
+    // Take `plain` out of the cache (its XX directory stays) and put a
+    // stranger's entry beside where it was.
+    let plain = std::fs::read_dir(&cache)
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().path())
+        .find(|p| std::fs::read(p).unwrap() == b"plain\n")
+        .unwrap();
+    std::fs::remove_file(&plain).unwrap();
+    let stranger = plain.parent().unwrap().join("stranger.file");
+    std::fs::write(&stranger, "stranger\n").unwrap();
+    let s = checkout(&repo, &c, &w.join("two"), &user).unwrap();
+    assert_eq!(s.cache_extracted, 1);
+    assert_eq!(std::fs::read(&plain).unwrap(), b"plain\n");
+    assert_eq!(std::fs::read(&stranger).unwrap(), b"stranger\n");
+    assert_eq!(std::fs::metadata(w.join("two/b")).unwrap().ino(), std::fs::metadata(&plain).unwrap().ino());
+    let left: Vec<_> = std::fs::read_dir(w.join("repo/tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n != "cache")
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&w);
+}
