@@ -11,6 +11,7 @@
 #
 #   dirtree, dirmeta, commit, commitmeta   the objects of those types
 #   file_header      .filez objects and bare-user user.ostreemeta values
+#   filez            .filez objects
 #   gvariant_value   every metadata object, the summary and the delta
 #                    superblock, each behind the selector byte of its type
 #   gvariant_text    `ostree show --raw` of the commits, detached metadata
@@ -95,7 +96,7 @@ for mode in archive bare-user; do
       *.dirmeta) put dirmeta "$f"; put gvariant_value "$f" "$SEL_DIRMETA" ;;
       *.commit) put commit "$f"; put gvariant_value "$f" "$SEL_COMMIT" ;;
       *.commitmeta) put commitmeta "$f"; put gvariant_value "$f" "$SEL_VARDICT" ;;
-      *.filez) put file_header "$f" ;;
+      *.filez) put file_header "$f"; put filez "$f" ;;
     esac
   done < <(find "$repo/objects" -type f -print0)
   if [ "$mode" = bare-user ]; then

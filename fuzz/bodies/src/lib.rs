@@ -1,5 +1,6 @@
 //! The bodies of oxtree's fuzz targets: one function per parser of untrusted
-//! bytes in `oxtree-store`, and [`checkout_escape`], which checks out
+//! bytes in `oxtree-store`, [`filez`], which reads a whole `.filez` object
+//! through the repository, and [`checkout_escape`], which checks out
 //! hostile trees and checks that nothing lands outside the destination.
 //!
 //! Each function takes arbitrary bytes, feeds them to the parser, and checks
@@ -15,7 +16,9 @@
 #![deny(unsafe_code)]
 
 mod checkout;
+mod filez;
 pub use checkout::checkout_escape;
+pub use filez::filez;
 
 use oxtree_store::deltas::StaticDelta;
 use oxtree_store::gvariant::{parse_text, Type, Value};
@@ -35,6 +38,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("commit", commit),
     ("commitmeta", commitmeta),
     ("file_header", file_header),
+    ("filez", filez),
     ("gvariant_text", gvariant_text),
     ("checksum", checksum),
     ("keyfile", keyfile),

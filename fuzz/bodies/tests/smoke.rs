@@ -73,6 +73,9 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
                 "commit" => COMMIT,
                 "commitmeta" | "tombstone-commit" => "a{sv}",
                 "filez" | "file" => {
+                    if ext == "filez" {
+                        push("filez", bytes.clone());
+                    }
                     push("file_header", bytes);
                     continue;
                 }
