@@ -3,12 +3,14 @@
 //! Today: pulling from a local repository ([`local::pull_local`]), which
 //! copies (or hardlinks, when both repos store objects the same way) every
 //! object a commit reaches, verifying checksums when asked to distrust the
-//! source. Pull over HTTP and static deltas build on the same walk.
+//! source; and [`http::Client`], the HTTP client with OSTree's retry rules,
+//! size limits and `Range` resumption that pulls over HTTP are built on.
 //!
 //! Stability: young; the API may change between 0.x releases.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod http;
 pub mod local;
 
 pub use local::{pull_local, PullLocalOptions, PullStats};

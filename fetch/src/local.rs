@@ -216,8 +216,6 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
         p.commit(c, opts.depth)?;
     }
     let stats = p.stats;
-    let pulled: Vec<Checksum> = p.seen.iter().filter(|(_, t)| *t == ObjectType::DirTree).map(|(c, _)| *c).collect();
-    drop(pulled);
     for (name, c) in &targets {
         if let Some(n) = name {
             let spec = match &opts.remote {
