@@ -144,10 +144,13 @@ impl Puller<'_, '_> {
     }
 
     fn dirtree(&mut self, tree: &Checksum, meta: &Checksum) -> Result<(), Error> {
+        // The same dirtree can come with different dirmeta (two empty
+        // directories with different modes): the dirmeta before skipping
+        // a dirtree already walked.
+        self.metadata(ObjectType::DirMeta, meta)?;
         if !self.seen.insert((*tree, ObjectType::DirTree)) {
             return Ok(());
         }
-        self.metadata(ObjectType::DirMeta, meta)?;
         let bytes = self.metadata(ObjectType::DirTree, tree)?;
         let dt = oxtree_store::object::DirTree::from_bytes(&bytes).map_err(|source| Error::BadObject {
             checksum: *tree,
