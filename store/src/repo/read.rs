@@ -39,6 +39,23 @@ pub struct FileObject {
     pub content: FileContent,
 }
 
+impl FileObject {
+    /// Opens the `.filez` object `csum` (the `archive` form, as servers
+    /// hold it) from `file`, which `path` names in errors: the header is
+    /// parsed now, the payload inflated as it is read.
+    pub fn from_filez(file: File, csum: &Checksum, path: &std::path::Path) -> Result<FileObject, Error> {
+        let (header, size, reader) = FilezReader::open(file).map_err(|e| match e {
+            OpenError::Io(e) => io_err(path)(e),
+            OpenError::Bad(e) => Error::BadObject { checksum: *csum, ty: ObjectType::File, source: e },
+        })?;
+        if header.is_symlink() {
+            let size = header.symlink_target.len() as u64;
+            return Ok(FileObject { header, size, content: FileContent::Symlink });
+        }
+        Ok(FileObject { header, size, content: FileContent::Regular(Box::new(reader)) })
+    }
+}
+
 impl Repo {
     /// Reads a metadata object's bytes (not verified against the name).
     pub fn read_metadata(&self, ty: ObjectType, csum: &Checksum) -> Result<Vec<u8>, Error> {
@@ -105,18 +122,7 @@ impl Repo {
         };
         let bad = |e: crate::object::ObjectError| Error::BadObject { checksum: *csum, ty: ObjectType::File, source: e };
         match self.mode() {
-            RepoMode::Archive => {
-                let f = File::open(&path).map_err(missing)?;
-                let (header, size, reader) = FilezReader::open(f).map_err(|e| match e {
-                    OpenError::Io(e) => io_err(&path)(e),
-                    OpenError::Bad(e) => bad(e),
-                })?;
-                if header.is_symlink() {
-                    let size = header.symlink_target.len() as u64;
-                    return Ok(FileObject { header, size, content: FileContent::Symlink });
-                }
-                Ok(FileObject { header, size, content: FileContent::Regular(Box::new(reader)) })
-            }
+            RepoMode::Archive => FileObject::from_filez(File::open(&path).map_err(missing)?, csum, &path),
             RepoMode::BareUser => {
                 let f = File::open(&path).map_err(missing)?;
                 let meta = fget_xattr(&f, "user.ostreemeta")
