@@ -2,6 +2,8 @@
 //! misbehaves on purpose: retries, statuses, limits, resumption, stalls.
 
 mod common {
+    // Shared with the CLI's pull tests, which use the static-file part.
+    #[allow(dead_code)]
     pub mod server;
 }
 

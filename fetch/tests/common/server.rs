@@ -117,3 +117,31 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
     };
     let _ = out.flush();
 }
+
+/// A handler serving the files below `root` as a static web server does
+/// (nginx, say): `GET /PATH` is the file, a `Range: bytes=N-` request gets
+/// the rest from `N` (`206`), anything missing (or trying to leave
+/// `root`) is a 404.
+pub fn serve_dir(root: std::path::PathBuf) -> impl Fn(&Request, usize) -> Reply + Send + Sync + 'static {
+    move |req, _| match read_below(&root, &req.path) {
+        Some(body) => match req.range_start() {
+            Some(from) if from < body.len() => Reply::Partial(body, from),
+            Some(_) => Reply::Full(416, Vec::new()),
+            None => Reply::Full(200, body),
+        },
+        None => Reply::Full(404, b"not found".to_vec()),
+    }
+}
+
+/// The file `url_path` names below `root`, if it is one.
+pub fn read_below(root: &std::path::Path, url_path: &str) -> Option<Vec<u8>> {
+    let rel = url_path.split('?').next()?.trim_start_matches('/');
+    if rel.split('/').any(|c| c == ".." || c.is_empty()) {
+        return None;
+    }
+    let p = root.join(rel);
+    if !p.is_file() {
+        return None;
+    }
+    std::fs::read(p).ok()
+}

@@ -1,8 +1,10 @@
 //! `pull`: fetch refs from a remote. Remotes with `file://` URLs are pulled
-//! directly from the repository on disk; HTTP arrives with the fetch work.
+//! directly from the repository on disk, `http://` and `https://` remotes
+//! over HTTP (`oxtree_fetch::remote`).
 
-use anyhow::{anyhow, bail, Result};
-use oxtree_fetch::{pull_local, PullLocalOptions};
+use anyhow::{anyhow, Result};
+use oxtree_fetch::http::HttpOptions;
+use oxtree_fetch::{pull_local, PullLocalOptions, PullOptions};
 use oxtree_store::Repo;
 
 use super::{Command, Context};
@@ -18,6 +20,13 @@ pub static COMMAND: Command = Command {
         flag!("untrusted", "Verify checksums of local sources (always enabled for HTTP pulls)"),
         flag!("bareuseronly-files", "Reject regular files with mode outside of 0775 (world writable, suid, etc.)"),
         opt!("depth", "DEPTH", "Traverse DEPTH parents (-1=infinite) (default: 0)"),
+        opt!("url", "URL", "Pull objects from this URL instead of the one from the remote config"),
+        opt!("http-header", "NAME=VALUE", "Add NAME=VALUE as HTTP header to all requests"),
+        opt!(
+            "network-retries",
+            "N",
+            "Specifies how many times each download should be retried upon error (default: 5)"
+        ),
     ],
     repo: true,
     run,
@@ -26,17 +35,31 @@ pub static COMMAND: Command = Command {
 
 fn run(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
-    let remote = ctx.arg(0, "REMOTE")?;
+    // `pull REMOTE:REF` names the remote and one ref in one argument.
+    let first = ctx.arg(0, "REMOTE")?;
+    let (remote, mut refs): (&str, Vec<String>) = match first.split_once(':') {
+        Some((r, name)) if !r.is_empty() && !name.is_empty() => (r, vec![name.to_string()]),
+        _ => (first, Vec::new()),
+    };
+    refs.extend(a.args[1..].iter().cloned());
     let mut dest = ctx.repo()?;
     if a.flag("disable-fsync") {
         dest.set_fsync(false);
     }
-    let url = dest.remote_option(remote, "url")?.ok_or_else(|| anyhow!("No \"url\" option in remote \"{remote}\""))?;
+    let depth = match a.get("depth") {
+        Some(d) => d.parse::<i64>().map_err(|_| anyhow!("Invalid --depth '{d}'"))?,
+        None => 0,
+    };
+    let url = match a.get("url") {
+        Some(u) => u.to_string(),
+        None => {
+            dest.remote_option(remote, "url")?.ok_or_else(|| anyhow!("No \"url\" option in remote \"{remote}\""))?
+        }
+    };
     let Some(path) = url.strip_prefix("file://") else {
-        bail!("Remote \"{remote}\" has URL {url}: only file:// remotes can be pulled so far");
+        return pull_http(&dest, remote, &refs, depth, a);
     };
     let src = Repo::open(std::path::Path::new(path))?;
-    let mut refs: Vec<String> = a.args[1..].to_vec();
     if refs.is_empty() {
         let branches = dest.remote_option(remote, "branches")?.unwrap_or_default();
         refs = branches.split(';').filter(|b| !b.is_empty()).map(str::to_string).collect();
@@ -44,10 +67,6 @@ fn run(ctx: &Context) -> Result<()> {
             refs = src.list_refs(None)?.into_keys().collect();
         }
     }
-    let depth = match a.get("depth") {
-        Some(d) => d.parse::<i64>().map_err(|_| anyhow!("Invalid --depth '{d}'"))?,
-        None => 0,
-    };
     let opts = PullLocalOptions {
         untrusted: true,
         depth,
@@ -59,6 +78,35 @@ fn run(ctx: &Context) -> Result<()> {
     println!(
         "{} metadata, {} content objects fetched; {} bytes transferred",
         stats.metadata, stats.content, stats.content_bytes
+    );
+    Ok(())
+}
+
+fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::opts::Parsed) -> Result<()> {
+    let mut http = HttpOptions::default();
+    for h in a.all("http-header") {
+        let (k, v) = h.split_once('=').ok_or_else(|| anyhow!("--http-header must be of the form NAME=VALUE: {h}"))?;
+        http.headers.push((k.to_string(), v.to_string()));
+    }
+    if let Some(n) = a.get("network-retries") {
+        http.retries = n.parse().map_err(|_| anyhow!("Invalid --network-retries '{n}'"))?;
+    }
+    http.user_agent_suffix = dest.config().get("core", "append-user-agent").map(str::to_string);
+    let opts = PullOptions {
+        depth,
+        commit_metadata_only: a.flag("commit-metadata-only"),
+        bareuseronly_files: a.flag("bareuseronly-files"),
+        url: a.get("url").map(str::to_string),
+        http,
+    };
+    let start = std::time::Instant::now();
+    let stats = oxtree_fetch::pull(dest, remote, refs, &opts)?;
+    println!(
+        "{} metadata, {} content objects fetched; {} KiB transferred in {} seconds",
+        stats.objects.metadata,
+        stats.objects.content,
+        stats.bytes_received / 1024,
+        start.elapsed().as_secs()
     );
     Ok(())
 }

@@ -1,0 +1,219 @@
+//! `pull` over HTTP against a web server on 127.0.0.1 serving repositories
+//! as static files: interop with the real `ostree` both ways, a server
+//! that corrupts an object, and a download cut short that the next pull
+//! resumes with a `Range` request.
+
+mod common;
+// The fetch crate's test server; not every part of it is used here.
+#[allow(dead_code)]
+#[path = "../../../fetch/tests/common/server.rs"]
+mod server;
+
+use std::path::Path;
+
+use common::*;
+use server::{read_below, serve_dir, Reply, Server};
+
+const TS: &str = "--timestamp=2021-06-01T12:00:00Z";
+
+/// An archive repo written by the real ostree: two commits of the rich
+/// tree (the second with one more file), summary updated.
+fn ostree_archive(w: &TempDir) -> (String, String) {
+    let tree = w.join("tree");
+    make_rich_tree(&tree, false);
+    let repo = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={repo}");
+    ostree(&[&r, "init", "--mode=archive"]);
+    ostree(&[&r, "commit", "-b", "main", "-s", "one", TS, &tree.to_string_lossy()]);
+    std::fs::write(tree.join("added.txt"), "second commit\n").unwrap();
+    let c2 = ostree(&[&r, "commit", "-b", "main", "-s", "two", TS, &tree.to_string_lossy()]);
+    ostree(&[&r, "summary", "-u"]);
+    (repo, c2.trim().to_string())
+}
+
+fn add_remote(repo: &str, url: &str) {
+    ox(&[&format!("--repo={repo}"), "remote", "add", "--no-gpg-verify", "origin", url]);
+}
+
+fn user_checkout_snapshot(
+    tool: fn(&[&str]) -> String,
+    repo: &str,
+    rev: &str,
+    dest: &Path,
+) -> std::collections::BTreeMap<String, Entry> {
+    tool(&[&format!("--repo={repo}"), "checkout", "-U", rev, &dest.to_string_lossy()]);
+    snapshot(dest, false)
+}
+
+#[test]
+fn oxtree_pulls_what_ostree_wrote_into_every_mode() {
+    require_ostree();
+    let w = TempDir::new("pull-http-in");
+    let (srv, head) = ostree_archive(&w);
+    let server = Server::start(serve_dir(srv.clone().into()));
+    let want = user_checkout_snapshot(ostree, &srv, "main", &w.join("want"));
+    let mut modes = vec!["bare-user", "archive"];
+    if is_root() {
+        modes.push("bare");
+    }
+    for mode in modes {
+        let repo = w.join(&format!("dst-{mode}")).to_string_lossy().into_owned();
+        let r = format!("--repo={repo}");
+        ox(&[&r, "init", &format!("--mode={mode}")]);
+        add_remote(&repo, &server.url);
+        let out = ox(&[&r, "pull", "--depth=-1", "origin", "main"]);
+        assert!(out.contains("content objects fetched"), "{mode}: {out}");
+        assert_eq!(ox(&[&r, "rev-parse", "origin:main"]).trim(), head, "{mode}");
+        let fsck = ostree(&[&r, "fsck"]);
+        assert!(fsck.contains("no errors found"), "{mode}: ostree fsck: {fsck}");
+        // The parent came too (--depth=-1), and nothing is left partial.
+        ostree(&[&r, "rev-parse", "origin:main^"]);
+        assert_eq!(std::fs::read_dir(w.join(&format!("dst-{mode}/state"))).map(|d| d.count()).unwrap_or(0), 0);
+        let got = user_checkout_snapshot(ostree, &repo, "origin:main", &w.join(&format!("co-{mode}")));
+        assert_same_tree(&got, &want, mode);
+        // A second pull has nothing to fetch.
+        let again = ox(&[&r, "pull", "origin", "main"]);
+        assert!(again.starts_with("0 metadata, 0 content objects fetched"), "{mode}: {again}");
+    }
+    // Requests went to the places OSTree uses.
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert!(paths.iter().any(|p| p == "/summary") && paths.iter().any(|p| p == "/config"));
+    assert!(paths.iter().any(|p| p.ends_with(".commitmeta")) && paths.iter().any(|p| p.ends_with(".filez")));
+}
+
+#[test]
+fn ostree_pulls_what_oxtree_wrote_and_summarised() {
+    require_ostree();
+    let w = TempDir::new("pull-http-out");
+    let tree = w.join("tree");
+    make_rich_tree(&tree, false);
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ox(&[&r, "init", "--mode=archive"]);
+    let head = ox(&[&r, "commit", "-b", "main", "-s", "one", TS, &tree.to_string_lossy()]);
+    ox(&[&r, "summary", "-u"]);
+    let server = Server::start(serve_dir(srv.clone().into()));
+    let dst = w.join("dst").to_string_lossy().into_owned();
+    let d = format!("--repo={dst}");
+    ostree(&[&d, "init", "--mode=bare-user"]);
+    ostree(&[&d, "remote", "add", "--no-gpg-verify", "origin", &server.url]);
+    ostree(&[&d, "pull", "origin", "main"]);
+    assert_eq!(ostree(&[&d, "rev-parse", "origin:main"]).trim(), head.trim());
+    assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
+    let want = user_checkout_snapshot(ostree, &srv, "main", &w.join("want"));
+    assert_same_tree(&user_checkout_snapshot(ostree, &dst, "origin:main", &w.join("got")), &want, "ostree pull");
+}
+
+/// The `.filez` of the largest content object of `repo`.
+fn largest_filez(repo: &str) -> String {
+    let mut best = (0u64, String::new());
+    for d in std::fs::read_dir(Path::new(repo).join("objects")).unwrap() {
+        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+            let f = f.unwrap();
+            let len = f.metadata().unwrap().len();
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".filez") && len > best.0 {
+                let dir = f.path().parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+                best = (len, format!("/objects/{dir}/{name}"));
+            }
+        }
+    }
+    best.1
+}
+
+#[test]
+fn a_corrupt_object_fails_the_pull_and_a_healthy_server_finishes_it() {
+    require_ostree();
+    let w = TempDir::new("pull-http-corrupt");
+    let (srv, head) = ostree_archive(&w);
+    let victim = largest_filez(&srv);
+    let (root, v) = (std::path::PathBuf::from(&srv), victim.clone());
+    let bad = Server::start(move |req, _| match read_below(&root, &req.path) {
+        Some(mut body) => {
+            if req.path == v {
+                let i = body.len() - 10;
+                body[i] ^= 0x55;
+            }
+            Reply::Full(200, body)
+        }
+        None => Reply::Full(404, Vec::new()),
+    });
+    let dst = w.join("dst").to_string_lossy().into_owned();
+    let d = format!("--repo={dst}");
+    ox(&[&d, "init", "--mode=bare-user"]);
+    add_remote(&dst, &bad.url);
+    let out = ox_out(&[&d, "pull", "origin", "main"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&victim), "the error names the object's URL: {err}");
+    assert!(!ox_out(&[&d, "rev-parse", "origin:main"]).status.success(), "no ref after a failed pull");
+    assert!(ostree(&[&d, "fsck"]).contains("no errors found"), "nothing corrupt was stored");
+    // From a healthy server, the pull finishes what is missing.
+    let good = Server::start(serve_dir(srv.clone().into()));
+    ox(&[&d, "pull", &format!("--url={}", good.url), "origin", "main"]);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), head);
+    assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
+    // The second pull fetched what the first could not store, and not
+    // the objects the first one stored.
+    let got: Vec<String> = good.requests().into_iter().map(|r| r.path).collect();
+    assert!(got.contains(&victim));
+    let stored_first = bad.requests().into_iter().filter(|r| r.path.ends_with(".dirtree")).count();
+    assert!(stored_first > 0);
+    assert!(!got.iter().any(|p| p.ends_with(".dirtree")), "dirtrees fetched again: {got:?}");
+}
+
+#[test]
+fn a_download_cut_short_is_resumed_by_the_next_pull() {
+    require_ostree();
+    let w = TempDir::new("pull-http-resume");
+    let tree = w.join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    // Incompressible, so the .filez is about as large as the file.
+    let data: Vec<u8> = {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        (0..4 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    };
+    std::fs::write(tree.join("big.bin"), &data).unwrap();
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ostree(&[&r, "init", "--mode=archive"]);
+    let head = ostree(&[&r, "commit", "-b", "main", TS, &tree.to_string_lossy()]);
+    let victim = largest_filez(&srv);
+    let (root, v) = (std::path::PathBuf::from(&srv), victim.clone());
+    let cut = Server::start(move |req, _| match read_below(&root, &req.path) {
+        Some(body) if req.path == v => {
+            let n = body.len() * 9 / 10;
+            Reply::Truncated(body, n)
+        }
+        Some(body) => Reply::Full(200, body),
+        None => Reply::Full(404, Vec::new()),
+    });
+    let dst = w.join("dst").to_string_lossy().into_owned();
+    let d = format!("--repo={dst}");
+    ox(&[&d, "init", "--mode=bare-user"]);
+    add_remote(&dst, &cut.url);
+    let out = ox_out(&[&d, "pull", "--network-retries=0", "origin", "main"]);
+    assert!(!out.status.success(), "the cut download fails the pull");
+    let good = Server::start(serve_dir(srv.clone().into()));
+    ox(&[&d, "pull", &format!("--url={}", good.url), "origin", "main"]);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), head.trim());
+    assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
+    let req = good.requests().into_iter().find(|r| r.path == victim).expect("the object was asked for again");
+    let from = req.range_start().expect("with a Range request");
+    assert!(from > 0 && from <= 4 << 20, "resumed at {from}");
+    let leftovers: Vec<_> = std::fs::read_dir(Path::new(&dst).join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("oxtree-pull-"))
+        .collect();
+    assert!(leftovers.is_empty(), "downloads left in tmp/: {leftovers:?}");
+    ox(&[&d, "checkout", "-U", "origin:main", &w.join("co").to_string_lossy()]);
+    assert_eq!(std::fs::read(w.join("co/big.bin")).unwrap(), data);
+}
