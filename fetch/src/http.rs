@@ -135,7 +135,8 @@ impl Client {
         if !opts.tls_permissive {
             tls = tls.root_certs(RootCerts::Specific(Arc::new(load_roots(opts.tls_ca_path.as_deref())?)));
         }
-        let mut agent = format!("libostree/2022.7 oxtree/{}", env!("CARGO_PKG_VERSION"));
+        // Exactly OSTree's (servers and OSTree's tests match on it).
+        let mut agent = format!("libostree/{}", oxtree_store::OSTREE_COMPAT_VERSION);
         if let Some(s) = &opts.user_agent_suffix {
             agent.push(' ');
             agent.push_str(s);

@@ -42,6 +42,10 @@ pub struct PullOptions {
     pub bareuseronly_files: bool,
     /// Use this URL instead of the remote's `url` (`--url`).
     pub url: Option<String>,
+    /// Write `refs/heads/REF` instead of `refs/remotes/REMOTE/REF`; with
+    /// no refs given (and no `branches`), pull every ref of the summary
+    /// and copy the summary (`--mirror`).
+    pub mirror: bool,
     /// HTTP client settings (retries, headers, TLS).
     pub http: HttpOptions,
 }
@@ -217,9 +221,11 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     if wanted.is_empty() {
         let branches = option(repo, remote, "branches")?.unwrap_or_default();
         wanted = branches.split(';').map(str::trim).filter(|b| !b.is_empty()).map(str::to_string).collect();
-        if wanted.is_empty() {
-            return Err(PullError::Invalid(format!("No configured branches for remote {remote}")));
-        }
+    }
+    // A mirror of everything: all the summary's refs, and the summary.
+    let mirror_all = opts.mirror && wanted.is_empty();
+    if wanted.is_empty() && !mirror_all {
+        return Err(PullError::Invalid(format!("No configured branches for remote {remote}")));
     }
 
     let mut source = HttpSource {
@@ -237,7 +243,18 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
 
     // What each ref names: the summary if the server has one, else
     // `refs/heads/REF`.
-    let summary = fetch_summary(&client, &url, &mut source.received)?;
+    let (summary, summary_bytes) = match fetch_summary(&client, &url, &mut source.received)? {
+        Some((s, b)) => (Some(s), Some(b)),
+        None => (None, None),
+    };
+    if mirror_all {
+        let s = summary.as_ref().ok_or_else(|| {
+            PullError::Invalid(
+                "Fetching all refs was requested in mirror mode, but remote repository does not have a summary".into(),
+            )
+        })?;
+        wanted = s.refs.iter().map(|r| r.name.clone()).collect();
+    }
     let mut targets: Vec<(Option<String>, Checksum)> = Vec::new();
     for r in &wanted {
         if Checksum::is_hex(r) {
@@ -270,10 +287,28 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     drop(walk);
     for (name, c) in &targets {
         if let Some(n) = name {
-            tx.set_ref(&format!("{remote}:{n}"), Some(*c))?;
+            let spec = if opts.mirror { n.clone() } else { format!("{remote}:{n}") };
+            tx.set_ref(&spec, Some(*c))?;
         }
     }
     tx.commit()?;
+    if let (true, Some(bytes)) = (mirror_all, &summary_bytes) {
+        // The mirror serves the same refs: the same summary, byte for byte,
+        // and its signatures if the remote has any.
+        let sig = client.get_bytes(&join(&url, "summary.sig"), MAX_METADATA_SIZE)?;
+        write_root_file(repo, "summary", bytes)?;
+        match sig {
+            Some(sig) => write_root_file(repo, "summary.sig", &sig)?,
+            None => {
+                let p = repo.path().join("summary.sig");
+                if let Err(e) = std::fs::remove_file(&p) {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        return Err(oxtree_store::Error::Io { path: p, source: e }.into());
+                    }
+                }
+            }
+        }
+    }
     // Only now, with the objects durable, do the commits stop being partial.
     if !opts.commit_metadata_only {
         for (_, c) in &targets {
@@ -283,9 +318,15 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     Ok(stats)
 }
 
-/// The remote's summary, if it has one; checks that the remote is an
-/// `archive` repository when the summary says which mode it is in.
-fn fetch_summary(client: &Client, url: &str, received: &mut u64) -> Result<Option<Summary>, PullError> {
+/// Replaces `name` in the repository's top directory with `bytes`.
+fn write_root_file(repo: &Repo, name: &str, bytes: &[u8]) -> Result<(), PullError> {
+    Ok(oxtree_store::repo::write_atomic(&repo.path().join(name), bytes, 0o644, repo.fsync_enabled())?)
+}
+
+/// The remote's summary (parsed, and its bytes), if it has one; checks
+/// that the remote is an `archive` repository when the summary says which
+/// mode it is in.
+fn fetch_summary(client: &Client, url: &str, received: &mut u64) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
     let summary_url = join(url, "summary");
     let Some(bytes) = client.get_bytes(&summary_url, MAX_METADATA_SIZE)? else { return Ok(None) };
     *received += bytes.len() as u64;
@@ -305,7 +346,7 @@ fn fetch_summary(client: &Client, url: &str, received: &mut u64) -> Result<Optio
             return Err(PullError::Invalid(format!("Can't pull from archives with mode \"{mode}\"")));
         }
     }
-    Ok(Some(summary))
+    Ok(Some((summary, bytes)))
 }
 
 /// `refs/heads/REF` of the remote: 64 hex digits.

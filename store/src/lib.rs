@@ -18,6 +18,10 @@ pub mod object;
 pub mod repo;
 
 pub use repo::{Error, Repo, RepoMode};
+
+/// The OSTree release whose formats, commands and output oxtree mirrors
+/// (what `--version` reports as `libostree`, and the HTTP user agent).
+pub const OSTREE_COMPAT_VERSION: &str = "2022.7";
 pub mod build;
 pub mod deltas;
 pub mod diff;

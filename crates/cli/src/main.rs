@@ -13,8 +13,8 @@ use opts::{ParseResult, UsageError};
 
 /// The features `--version` claims: only what works.
 const FEATURES: &[&str] = &["libarchive"];
-/// The OSTree release whose CLI this one mirrors.
-const OSTREE_COMPAT_VERSION: &str = "2022.7";
+// The OSTree release whose CLI this one mirrors.
+use oxtree_store::OSTREE_COMPAT_VERSION;
 
 fn prog_name() -> String {
     std::env::args()

@@ -217,3 +217,40 @@ fn a_download_cut_short_is_resumed_by_the_next_pull() {
     ox(&[&d, "checkout", "-U", "origin:main", &w.join("co").to_string_lossy()]);
     assert_eq!(std::fs::read(w.join("co/big.bin")).unwrap(), data);
 }
+
+#[test]
+fn a_mirror_pull_takes_every_ref_and_the_summary_byte_for_byte() {
+    require_ostree();
+    let w = TempDir::new("pull-http-mirror");
+    let (srv, head) = ostree_archive(&w);
+    let r = format!("--repo={srv}");
+    let other = w.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("x"), "other branch\n").unwrap();
+    let other_head = ostree(&[&r, "commit", "-b", "other", TS, &other.to_string_lossy()]);
+    ostree(&[&r, "summary", "-u"]);
+    let server = Server::start(serve_dir(srv.clone().into()));
+    let dst = w.join("mirror").to_string_lossy().into_owned();
+    let d = format!("--repo={dst}");
+    ox(&[&d, "init", "--mode=archive"]);
+    add_remote(&dst, &server.url);
+    ox(&[&d, "pull", "--mirror", "origin"]);
+    assert_eq!(ox(&[&d, "rev-parse", "main"]).trim(), head);
+    assert_eq!(ox(&[&d, "rev-parse", "other"]).trim(), other_head.trim());
+    assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
+    assert_eq!(
+        std::fs::read(Path::new(&dst).join("summary")).unwrap(),
+        std::fs::read(Path::new(&srv).join("summary")).unwrap(),
+        "the summary is copied verbatim"
+    );
+    // Mirroring a subset of refs leaves the mirror's own summary alone.
+    let sub = w.join("subset").to_string_lossy().into_owned();
+    let s = format!("--repo={sub}");
+    ox(&[&s, "init", "--mode=archive"]);
+    add_remote(&sub, &server.url);
+    ox(&[&s, "summary", "-u"]);
+    let before = std::fs::read(Path::new(&sub).join("summary")).unwrap();
+    ox(&[&s, "pull", "--mirror", "origin", "main"]);
+    assert_eq!(ox(&[&s, "rev-parse", "main"]).trim(), head);
+    assert_eq!(std::fs::read(Path::new(&sub).join("summary")).unwrap(), before);
+}

@@ -5,6 +5,7 @@
 use anyhow::{anyhow, Result};
 use oxtree_fetch::http::HttpOptions;
 use oxtree_fetch::{pull_local, PullLocalOptions, PullOptions};
+use oxtree_store::traverse::format_size;
 use oxtree_store::Repo;
 
 use super::{Command, Context};
@@ -16,12 +17,15 @@ pub static COMMAND: Command = Command {
     summary: "Download data from remote repository",
     opts: &[
         flag!("commit-metadata-only", "Fetch only the commit metadata"),
+        flag!("mirror", "Write refs suitable for a mirror and fetches all refs if none provided"),
         flag!("disable-fsync", "Do not invoke fsync()"),
+        flag!("per-object-fsync", "Perform writes in such a way that avoids stalling concurrent processes"),
         flag!("untrusted", "Verify checksums of local sources (always enabled for HTTP pulls)"),
         flag!("bareuseronly-files", "Reject regular files with mode outside of 0775 (world writable, suid, etc.)"),
         opt!("depth", "DEPTH", "Traverse DEPTH parents (-1=infinite) (default: 0)"),
         opt!("url", "URL", "Pull objects from this URL instead of the one from the remote config"),
         opt!("http-header", "NAME=VALUE", "Add NAME=VALUE as HTTP header to all requests"),
+        opt!("append-user-agent", "NAME/VERSION", "Additional string to append to the user agent"),
         opt!(
             "network-retries",
             "N",
@@ -91,22 +95,28 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
     if let Some(n) = a.get("network-retries") {
         http.retries = n.parse().map_err(|_| anyhow!("Invalid --network-retries '{n}'"))?;
     }
-    http.user_agent_suffix = dest.config().get("core", "append-user-agent").map(str::to_string);
+    http.user_agent_suffix = a.get("append-user-agent").map(str::to_string);
     let opts = PullOptions {
         depth,
         commit_metadata_only: a.flag("commit-metadata-only"),
         bareuseronly_files: a.flag("bareuseronly-files"),
         url: a.get("url").map(str::to_string),
+        mirror: a.flag("mirror"),
         http,
     };
     let start = std::time::Instant::now();
     let stats = oxtree_fetch::pull(dest, remote, refs, &opts)?;
-    println!(
-        "{} metadata, {} content objects fetched; {} KiB transferred in {} seconds",
+    // OSTree's closing line, which scripts read.
+    let mut line = format!(
+        "{} metadata, {} content objects fetched; {} transferred in {} seconds",
         stats.objects.metadata,
         stats.objects.content,
-        stats.bytes_received / 1024,
+        format_size(stats.bytes_received),
         start.elapsed().as_secs()
     );
+    if stats.objects.content_bytes > 0 {
+        line.push_str(&format!("; {} content written", format_size(stats.objects.content_bytes)));
+    }
+    println!("{line}");
     Ok(())
 }
