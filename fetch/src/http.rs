@@ -84,6 +84,8 @@ pub struct HttpOptions {
     pub tls_ca_path: Option<std::path::PathBuf>,
     /// Wait before retry N (times N), so that a busy server gets a moment.
     pub retry_delay: Duration,
+    /// Cookies to send where they match (the remote's cookie jar).
+    pub cookies: Vec<crate::cookies::Cookie>,
 }
 
 impl Default for HttpOptions {
@@ -97,6 +99,7 @@ impl Default for HttpOptions {
             tls_permissive: false,
             tls_ca_path: None,
             retry_delay: Duration::from_millis(100),
+            cookies: Vec::new(),
         }
     }
 }
@@ -212,6 +215,9 @@ impl Client {
         }
         if let Some(from) = from {
             req = req.header("Range", format!("bytes={from}-"));
+        }
+        if let Some(c) = crate::cookies::header_for(&self.opts.cookies, url) {
+            req = req.header("Cookie", c);
         }
         let resp = match req.call() {
             Ok(r) => r,

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod cookies;
 mod error;
 pub mod http;
 pub mod local;

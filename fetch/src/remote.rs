@@ -215,6 +215,9 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     if let Some(ca) = option(repo, remote, "tls-ca-path")? {
         http.tls_ca_path = Some(PathBuf::from(ca));
     }
+    let jar = crate::cookies::jar_path(repo.path(), remote);
+    http.cookies = crate::cookies::load(&jar)
+        .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: jar.clone(), source: e }))?;
     let client = Client::new(http)?;
 
     let mut wanted: Vec<String> = refs.to_vec();

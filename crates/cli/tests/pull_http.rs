@@ -254,3 +254,37 @@ fn a_mirror_pull_takes_every_ref_and_the_summary_byte_for_byte() {
     assert_eq!(ox(&[&s, "rev-parse", "main"]).trim(), head);
     assert_eq!(std::fs::read(Path::new(&sub).join("summary")).unwrap(), before);
 }
+
+#[test]
+fn cookies_in_the_remote_jar_are_sent() {
+    require_ostree();
+    let w = TempDir::new("pull-http-cookies");
+    let (srv, head) = ostree_archive(&w);
+    let root = std::path::PathBuf::from(&srv);
+    let files = serve_dir(root);
+    // Like ostree-trivial-httpd --expected-cookies: nothing without them.
+    let server = Server::start(move |req, i| {
+        let cookie = req.headers.iter().find(|(k, _)| k == "cookie").map(|(_, v)| v.as_str()).unwrap_or("");
+        if cookie.split("; ").any(|c| c == "foo=bar") && cookie.split("; ").any(|c| c == "baz=badger") {
+            files(req, i)
+        } else {
+            Reply::Full(403, Vec::new())
+        }
+    });
+    let dst = w.join("dst").to_string_lossy().into_owned();
+    let d = format!("--repo={dst}");
+    ox(&[&d, "init", "--mode=bare-user"]);
+    add_remote(&dst, &server.url);
+    assert!(!ox_out(&[&d, "pull", "origin", "main"]).status.success(), "no cookies, no pull");
+    ox(&[&d, "remote", "add-cookie", "origin", "127.0.0.1", "/", "foo", "bar"]);
+    ox(&[&d, "remote", "add-cookie", "origin", "127.0.0.1", "/", "baz", "badger"]);
+    let jar = std::fs::read_to_string(Path::new(&dst).join("origin.cookies.txt")).unwrap();
+    assert!(jar.contains("\tfoo\tbar\n") && jar.contains("\tbaz\tbadger\n"), "{jar}");
+    ox(&[&d, "pull", "origin", "main"]);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), head);
+    ox(&[&d, "remote", "delete-cookie", "origin", "127.0.0.1", "/", "baz"]);
+    let out = ox_out(&[&d, "remote", "delete-cookie", "origin", "127.0.0.1", "/", "baz"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Cookie not found in jar"));
+    let listed = ox(&[&d, "remote", "list-cookies", "origin"]);
+    assert!(listed.contains("Name: foo") && !listed.contains("Name: baz"), "{listed}");
+}

@@ -1,6 +1,8 @@
-//! `remote`: manage remotes (`add`, `delete`, `show-url`, `list`).
+//! `remote`: manage remotes (`add`, `delete`, `show-url`, `list`) and their
+//! cookie jars (`add-cookie`, `delete-cookie`, `list-cookies`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
+use oxtree_fetch::cookies;
 
 use super::{no_run, Command, Context};
 use crate::{flag, opt};
@@ -12,7 +14,7 @@ pub static COMMAND: Command = Command {
     opts: &[],
     repo: false,
     run: no_run,
-    subcommands: &[&ADD, &DELETE, &SHOW_URL, &LIST],
+    subcommands: &[&ADD, &DELETE, &SHOW_URL, &LIST, &ADD_COOKIE, &DELETE_COOKIE, &LIST_COOKIES],
 };
 
 static ADD: Command = Command {
@@ -75,6 +77,36 @@ static LIST: Command = Command {
     opts: &[flag!("show-urls", 'u', "Show remote URLs in list")],
     repo: true,
     run: list,
+    subcommands: &[],
+};
+
+static ADD_COOKIE: Command = Command {
+    name: "add-cookie",
+    usage: "NAME DOMAIN PATH COOKIE_NAME VALUE",
+    summary: "Add a cookie to remote",
+    opts: &[],
+    repo: true,
+    run: add_cookie,
+    subcommands: &[],
+};
+
+static DELETE_COOKIE: Command = Command {
+    name: "delete-cookie",
+    usage: "NAME DOMAIN PATH COOKIE_NAME",
+    summary: "Remove one cookie from remote",
+    opts: &[],
+    repo: true,
+    run: delete_cookie,
+    subcommands: &[],
+};
+
+static LIST_COOKIES: Command = Command {
+    name: "list-cookies",
+    usage: "NAME",
+    summary: "Show remote repository cookies",
+    opts: &[],
+    repo: true,
+    run: list_cookies,
     subcommands: &[],
 };
 
@@ -156,6 +188,51 @@ fn list(ctx: &Context) -> Result<()> {
         for n in &names {
             println!("{n}");
         }
+    }
+    Ok(())
+}
+
+/// The jar of the remote named by the first argument (which must exist).
+fn cookie_jar(ctx: &Context) -> Result<std::path::PathBuf> {
+    let name = ctx.arg(0, "NAME")?;
+    let repo = ctx.repo()?;
+    repo.remote_option(name, "url")?;
+    Ok(cookies::jar_path(repo.path(), name))
+}
+
+fn add_cookie(ctx: &Context) -> Result<()> {
+    let jar = cookie_jar(ctx)?;
+    let (domain, path) = (ctx.arg(1, "DOMAIN")?, ctx.arg(2, "PATH")?);
+    let (name, value) = (ctx.arg(3, "COOKIE_NAME")?, ctx.arg(4, "VALUE")?);
+    let mut all = cookies::load(&jar).with_context(|| format!("reading {}", jar.display()))?;
+    // Like a browser: a cookie replaces the one of the same domain, path and name.
+    all.retain(|c| !(c.domain == domain && c.path == path && c.name == name));
+    all.push(cookies::new_cookie(domain, path, name, value));
+    cookies::save(&jar, &all).with_context(|| format!("writing {}", jar.display()))
+}
+
+fn delete_cookie(ctx: &Context) -> Result<()> {
+    let jar = cookie_jar(ctx)?;
+    let (domain, path, name) = (ctx.arg(1, "DOMAIN")?, ctx.arg(2, "PATH")?, ctx.arg(3, "COOKIE_NAME")?);
+    let mut all = cookies::load(&jar).with_context(|| format!("reading {}", jar.display()))?;
+    let before = all.len();
+    all.retain(|c| !(c.domain == domain && c.path == path && c.name == name));
+    if all.len() == before {
+        bail!("Cookie not found in jar");
+    }
+    cookies::save(&jar, &all).with_context(|| format!("writing {}", jar.display()))
+}
+
+fn list_cookies(ctx: &Context) -> Result<()> {
+    let jar = cookie_jar(ctx)?;
+    for c in cookies::load(&jar).with_context(|| format!("reading {}", jar.display()))? {
+        println!("--");
+        println!("Domain: {}", c.domain);
+        println!("Path: {}", c.path);
+        println!("Name: {}", c.name);
+        println!("Secure: {}", if c.secure { "yes" } else { "no" });
+        println!("Expires: {}", c.expires);
+        println!("Value: {}", c.value);
     }
     Ok(())
 }
