@@ -117,7 +117,7 @@ impl Cache {
         let loose = LoosePath::new(csum);
         // Paths only for messages: built when an error needs one.
         let at = |name: &str| repo.path().join("tmp").join(&self.staging_name).join(name);
-        self.ensure_prefix(dir.as_fd(), &loose).map_err(|e| CheckoutError::io(at(loose.dir()), "mkdirat", e))?;
+        self.ensure_prefix(dir.as_fd(), csum, &loose).map_err(|e| CheckoutError::io(at(loose.dir()), "mkdirat", e))?;
         let mode = obj.mode & 0o7777 & !0o6000;
         // The staging directory is this checkout's own: the file can be
         // written under its name (a failure removes it again).
@@ -144,8 +144,8 @@ impl Cache {
 
     /// Creates the `XX` directory of `loose` in the staging directory
     /// `dir`, once per checkout.
-    fn ensure_prefix(&self, dir: BorrowedFd<'_>, loose: &LoosePath) -> rustix::io::Result<()> {
-        let i = usize::from(loose.prefix_byte());
+    fn ensure_prefix(&self, dir: BorrowedFd<'_>, csum: &Checksum, loose: &LoosePath) -> rustix::io::Result<()> {
+        let i = usize::from(csum.as_bytes()[0]);
         let bit = 1u64 << (i % 64);
         if self.prefixes[i / 64].load(Ordering::Acquire) & bit != 0 {
             return Ok(());

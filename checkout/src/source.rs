@@ -55,12 +55,6 @@ impl LoosePath {
     pub fn dir(&self) -> &str {
         &self.as_str()[..2]
     }
-
-    /// The first byte of the checksum (the `XX` directory's value).
-    pub fn prefix_byte(&self) -> u8 {
-        let hex = |c: u8| if c.is_ascii_digit() { c - b'0' } else { c - b'a' + 10 };
-        hex(self.0[0]) << 4 | hex(self.0[1])
-    }
 }
 
 /// A content object's metadata, and whatever of it is already loaded.

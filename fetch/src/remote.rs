@@ -12,6 +12,7 @@
 //! `gpg-verify` on is refused), mirror pulls, `contenturl` mirrorlists.
 
 use std::collections::HashMap;
+use std::io::Seek;
 use std::path::PathBuf;
 
 use oxtree_store::object::ObjectType;
@@ -62,11 +63,10 @@ fn option(repo: &Repo, remote: &str, key: &str) -> Result<Option<String>, PullEr
 
 /// A boolean remote option as OSTree reads it.
 fn flag(repo: &Repo, remote: &str, key: &str, default: bool) -> Result<bool, PullError> {
-    match option(repo, remote, key)?.as_deref().map(str::trim) {
+    match option(repo, remote, key)? {
         None => Ok(default),
-        Some("true" | "1" | "yes") => Ok(true),
-        Some("false" | "0" | "no") => Ok(false),
-        Some(v) => Err(PullError::Invalid(format!("remote \"{remote}\": {key}={v} is not a boolean"))),
+        Some(v) => oxtree_store::repo::KeyFile::parse_bool(&v)
+            .ok_or_else(|| PullError::Invalid(format!("remote \"{remote}\": {key}={v} is not a boolean"))),
     }
 }
 
@@ -160,8 +160,9 @@ impl Source for HttpSource<'_> {
             .ok_or_else(|| PullError::Invalid(format!("{url}: not found on the server")))?;
         self.received += total.saturating_sub(before);
         let result = (|| {
-            let f = std::fs::File::open(&path).map_err(io)?;
-            let obj = FileObject::from_filez(f, c, &path)?;
+            // The download's own handle, read from the start.
+            file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            let obj = FileObject::from_filez(file, c, &path)?;
             if self.bareuseronly_files || tx.repo().mode() == oxtree_store::RepoMode::BareUserOnly {
                 check_bareuseronly(c, &obj.header)?;
             }

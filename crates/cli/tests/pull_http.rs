@@ -169,17 +169,8 @@ fn a_download_cut_short_is_resumed_by_the_next_pull() {
     let tree = w.join("tree");
     std::fs::create_dir_all(&tree).unwrap();
     // Incompressible, so the .filez is about as large as the file.
-    let data: Vec<u8> = {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        (0..4 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    };
+    let mut data = Vec::new();
+    XorShift::new().fill(4 << 20, &mut data);
     std::fs::write(tree.join("big.bin"), &data).unwrap();
     let srv = w.join("srv").to_string_lossy().into_owned();
     let r = format!("--repo={srv}");

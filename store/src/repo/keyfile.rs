@@ -72,11 +72,19 @@ impl KeyFile {
 
     /// A boolean value (`true`/`false`/`1`/`0`); `None` if absent.
     pub fn get_bool(&self, group: &str, key: &str) -> Option<Result<bool, String>> {
-        self.get(group, key).map(|v| match v.trim() {
-            "true" | "1" => Ok(true),
-            "false" | "0" => Ok(false),
-            other => Err(format!("[{group}] {key}={other} is not a boolean")),
-        })
+        self.get(group, key)
+            .map(|v| Self::parse_bool(v).ok_or_else(|| format!("[{group}] {key}={} is not a boolean", v.trim())))
+    }
+
+    /// A keyfile boolean as GLib reads one (`true`/`false`/`1`/`0`,
+    /// surrounding blanks ignored), for values that come from elsewhere
+    /// (a remote's options may live in `remotes.d/`).
+    pub fn parse_bool(value: &str) -> Option<bool> {
+        match value.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        }
     }
 
     /// True when the group exists.

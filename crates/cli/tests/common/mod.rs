@@ -166,21 +166,32 @@ pub fn make_rich_tree(dest: &Path, big: bool) {
         // commits store the random stretches (see `Adaptive` in the store)
         // and must still write one valid deflate stream.
         let mut mixed = Vec::with_capacity(3_700_000);
-        let mut r: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut random = |n: usize, v: &mut Vec<u8>| {
-            for _ in 0..n {
-                r ^= r << 13;
-                r ^= r >> 7;
-                r ^= r << 17;
-                v.push(r as u8);
-            }
-        };
-        random(1_500_000, &mut mixed);
+        let mut rng = XorShift::new();
+        rng.fill(1_500_000, &mut mixed);
         while mixed.len() < 2_700_000 {
             mixed.extend_from_slice(format!("text line {}\n", mixed.len()).as_bytes());
         }
-        random(1_000_001, &mut mixed);
+        rng.fill(1_000_001, &mut mixed);
         w("big/mixed.bin", &mixed, 0o644);
+    }
+}
+
+/// Incompressible test data, the same on every run (xorshift64).
+pub struct XorShift(u64);
+
+impl XorShift {
+    pub fn new() -> Self {
+        XorShift(0x9e37_79b9_7f4a_7c15)
+    }
+
+    /// Appends `n` pseudo-random bytes to `v`.
+    pub fn fill(&mut self, n: usize, v: &mut Vec<u8>) {
+        for _ in 0..n {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            v.push(self.0 as u8);
+        }
     }
 }
 
