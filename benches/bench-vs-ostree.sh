@@ -11,6 +11,8 @@
 #   OXTREE=PATH   use this oxtree binary and skip `cargo build --release -p oxtree`
 #   KEEP_LOGS=1   keep the per-run logs (their path is printed)
 #   DROP_CACHES=0 never drop the page cache, even where that is possible
+#   OPS="..."     which groups to run after the commits (which make the repos
+#                 the others use): any of fsck checkout pull (default: all)
 #
 # Operations (both tools get the same command line):
 #   commit-bare-user  `init --mode=bare-user` (not timed), then timed
@@ -24,6 +26,13 @@
 #   checkout-archive  `checkout -U` from a fresh copy of the archive repo ostree wrote
 #                     (so the uncompressed-objects cache is filled in every run)
 #   checkout-archive-nocache  `checkout -U --disable-cache` from that repo
+#   pull              the archive repo ostree wrote, served by nginx on 127.0.0.1,
+#                     pulled into a new bare-user repo (`init` and `remote add`
+#                     untimed)
+#   pull-resume       the same pull killed with SIGKILL once the server has
+#                     answered half as many requests as the repo has objects
+#                     (untimed), then the timed pull that finishes it; the
+#                     table also shows pull-resume/pull for each tool
 #
 # The tools run alternately, and the one that goes first changes every round.
 # Each run is measured with `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS
@@ -57,7 +66,10 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- tools
+OPS=${OPS:-fsck checkout pull}
+want() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ -x /usr/bin/time ] || apt_install time
+if want pull && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light; fi
 command -v ostree >/dev/null 2>&1 || apt_install ostree
 OSTREE_BIN=$(command -v ostree)
 
@@ -85,6 +97,7 @@ fi
 # from it and see the same storage.
 work=$(mktemp -d "$(dirname "$corpus")/.bench-vs-ostree.XXXXXX")
 cleanup() {
+  "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx" 2>/dev/null || true
   if [ "${KEEP_LOGS:-0}" = 1 ] && [ -d "$work/logs" ]; then
     local keep
     keep=$(mktemp -d /tmp/bench-vs-ostree-logs.XXXXXX)
@@ -186,6 +199,7 @@ done
 
 # ---------------------------------------------------------------- fsck
 for mode in bare-user archive; do
+  want fsck || break
   section "fsck ($mode, repo written by ostree)"
   if [ ! -d "$work/ostree-$mode/objects" ]; then
     echo "  skipped: ostree's $mode repo is missing"
@@ -233,7 +247,9 @@ checkout_op() {
     done
   done
 }
-if [ -d "$work/ostree-bare-user/objects" ] && [ -d "$work/ostree-archive/objects" ]; then
+if ! want checkout; then
+  :
+elif [ -d "$work/ostree-bare-user/objects" ] && [ -d "$work/ostree-archive/objects" ]; then
   # What cp copies: trees the real ostree checked out, untimed. A hardlink
   # checkout for `cp -al`; a copy checkout for `cp -a`, whose files share
   # no inodes (cp -a of a hardlink checkout would copy each object once).
@@ -254,6 +270,60 @@ if [ -d "$work/ostree-bare-user/objects" ] && [ -d "$work/ostree-archive/objects
   checkout_op checkout-archive-nocache archive "-U --disable-cache"
 else
   echo "  checkouts skipped: ostree's repos are missing"
+fi
+
+# ---------------------------------------------------------------- pull
+# new_pull_repo TOOL DIR URL: a new bare-user repo with the remote "origin".
+new_pull_repo() {
+  local bin
+  bin=$(tool_bin "$1")
+  "$bin" --repo="$2" init --mode=bare-user && "$bin" --repo="$2" remote add --no-gpg-verify origin "$3"
+}
+# interrupt TOOL REPO AFTER: starts the pull and kills it with SIGKILL once
+# the server's log has AFTER more lines than when it started.
+interrupt() {
+  local log=$work/nginx/access.log start pid
+  start=$(wc -l <"$log")
+  "$(tool_bin "$1")" --repo="$2" pull origin main >"$work/logs/pull-interrupted.$1.log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ $(($(wc -l <"$log") - start)) -ge "$3" ]; then
+      kill -9 "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.02
+  done
+  wait "$pid" 2>/dev/null || true
+  echo "  $1: killed after $(($(wc -l <"$log") - start)) requests"
+}
+if want pull && [ -d "$work/ostree-archive/objects" ]; then
+  url=$("$ROOT/scripts/serve-nginx.sh" start "$work/ostree-archive" "$work/nginx")
+  objects=$(find "$work/ostree-archive/objects" -type f | wc -l)
+  section "pull (archive repo written by ostree, $objects objects, nginx at $url) into new bare-user repos"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      repo=$work/pull-$tool.$round
+      new_pull_repo "$tool" "$repo" "$url" >"$work/logs/pull-init.$tool.log" 2>&1
+      measure pull "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" pull origin main
+    done
+  done
+  section "pull resumed after SIGKILL at $((objects / 2)) requests"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      repo=$work/pull-resume-$tool.$round
+      new_pull_repo "$tool" "$repo" "$url" >"$work/logs/pull-init.$tool.log" 2>&1
+      prepare_run
+      interrupt "$tool" "$repo" $((objects / 2))
+      measure pull-resume "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" pull origin main
+    done
+  done
+  for tool in ostree oxtree; do
+    if ! "$OSTREE_BIN" --repo="$work/pull-resume-$tool.$ROUNDS" fsck -q >"$work/logs/pull-fsck.$tool.log" 2>&1; then
+      echo "  real ostree fsck of $tool's resumed pull: FAILED"
+      failures=$((failures + 1))
+    fi
+  done
+  "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx"
 fi
 
 # ---------------------------------------------------------------- interop
@@ -304,7 +374,7 @@ section "results: median wall time over $ROUNDS rounds, highest peak RSS (drop c
 fmt='%-24s %10s %10s %8s %14s %14s %8s\n'
 printf "$fmt" operation "ostree s" "oxtree s" "ox/os" "ostree KiB" "oxtree KiB" "RSS ox/os"
 for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout checkout-H checkout-C checkout-archive \
-  checkout-archive-nocache; do
+  checkout-archive-nocache pull pull-resume; do
   read -r os_t os_m < <(stat_of "$op.ostree")
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op" "$os_t" "$ox_t" "$(ratio "$os_t" "$ox_t")" "$os_m" "$ox_m" "$(ratio "$os_m" "$ox_m")"
@@ -316,6 +386,10 @@ for op in checkout-H checkout-C; do
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op ($( [ "$op" = checkout-H ] && echo 'cp -al' || echo 'cp -a'))" "$cp_t" "$ox_t" "$(ratio "$cp_t" "$ox_t")" "$cp_m" "$ox_m" "$(ratio "$cp_m" "$ox_m")"
 done
+
+echo
+printf "$fmt" "pull-resume / pull" "$(ratio "$(stat_of pull.ostree | cut -d' ' -f1)" "$(stat_of pull-resume.ostree | cut -d' ' -f1)")" \
+  "$(ratio "$(stat_of pull.oxtree | cut -d' ' -f1)" "$(stat_of pull-resume.oxtree | cut -d' ' -f1)")" "" "" "" ""
 
 if [ "$failures" -gt 0 ]; then
   echo

@@ -104,6 +104,35 @@ impl Default for HttpOptions {
     }
 }
 
+/// Where a download is written: it only grows, except that it can be
+/// emptied (when a server ignores `Range`).
+pub trait Spool: Write {
+    /// How many bytes it holds.
+    fn held(&mut self) -> std::io::Result<u64>;
+    /// Drops everything it holds.
+    fn clear(&mut self) -> std::io::Result<()>;
+}
+
+impl Spool for std::fs::File {
+    fn held(&mut self) -> std::io::Result<u64> {
+        self.seek(SeekFrom::End(0))
+    }
+    fn clear(&mut self) -> std::io::Result<()> {
+        self.set_len(0)?;
+        self.seek(SeekFrom::Start(0)).map(|_| ())
+    }
+}
+
+impl Spool for Vec<u8> {
+    fn held(&mut self) -> std::io::Result<u64> {
+        Ok(Vec::len(self) as u64)
+    }
+    fn clear(&mut self) -> std::io::Result<()> {
+        Vec::clear(self);
+        Ok(())
+    }
+}
+
 /// One HTTP client (its connections are reused across threads).
 pub struct Client {
     agent: ureq::Agent,
@@ -171,16 +200,16 @@ impl Client {
         })
     }
 
-    /// Downloads `url` into `file`, appending to what it holds already
+    /// Downloads `url` into `to`, appending to what it holds already
     /// (the start of the same file, from an interrupted download): the
     /// rest is asked for with `Range`; if the server sends the whole file
-    /// instead, `file` is emptied first. What arrived stays in `file` also
+    /// instead, `to` is emptied first. What arrived stays in `to` also
     /// when an error is returned, so a later call resumes. Returns the
     /// total length, or `None` if the server says it is not there.
-    pub fn download(&self, url: &str, file: &mut std::fs::File, limit: u64) -> Result<Option<u64>, HttpError> {
+    pub fn download(&self, url: &str, to: &mut dyn Spool, limit: u64) -> Result<Option<u64>, HttpError> {
         let write_err = |e: std::io::Error| HttpError::Write { url: url.into(), source: e };
         self.with_retries(|| {
-            let from = match file.seek(SeekFrom::End(0)) {
+            let from = match to.held() {
                 Ok(n) => n,
                 Err(e) => return Attempt::Fail(write_err(e)),
             };
@@ -195,13 +224,13 @@ impl Client {
             }
             let mut have = from;
             if from > 0 && status != 206 {
-                if let Err(e) = file.set_len(0).and_then(|()| file.seek(SeekFrom::Start(0))) {
+                if let Err(e) = to.clear() {
                     return Attempt::Fail(write_err(e));
                 }
                 have = 0;
             }
             let left = limit.saturating_sub(have);
-            let mut counting = Counting { out: &mut *file, n: &mut have };
+            let mut counting = Counting { out: &mut *to, n: &mut have };
             let r = read_limited(resp.body_mut().as_reader(), &mut counting, left);
             finish_read(url, limit, r).map(|()| have)
         })

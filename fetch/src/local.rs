@@ -42,7 +42,7 @@ struct LocalSource<'a> {
 }
 
 impl Source for LocalSource<'_> {
-    fn metadata(&mut self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
+    fn metadata(&self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
         let have = tx.has_object(ty, c);
         // Staged objects are not readable through the repo yet: read those
         // (and everything we lack) from the source.
@@ -63,7 +63,7 @@ impl Source for LocalSource<'_> {
         Ok(bytes)
     }
 
-    fn commitmeta(&mut self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
+    fn commitmeta(&self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
         match self.src.read_metadata(ObjectType::CommitMeta, c) {
             Ok(b) => Ok(Some(b)),
             Err(Error::MissingObject { .. }) => Ok(None),
@@ -71,11 +71,11 @@ impl Source for LocalSource<'_> {
         }
     }
 
-    fn has_commit(&mut self, c: &Checksum) -> Result<bool, PullError> {
+    fn has_commit(&self, c: &Checksum) -> Result<bool, PullError> {
         Ok(self.src.has_object(ObjectType::Commit, c))
     }
 
-    fn content(&mut self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError> {
+    fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError> {
         let dest_mode = tx.repo().mode();
         if self.bareuseronly_files || dest_mode == RepoMode::BareUserOnly {
             check_bareuseronly(c, &self.src.open_file(c)?.header)?;
@@ -91,6 +91,11 @@ impl Source for LocalSource<'_> {
             }
         }
         Ok(store_content(tx, c, self.src.open_file(c)?)?)
+    }
+
+    fn concurrency(&self) -> usize {
+        // Linking waits on the disk, copying also hashes: as for checkout.
+        oxtree_store::io_threads()
     }
 }
 
@@ -167,10 +172,11 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
         bareuseronly_files: opts.bareuseronly_files,
         link: src.mode() == dest.mode(),
     };
-    let mut tx = dest.transaction()?;
-    let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
+    // A pull that was killed left its objects staged: take them over.
+    let mut tx = dest.resume_transaction()?;
+    let walk = Walk::new(source, &tx, opts.commit_metadata_only);
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
-    let stats = walk.stats;
+    let stats = walk.stats();
     if let Err(e) = walked {
         drop(walk);
         // Keep what was fetched and verified (no ref moves; the commit

@@ -11,22 +11,34 @@
 //! Not yet: parallel requests, static deltas, signatures (a remote with
 //! `gpg-verify` on is refused), mirror pulls, `contenturl` mirrorlists.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Seek;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use oxtree_store::object::ObjectType;
 use oxtree_store::repo::{FileObject, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
 
-use crate::http::{Client, HttpOptions};
+use crate::http::{Client, HttpOptions, Spool};
 use crate::local::{check_bareuseronly, store_content};
 use crate::walk::{clear_partial_chain, verify_metadata, PullStats, Source, Walk};
 use crate::PullError;
 
 /// The largest metadata object fetched (OSTree's `max-metadata-size`).
 pub const MAX_METADATA_SIZE: u64 = 128 << 20;
+
+/// Requests in flight at once (OSTree keeps 8 outstanding too). Loopback
+/// and LAN pulls are bound by inflating and hashing, which these threads
+/// spread over the cores; slow links by latency, which they hide.
+const MAX_REQUESTS: usize = 8;
+
+/// Locks `m`, also after a thread panicked holding it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The largest `.filez` downloaded.
 const MAX_CONTENT_SIZE: u64 = 1 << 40;
@@ -82,10 +94,14 @@ struct HttpSource<'a> {
     /// Commit sizes the summary records (their fetch limit).
     commit_sizes: HashMap<Checksum, u64>,
     /// Commits fetched to see whether a parent exists, kept for the walk.
-    prefetched: HashMap<Checksum, Vec<u8>>,
+    prefetched: Mutex<HashMap<Checksum, Vec<u8>>>,
     bareuseronly_files: bool,
+    /// Requests in flight at once.
+    concurrency: usize,
+    /// Content objects with a partial download in `tmp/`.
+    partial_downloads: Mutex<HashSet<Checksum>>,
     /// Bytes received.
-    received: u64,
+    received: AtomicU64,
 }
 
 impl HttpSource<'_> {
@@ -94,19 +110,86 @@ impl HttpSource<'_> {
     }
 
     /// Fetches and checks the metadata object `c`; `None` if absent.
-    fn fetch_metadata(&mut self, ty: ObjectType, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
+    fn fetch_metadata(&self, ty: ObjectType, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
         if ty == ObjectType::Commit {
-            if let Some(b) = self.prefetched.remove(c) {
+            if let Some(b) = lock(&self.prefetched).remove(c) {
                 return Ok(Some(b));
             }
         }
         let url = self.object_url(&self.content_base, c, ty);
         let limit = self.commit_sizes.get(c).copied().unwrap_or(MAX_METADATA_SIZE);
         let Some(bytes) = self.client.get_bytes(&url, limit)? else { return Ok(None) };
-        self.received += bytes.len() as u64;
+        self.received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         verify_metadata(ty, c, &bytes).map_err(|e| fetched(&url, e))?;
         Ok(Some(bytes))
     }
+}
+
+/// Downloads larger than this go to a file in `tmp/` (where a pull that
+/// is cut short finds them again); smaller ones stay in memory, which
+/// saves creating, reading back and deleting a file per object.
+const SPILL_AT: usize = 1 << 20;
+
+/// A content object being downloaded: in memory until it outgrows
+/// [`SPILL_AT`], then in the file `path`.
+struct Download<'p> {
+    mem: Vec<u8>,
+    file: Option<std::fs::File>,
+    /// `path` was created (and is to be removed once the object is in).
+    spilled: bool,
+    path: &'p std::path::Path,
+}
+
+impl std::io::Write for Download<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.file.is_none() && self.mem.len() + buf.len() > SPILL_AT {
+            let mut f =
+                std::fs::OpenOptions::new().read(true).append(true).create(true).truncate(false).open(self.path)?;
+            self.spilled = true;
+            f.set_len(0)?;
+            f.write_all(&self.mem)?;
+            self.mem = Vec::new();
+            self.file = Some(f);
+        }
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => {
+                self.mem.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Spool for Download<'_> {
+    fn held(&mut self) -> std::io::Result<u64> {
+        match &mut self.file {
+            Some(f) => f.held(),
+            None => Ok(self.mem.len() as u64),
+        }
+    }
+    fn clear(&mut self) -> std::io::Result<()> {
+        self.mem.clear();
+        match &mut self.file {
+            Some(f) => f.clear(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The content objects whose downloads an earlier pull left in `tmp/`.
+fn partial_downloads(tmp: &std::path::Path) -> HashSet<Checksum> {
+    let Ok(rd) = std::fs::read_dir(tmp) else { return HashSet::new() };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name();
+            let hex = name.to_str()?.strip_prefix("oxtree-pull-")?.strip_suffix(".filez")?.to_string();
+            Checksum::from_hex(&hex).ok()
+        })
+        .collect()
 }
 
 /// An error about what `url` delivered.
@@ -115,9 +198,13 @@ fn fetched(url: &str, e: PullError) -> PullError {
 }
 
 impl Source for HttpSource<'_> {
-    fn metadata(&mut self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
+    fn metadata(&self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
         if tx.repo().has_object(ty, c) {
             return Ok(tx.repo().read_metadata(ty, c)?);
+        }
+        // Staged by this pull, or by one that was killed.
+        if let Some(bytes) = tx.read_staged_metadata(ty, c) {
+            return Ok(bytes);
         }
         let bytes = self.fetch_metadata(ty, c)?.ok_or_else(|| {
             PullError::Invalid(format!("{}: not found on the server", self.object_url(&self.content_base, c, ty)))
@@ -128,50 +215,66 @@ impl Source for HttpSource<'_> {
         Ok(bytes)
     }
 
-    fn commitmeta(&mut self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
+    fn commitmeta(&self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
         let url = self.object_url(&self.meta_base, c, ObjectType::CommitMeta);
         let got = self.client.get_bytes(&url, MAX_METADATA_SIZE)?;
-        self.received += got.as_ref().map_or(0, |b| b.len() as u64);
+        self.received.fetch_add(got.as_ref().map_or(0, |b| b.len() as u64), Ordering::Relaxed);
         Ok(got)
     }
 
-    fn has_commit(&mut self, c: &Checksum) -> Result<bool, PullError> {
-        if self.prefetched.contains_key(c) {
+    fn has_commit(&self, c: &Checksum) -> Result<bool, PullError> {
+        if lock(&self.prefetched).contains_key(c) {
             return Ok(true);
         }
         match self.fetch_metadata(ObjectType::Commit, c)? {
             Some(b) => {
-                self.prefetched.insert(*c, b);
+                lock(&self.prefetched).insert(*c, b);
                 Ok(true)
             }
             None => Ok(false),
         }
     }
 
-    fn content(&mut self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError> {
+    fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError> {
         let url = self.object_url(&self.content_base, c, ObjectType::File);
         let path = self.tmp.join(format!("oxtree-pull-{}.filez", c.to_hex()));
         let io = |e: std::io::Error| PullError::Store(oxtree_store::Error::Io { path: path.clone(), source: e });
-        let mut file = std::fs::OpenOptions::new().read(true).append(true).create(true).open(&path).map_err(io)?;
-        let before = file.metadata().map_err(io)?.len();
+        let mut spool = Download { mem: Vec::new(), file: None, spilled: false, path: &path };
+        if lock(&self.partial_downloads).remove(c) {
+            // What an interrupted pull left: continued with `Range`.
+            spool.file = Some(std::fs::OpenOptions::new().read(true).append(true).open(&path).map_err(io)?);
+            spool.spilled = true;
+        }
+        let before = spool.held().map_err(io)?;
         let total = self
             .client
-            .download(&url, &mut file, MAX_CONTENT_SIZE)?
+            .download(&url, &mut spool, MAX_CONTENT_SIZE)?
             .ok_or_else(|| PullError::Invalid(format!("{url}: not found on the server")))?;
-        self.received += total.saturating_sub(before);
+        self.received.fetch_add(total.saturating_sub(before), Ordering::Relaxed);
         let result = (|| {
-            // The download's own handle, read from the start.
-            file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-            let obj = FileObject::from_filez(file, c, &path)?;
+            let obj = match spool.file.take() {
+                Some(mut file) => {
+                    // The download's own handle, read from the start.
+                    file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+                    FileObject::from_filez(file, c, &path)?
+                }
+                None => FileObject::from_filez_bytes(std::mem::take(&mut spool.mem), c, &url)?,
+            };
             if self.bareuseronly_files || tx.repo().mode() == oxtree_store::RepoMode::BareUserOnly {
                 check_bareuseronly(c, &obj.header)?;
             }
             Ok::<u64, PullError>(store_content(tx, c, obj)?)
         })();
-        // Stored, or not worth resuming: a complete download that is not
-        // the object is fetched afresh next time.
-        let _ = std::fs::remove_file(&path);
+        if spool.spilled {
+            // Stored, or not worth resuming: a complete download that is
+            // not the object is fetched afresh next time.
+            let _ = std::fs::remove_file(&path);
+        }
         result.map_err(|e| fetched(&url, e))
+    }
+
+    fn concurrency(&self) -> usize {
+        self.concurrency
     }
 }
 
@@ -238,16 +341,18 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         content_base,
         tmp: repo.path().join("tmp"),
         commit_sizes: HashMap::new(),
-        prefetched: HashMap::new(),
+        prefetched: Mutex::new(HashMap::new()),
         bareuseronly_files: opts.bareuseronly_files,
-        received: 0,
+        concurrency: MAX_REQUESTS,
+        partial_downloads: Mutex::new(partial_downloads(&repo.path().join("tmp"))),
+        received: AtomicU64::new(0),
     };
     std::fs::create_dir_all(&source.tmp)
         .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: source.tmp.clone(), source: e }))?;
 
     // What each ref names: the summary if the server has one, else
     // `refs/heads/REF`.
-    let (summary, summary_bytes) = match fetch_summary(&client, &url, &mut source.received)? {
+    let (summary, summary_bytes) = match fetch_summary(&client, &url, source.received.get_mut())? {
         Some((s, b)) => (Some(s), Some(b)),
         None => (None, None),
     };
@@ -272,15 +377,16 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
                 source.commit_sizes.insert(entry.checksum, entry.commit_size);
                 entry.checksum
             }
-            None => resolve_ref(&client, &url, r, remote, summary.is_some(), &mut source.received)?,
+            None => resolve_ref(&client, &url, r, remote, summary.is_some(), source.received.get_mut())?,
         };
         targets.push((Some(r.clone()), c));
     }
 
-    let mut tx = repo.transaction()?;
-    let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
+    // A pull that was killed left its objects staged: take them over.
+    let mut tx = repo.resume_transaction()?;
+    let walk = Walk::new(source, &tx, opts.commit_metadata_only);
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
-    let stats = HttpPullStats { objects: walk.stats, bytes_received: walk.src.received };
+    let stats = HttpPullStats { objects: walk.stats(), bytes_received: walk.src.received.load(Ordering::Relaxed) };
     if let Err(e) = walked {
         drop(walk);
         // Keep what was fetched and verified (no ref moves; the commit

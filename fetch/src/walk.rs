@@ -2,9 +2,11 @@
 //! lacks, the same for every kind of source (spec A.7, A.8): the commit
 //! first (marked partial in `state/` before its tree is fetched), then its
 //! tree, dirtrees depth-first, skipping objects already stored; parents as
-//! deep as asked.
+//! deep as asked. The tree is fetched by several threads at once, as many
+//! as the source asks for.
 
 use std::collections::HashSet;
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use oxtree_store::object::{Commit, CommitMetadata, DirTree, ObjectError, ObjectType};
 use oxtree_store::repo::Transaction;
@@ -34,17 +36,19 @@ pub(crate) fn verify_metadata(ty: ObjectType, c: &Checksum, bytes: &[u8]) -> Res
     .map_err(bad(c, ty))
 }
 
-/// Where objects come from.
-pub(crate) trait Source {
+/// Where objects come from. Shared by the walk's threads.
+pub(crate) trait Source: Sync {
     /// Makes sure the destination has the metadata object `c` (importing
     /// it, verified, unless `tx` has it) and returns its bytes.
-    fn metadata(&mut self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError>;
+    fn metadata(&self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError>;
     /// The detached metadata of commit `c`, if the source has any.
-    fn commitmeta(&mut self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError>;
+    fn commitmeta(&self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError>;
     /// Whether the source has commit `c` (a parent may be missing).
-    fn has_commit(&mut self, c: &Checksum) -> Result<bool, PullError>;
+    fn has_commit(&self, c: &Checksum) -> Result<bool, PullError>;
     /// Imports the content object `c`, verified; returns its payload size.
-    fn content(&mut self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError>;
+    fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError>;
+    /// How many objects to fetch at once.
+    fn concurrency(&self) -> usize;
 }
 
 /// What a pull wrote.
@@ -58,67 +62,169 @@ pub struct PullStats {
     pub content_bytes: u64,
 }
 
+/// One object the tree walk still has to fetch.
+enum Job {
+    /// A directory: its dirmeta and (unless walked already) its dirtree,
+    /// whose entries become new jobs.
+    Dir { tree: Checksum, meta: Checksum, need_meta: bool, need_tree: bool },
+    /// A content object the destination lacks.
+    Content(Checksum),
+}
+
+/// The tree walk's shared work list. Jobs are taken from the end, so the
+/// walk goes depth first and the list stays about as long as one path's
+/// directories times their entries, not the whole tree.
+struct Queue {
+    jobs: Vec<Job>,
+    /// Jobs taken and not finished: their children may still come.
+    busy: usize,
+    /// The first error; everyone stops when it is set.
+    failed: Option<PullError>,
+}
+
 /// One walk over one transaction.
 pub(crate) struct Walk<'a, 'r, S: Source> {
     pub src: S,
     pub tx: &'a Transaction<'r>,
     /// Fetch only commits (`--commit-metadata-only`).
     pub commit_only: bool,
-    seen: HashSet<(Checksum, ObjectType)>,
-    pub stats: PullStats,
+    seen: Mutex<HashSet<(Checksum, ObjectType)>>,
+    stats: Mutex<PullStats>,
+}
+
+/// Locks `m`, also after a thread panicked holding it (the data stays
+/// consistent: every critical section here is a few plain updates).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
     pub fn new(src: S, tx: &'a Transaction<'r>, commit_only: bool) -> Self {
-        Walk { src, tx, commit_only, seen: HashSet::new(), stats: PullStats::default() }
+        Walk { src, tx, commit_only, seen: Mutex::new(HashSet::new()), stats: Mutex::new(PullStats::default()) }
+    }
+
+    /// What the walk imported so far.
+    pub fn stats(&self) -> PullStats {
+        *lock(&self.stats)
     }
 
     fn dest(&self) -> &'r Repo {
         self.tx.repo()
     }
 
-    fn metadata(&mut self, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
+    /// True the first time `c` of type `ty` is asked about.
+    fn first_sight(&self, c: &Checksum, ty: ObjectType) -> bool {
+        lock(&self.seen).insert((*c, ty))
+    }
+
+    fn metadata(&self, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
         let had = self.tx.has_object(ty, c);
         let bytes = self.src.metadata(self.tx, ty, c)?;
         if !had {
-            self.stats.metadata += 1;
+            lock(&self.stats).metadata += 1;
         }
         Ok(bytes)
     }
 
-    fn content(&mut self, c: &Checksum) -> Result<(), PullError> {
-        if !self.seen.insert((*c, ObjectType::File)) || self.tx.has_object(ObjectType::File, c) {
-            return Ok(());
+    /// The job for a directory entry, unless both its objects were seen.
+    /// The same dirtree can come with different dirmeta (two empty
+    /// directories with different modes): the dirmeta is looked at even
+    /// when the dirtree was walked already.
+    fn dir_job(&self, tree: &Checksum, meta: &Checksum) -> Option<Job> {
+        let need_meta = self.first_sight(meta, ObjectType::DirMeta) && !self.tx.has_object(ObjectType::DirMeta, meta);
+        let need_tree = self.first_sight(tree, ObjectType::DirTree);
+        (need_meta || need_tree).then_some(Job::Dir { tree: *tree, meta: *meta, need_meta, need_tree })
+    }
+
+    /// Does `job`, pushing the jobs it finds onto `more`.
+    fn run(&self, job: Job, more: &mut Vec<Job>) -> Result<(), PullError> {
+        match job {
+            Job::Content(c) => {
+                let size = self.src.content(self.tx, &c)?;
+                let mut stats = lock(&self.stats);
+                stats.content += 1;
+                stats.content_bytes += size;
+            }
+            Job::Dir { tree, meta, need_meta, need_tree } => {
+                if need_meta {
+                    self.metadata(ObjectType::DirMeta, &meta)?;
+                }
+                if need_tree {
+                    // Read also when the destination has it: a partial
+                    // commit's dirtree may be stored without its files.
+                    let bytes = self.metadata(ObjectType::DirTree, &tree)?;
+                    let dt = DirTree::from_bytes(&bytes).map_err(bad(&tree, ObjectType::DirTree))?;
+                    for d in &dt.dirs {
+                        more.extend(self.dir_job(&d.tree, &d.meta));
+                    }
+                    for f in &dt.files {
+                        if self.first_sight(&f.checksum, ObjectType::File)
+                            && !self.tx.has_object(ObjectType::File, &f.checksum)
+                        {
+                            more.push(Job::Content(f.checksum));
+                        }
+                    }
+                }
+            }
         }
-        let size = self.src.content(self.tx, c)?;
-        self.stats.content += 1;
-        self.stats.content_bytes += size;
         Ok(())
     }
 
-    fn dirtree(&mut self, tree: &Checksum, meta: &Checksum) -> Result<(), PullError> {
-        // The same dirtree can come with different dirmeta (two empty
-        // directories with different modes): the dirmeta before skipping
-        // a dirtree already walked.
-        if self.seen.insert((*meta, ObjectType::DirMeta)) && !self.tx.has_object(ObjectType::DirMeta, meta) {
-            self.metadata(ObjectType::DirMeta, meta)?;
+    /// One of the tree walk's threads: takes jobs until none are left and
+    /// none are running, or one failed.
+    fn work(&self, queue: &Mutex<Queue>, wake: &Condvar) {
+        loop {
+            let job = {
+                let mut q = lock(queue);
+                loop {
+                    if q.failed.is_some() {
+                        return;
+                    }
+                    if let Some(j) = q.jobs.pop() {
+                        q.busy += 1;
+                        break j;
+                    }
+                    if q.busy == 0 {
+                        return;
+                    }
+                    q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let mut more = Vec::new();
+            let result = self.run(job, &mut more);
+            let mut q = lock(queue);
+            q.busy -= 1;
+            match result {
+                Ok(()) => q.jobs.append(&mut more),
+                Err(e) => {
+                    q.failed.get_or_insert(e);
+                }
+            }
+            drop(q);
+            wake.notify_all();
         }
-        if !self.seen.insert((*tree, ObjectType::DirTree)) {
-            return Ok(());
+    }
+
+    /// Imports the tree `tree` with dirmeta `meta` and everything below it,
+    /// [`Source::concurrency`] objects at a time.
+    fn tree(&self, tree: &Checksum, meta: &Checksum) -> Result<(), PullError> {
+        let Some(first) = self.dir_job(tree, meta) else { return Ok(()) };
+        let queue = Mutex::new(Queue { jobs: vec![first], busy: 0, failed: None });
+        let wake = Condvar::new();
+        std::thread::scope(|s| {
+            for _ in 1..self.src.concurrency().max(1) {
+                s.spawn(|| self.work(&queue, &wake));
+            }
+            self.work(&queue, &wake);
+        });
+        match queue.into_inner().unwrap_or_else(|e| e.into_inner()).failed {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        let bytes = self.metadata(ObjectType::DirTree, tree)?;
-        let dt = DirTree::from_bytes(&bytes).map_err(bad(tree, ObjectType::DirTree))?;
-        for f in &dt.files {
-            self.content(&f.checksum)?;
-        }
-        for d in &dt.dirs {
-            self.dirtree(&d.tree, &d.meta)?;
-        }
-        Ok(())
     }
 
     /// Pulls commit `c` and, while `depth` is not 0, its parents (-1: all).
-    pub fn commit(&mut self, c: &Checksum, depth: i64) -> Result<(), PullError> {
+    pub fn commit(&self, c: &Checksum, depth: i64) -> Result<(), PullError> {
         let dest = self.dest();
         let complete = dest.has_object(ObjectType::Commit, c) && !dest.is_partial(c);
         // Detached metadata first: new signatures may have appeared.
@@ -135,7 +241,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             self.tx.write_commitmeta(c, &meta)?;
         }
         if !complete && !self.commit_only {
-            self.dirtree(&commit.root_tree, &commit.root_meta)?;
+            self.tree(&commit.root_tree, &commit.root_meta)?;
         }
         if depth != 0 {
             if let Some(p) = commit.parent {

@@ -153,13 +153,15 @@ fn a_corrupt_object_fails_the_pull_and_a_healthy_server_finishes_it() {
     ox(&[&d, "pull", &format!("--url={}", good.url), "origin", "main"]);
     assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), head);
     assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
-    // The second pull fetched what the first could not store, and not
-    // the objects the first one stored.
+    // The second pull fetched what the first could not store, and none
+    // of the objects the first one fetched (and so stored).
     let got: Vec<String> = good.requests().into_iter().map(|r| r.path).collect();
     assert!(got.contains(&victim));
-    let stored_first = bad.requests().into_iter().filter(|r| r.path.ends_with(".dirtree")).count();
-    assert!(stored_first > 0);
-    assert!(!got.iter().any(|p| p.ends_with(".dirtree")), "dirtrees fetched again: {got:?}");
+    let objects = |p: &String| p.starts_with("/objects/") && !p.ends_with(".commitmeta") && *p != victim;
+    let first: Vec<String> = bad.requests().into_iter().map(|r| r.path).filter(objects).collect();
+    assert!(first.iter().any(|p| p.ends_with(".dirtree")), "the first pull got that far: {first:?}");
+    let again: Vec<&String> = got.iter().filter(|p| first.contains(p)).collect();
+    assert!(again.is_empty(), "fetched again: {again:?}");
 }
 
 #[test]
@@ -278,4 +280,87 @@ fn cookies_in_the_remote_jar_are_sent() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("Cookie not found in jar"));
     let listed = ox(&[&d, "remote", "list-cookies", "origin"]);
     assert!(listed.contains("Name: foo") && !listed.contains("Name: baz"), "{listed}");
+}
+
+#[test]
+fn a_pull_killed_at_random_points_resumes_to_the_same_commit() {
+    require_ostree();
+    let w = TempDir::new("pull-http-killed");
+    // Many objects of mixed sizes, so that kills land mid-walk.
+    let tree = w.join("tree");
+    let mut rng = XorShift::new();
+    let mut data = Vec::new();
+    for d in 0..20 {
+        let dir = tree.join(format!("d{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..40 {
+            let n = if rng.next() % 3 == 0 { 200_000 } else { 2_000 } + (rng.next() % 1000) as usize;
+            data.clear();
+            rng.fill(n, &mut data);
+            std::fs::write(dir.join(format!("f{f}")), &data).unwrap();
+        }
+    }
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ostree(&[&r, "init", "--mode=archive"]);
+    let head = ostree(&[&r, "commit", "-b", "main", TS, &tree.to_string_lossy()]).trim().to_string();
+    let objects = walkdir_count(&Path::new(&srv).join("objects"));
+    // A little latency per request, as a real network has.
+    let root = std::path::PathBuf::from(&srv);
+    let server = Server::start(move |req, _| {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        match read_below(&root, &req.path) {
+            Some(body) => Reply::Full(200, body),
+            None => Reply::Full(404, Vec::new()),
+        }
+    });
+    let dst = w.join("dst").to_string_lossy().into_owned();
+    let d = format!("--repo={dst}");
+    ox(&[&d, "init", "--mode=bare-user"]);
+    add_remote(&dst, &server.url);
+    let kills = 5;
+    for i in 0..kills {
+        let mut child = std::process::Command::new(oxtree_bin())
+            .args([&d, "pull", "origin", "main"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(30 + rng.next() % 150));
+        // SIGKILL: nothing of the pull gets to clean up.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(ostree(&[&d, "fsck"]).contains("no errors found"), "fsck after kill {i}");
+    }
+    let before = server.requests().len();
+    ox(&[&d, "pull", "origin", "main"]);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), head);
+    assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
+    ostree(&[&d, "checkout", "-U", "origin:main", &w.join("out").to_string_lossy()]);
+    assert_same_tree(&snapshot(&tree, false), &snapshot(&w.join("out"), false), "pulled tree");
+    // What the killed pulls had stored was kept: over all the pulls, each
+    // object was fetched about once (those in flight at a kill, up to
+    // the pull's 8 requests each, again).
+    let fetched = server.requests().iter().filter(|r| r.path.starts_with("/objects/")).count();
+    assert!(fetched <= objects + kills * 16 + 2, "{fetched} object requests for {objects} objects");
+    let last = server.requests()[before..].iter().filter(|r| r.path.starts_with("/objects/")).count();
+    eprintln!("{objects} objects; {fetched} object requests in all, {last} by the last pull");
+    assert!(last < objects, "the last pull started over");
+    // Nothing of the killed pulls is left behind.
+    let left: Vec<_> = std::fs::read_dir(Path::new(&dst).join("tmp"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("staging-") || n.starts_with("oxtree-pull-"))
+        .collect();
+    assert!(left.is_empty(), "left in tmp/: {left:?}");
+}
+
+/// How many files there are under `dir`.
+fn walkdir_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| if e.file_type().unwrap().is_dir() { walkdir_count(&e.path()) } else { 1 })
+        .sum()
 }

@@ -105,6 +105,12 @@ impl ObjectType {
             other => other.name(),
         }
     }
+
+    /// The type stored under the loose-object extension `ext` in a repo
+    /// that is `archive` or not.
+    pub fn from_extension(ext: &str, archive: bool) -> Option<ObjectType> {
+        (1..=9).filter_map(ObjectType::from_id).find(|t| t.extension(archive) == ext)
+    }
 }
 
 /// The path of a loose object relative to the repository: `objects/XX/REST.EXT`.

@@ -45,9 +45,28 @@ pub(crate) enum OpenError {
     Bad(ObjectError),
 }
 
+/// Where a `.filez` object's bytes come from: a file, or memory (a
+/// download).
+pub(crate) trait Input: Read {
+    /// How many bytes there are in all.
+    fn total_len(&self) -> io::Result<u64>;
+}
+
+impl Input for File {
+    fn total_len(&self) -> io::Result<u64> {
+        Ok(self.metadata()?.len())
+    }
+}
+
+impl Input for io::Cursor<Vec<u8>> {
+    fn total_len(&self) -> io::Result<u64> {
+        Ok(self.get_ref().len() as u64)
+    }
+}
+
 /// The payload of an open `.filez` object, inflated as it is read.
-pub(crate) struct FilezReader {
-    file: File,
+pub(crate) struct FilezReader<R: Input = File> {
+    file: R,
     parts: Option<Parts>,
     /// Unconsumed input is `buf[start..end]`.
     start: usize,
@@ -58,10 +77,10 @@ pub(crate) struct FilezReader {
     done: bool,
 }
 
-impl FilezReader {
+impl<R: Input> FilezReader<R> {
     /// Reads the header of the object open as `file`; returns it, the
     /// payload size it records, and the reader of the payload.
-    pub fn open(file: File) -> Result<(FileHeader, u64, FilezReader), OpenError> {
+    pub fn open(file: R) -> Result<(FileHeader, u64, FilezReader<R>), OpenError> {
         let mut r = FilezReader { file, parts: Some(take_parts()), start: 0, end: 0, eof: false, done: false };
         r.fill_to(8).map_err(OpenError::Io)?;
         let b = r.input();
@@ -70,7 +89,7 @@ impl FilezReader {
         if want > r.buf().len() {
             // A header larger than a read: only as much as the file holds
             // (a hostile length must not size an allocation).
-            let flen = r.file.metadata().map_err(OpenError::Io)?.len();
+            let flen = r.file.total_len().map_err(OpenError::Io)?;
             if want as u64 > flen {
                 return Err(OpenError::Bad(ObjectError::Invalid(
                     "malformed archive file header: header length past the end".into(),
@@ -115,7 +134,7 @@ impl FilezReader {
     }
 }
 
-impl Read for FilezReader {
+impl<R: Input> Read for FilezReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
@@ -156,7 +175,7 @@ impl Read for FilezReader {
     }
 }
 
-impl Drop for FilezReader {
+impl<R: Input> Drop for FilezReader<R> {
     fn drop(&mut self) {
         if let Some(mut p) = self.parts.take() {
             p.z.reset(false);

@@ -81,3 +81,23 @@ impl RepoLock {
         Ok(RepoLock { _file: file, kind })
     }
 }
+
+/// Takes the exclusive lock of a transaction's staging directory: an OFD
+/// lock on the sibling file `STAGING-lock`, as OSTree does (the lock lives
+/// outside the directory, so it is held until the directory is gone).
+/// `None` when another process holds it: the directory is in use.
+pub(crate) fn try_lock_staging(lock_path: &Path) -> io::Result<Option<File>> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(lock_path)?;
+    match ofd_lock(&file, LockKind::Exclusive, false) {
+        Ok(()) => Ok(Some(file)),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}

@@ -322,7 +322,16 @@ impl Repo {
 
     /// Starts a transaction (takes the shared lock).
     pub fn transaction(&self) -> Result<Transaction<'_>, Error> {
-        Transaction::begin(self)
+        Transaction::begin(self, false)
+    }
+
+    /// Starts a write transaction that continues where one killed in this
+    /// boot stopped: it takes over the dead transaction's staging
+    /// directory, whose objects count once checked (see
+    /// [`Transaction::has_object`]). For pulls, so that one cut short does
+    /// not fetch again what it had already written.
+    pub fn resume_transaction(&self) -> Result<Transaction<'_>, Error> {
+        Transaction::begin(self, true)
     }
 
     /// Path of the partial-commit marker.

@@ -44,7 +44,22 @@ impl FileObject {
     /// hold it) from `file`, which `path` names in errors: the header is
     /// parsed now, the payload inflated as it is read.
     pub fn from_filez(file: File, csum: &Checksum, path: &std::path::Path) -> Result<FileObject, Error> {
-        let (header, size, reader) = FilezReader::open(file).map_err(|e| match e {
+        Self::open_filez(file, csum, path)
+    }
+
+    /// Opens the `.filez` object `csum` held in memory (a download small
+    /// enough not to be spooled to disk); `name` (its URL, say) names it
+    /// in errors.
+    pub fn from_filez_bytes(bytes: Vec<u8>, csum: &Checksum, name: &str) -> Result<FileObject, Error> {
+        Self::open_filez(std::io::Cursor::new(bytes), csum, std::path::Path::new(name))
+    }
+
+    fn open_filez<R: super::filez::Input + Send + 'static>(
+        input: R,
+        csum: &Checksum,
+        path: &std::path::Path,
+    ) -> Result<FileObject, Error> {
+        let (header, size, reader) = FilezReader::open(input).map_err(|e| match e {
             OpenError::Io(e) => io_err(path)(e),
             OpenError::Bad(e) => Error::BadObject { checksum: *csum, ty: ObjectType::File, source: e },
         })?;
@@ -112,7 +127,13 @@ impl Repo {
     }
 
     fn open_local_file(&self, csum: &Checksum) -> Result<FileObject, Error> {
-        let path = self.object_path(csum, ObjectType::File);
+        self.open_file_at(&self.object_path(csum, ObjectType::File), csum)
+    }
+
+    /// Opens the content object `csum` stored at `path` in this repo's mode
+    /// (in `objects/`, or staged).
+    pub(crate) fn open_file_at(&self, path: &std::path::Path, csum: &Checksum) -> Result<FileObject, Error> {
+        let path = path.to_path_buf();
         let missing = |e: std::io::Error| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::MissingObject { checksum: *csum, ty: ObjectType::File }
@@ -181,33 +202,7 @@ impl Repo {
 
     /// Recomputes a content object's checksum and compares it to its name.
     pub fn verify_file(&self, csum: &Checksum) -> Result<(), Error> {
-        let obj = self.open_file(csum)?;
-        obj.header.validate().map_err(Error::bad_object(*csum, ObjectType::File))?;
-        let path = self.object_path(csum, ObjectType::File);
-        let mut h = obj.header.hasher();
-        if let FileContent::Regular(mut r) = obj.content {
-            let mut buf = vec![0u8; 128 * 1024];
-            loop {
-                let n = match r.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(Error::BadObject {
-                            checksum: *csum,
-                            ty: ObjectType::File,
-                            source: crate::object::ObjectError::Invalid(format!("{}: {e}", path.display())),
-                        })
-                    }
-                };
-                h.update(&buf[..n]);
-            }
-        }
-        let actual = h.finish();
-        if actual != *csum {
-            return Err(Error::ChecksumMismatch { ty: ObjectType::File, expected: *csum, actual });
-        }
-        Ok(())
+        verify_object(self.open_file(csum)?, csum, &self.object_path(csum, ObjectType::File))
     }
 
     /// Reads a metadata object and checks its checksum.
@@ -219,4 +214,34 @@ impl Repo {
         }
         Ok(b)
     }
+}
+
+/// Recomputes the checksum of the opened content object `obj` (read from
+/// `path`) and compares it to `csum`.
+pub(crate) fn verify_object(obj: FileObject, csum: &Checksum, path: &std::path::Path) -> Result<(), Error> {
+    obj.header.validate().map_err(Error::bad_object(*csum, ObjectType::File))?;
+    let mut h = obj.header.hasher();
+    if let FileContent::Regular(mut r) = obj.content {
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::BadObject {
+                        checksum: *csum,
+                        ty: ObjectType::File,
+                        source: crate::object::ObjectError::Invalid(format!("{}: {e}", path.display())),
+                    })
+                }
+            };
+            h.update(&buf[..n]);
+        }
+    }
+    let actual = h.finish();
+    if actual != *csum {
+        return Err(Error::ChecksumMismatch { ty: ObjectType::File, expected: *csum, actual });
+    }
+    Ok(())
 }

@@ -20,7 +20,7 @@ use crate::object::{loose_path, Commit, CommitMetadata, FileHeader, ObjectType};
 use crate::Checksum;
 
 use super::fsutil::{fset_xattrs, io_err, lset_xattrs, unique};
-use super::lock::{LockKind, RepoLock};
+use super::lock::{try_lock_staging, LockKind, RepoLock};
 use super::refs::RefSpec;
 use super::{Error, Repo, RepoMode};
 
@@ -61,6 +61,12 @@ pub struct Transaction<'r> {
     repo: &'r Repo,
     _lock: RepoLock,
     staging: PathBuf,
+    /// The lock on `staging` (see [`try_lock_staging`]), released once the
+    /// directory is gone.
+    staging_lock: Option<File>,
+    /// Objects found in a taken-over staging directory: they may have been
+    /// cut short by the crash, so each is checked before it counts.
+    leftovers: Mutex<HashSet<(Checksum, ObjectType)>>,
     staged: Mutex<HashSet<(Checksum, ObjectType)>>,
     staged_dirs: Mutex<BTreeSet<String>>,
     refs: Vec<(RefSpec, Option<Checksum>)>,
@@ -75,14 +81,30 @@ fn errno(path: &Path) -> impl FnOnce(rustix::io::Errno) -> Error + '_ {
 }
 
 impl<'r> Transaction<'r> {
-    pub(super) fn begin(repo: &'r Repo) -> Result<Self, Error> {
+    /// Begins a transaction in a new staging directory. `resume`: take over
+    /// the staging directory a transaction of this boot left when its
+    /// process died (a pull killed half way), whose objects then count as
+    /// staged once [`Transaction::has_object`] has checked them.
+    pub(super) fn begin(repo: &'r Repo, resume: bool) -> Result<Self, Error> {
         let lock = repo.lock(LockKind::Shared)?;
         let tmp = repo.path().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(io_err(&tmp))?;
         let boot_id = boot_id();
-        sweep_stale_staging(&tmp, &boot_id);
-        let staging = tmp.join(format!("staging-{boot_id}-{:012x}", unique() & 0xffff_ffff_ffff));
-        std::fs::create_dir(&staging).map_err(io_err(&staging))?;
+        let mut adopted = sweep_staging(&tmp, &boot_id, resume);
+        let (staging, staging_lock) = match adopted.take() {
+            Some(a) => a,
+            None => loop {
+                let staging = tmp.join(format!("staging-{boot_id}-{:012x}", unique() & 0xffff_ffff_ffff));
+                let lock_path = lock_path_of(&staging);
+                let Some(l) = try_lock_staging(&lock_path).map_err(io_err(&lock_path))? else { continue };
+                match std::fs::create_dir(&staging) {
+                    Ok(()) => break (staging, l),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => return Err(io_err(&staging)(e)),
+                }
+            },
+        };
+        let leftovers = if resume { staged_objects(&staging, repo.mode()) } else { HashSet::new() };
         let fanout = if repo.config().get("core", "parent").is_some() {
             None
         } else {
@@ -104,6 +126,8 @@ impl<'r> Transaction<'r> {
             repo,
             _lock: lock,
             staging,
+            staging_lock: Some(staging_lock),
+            leftovers: Mutex::new(leftovers),
             staged: Mutex::new(HashSet::new()),
             staged_dirs: Mutex::new(BTreeSet::new()),
             refs: Vec::new(),
@@ -158,6 +182,15 @@ impl<'r> Transaction<'r> {
         if self.staged.lock().map(|s| s.contains(&(*csum, ty))).unwrap_or(false) {
             return true;
         }
+        if self.leftovers.lock().map(|mut s| s.remove(&(*csum, ty))).unwrap_or(false) {
+            if self.check_leftover(ty, csum) {
+                self.mark_staged(*csum, ty);
+                return true;
+            }
+            if let Some(p) = self.staged_path_if_present(csum, ty) {
+                let _ = std::fs::remove_file(p);
+            }
+        }
         // No objects/XX directory when the transaction began, and no parent
         // repo: the object cannot be there (a concurrent writer's copy
         // would only make ours a duplicate, which the no-replace rename
@@ -168,6 +201,32 @@ impl<'r> Transaction<'r> {
             }
         }
         self.repo.has_object(ty, csum)
+    }
+
+    /// Whether the object a dead transaction left in the staging directory
+    /// is whole: its checksum is recomputed.
+    fn check_leftover(&self, ty: ObjectType, csum: &Checksum) -> bool {
+        let Some(p) = self.staged_path_if_present(csum, ty) else { return false };
+        if ty == ObjectType::File {
+            self.repo.open_file_at(&p, csum).and_then(|obj| super::read::verify_object(obj, csum, &p)).is_ok()
+        } else {
+            std::fs::read(&p).is_ok_and(|b| Checksum::digest(&b) == *csum)
+        }
+    }
+
+    /// Where object `csum` would be staged (whether it is or not).
+    fn staged_path_if_present(&self, csum: &Checksum, ty: ObjectType) -> Option<PathBuf> {
+        let rel = loose_path(csum, ty, self.repo.mode() == RepoMode::Archive);
+        Some(self.staging.join(rel.strip_prefix("objects/")?))
+    }
+
+    /// The bytes of metadata object `csum` staged in this transaction (or
+    /// left by a dead one and found whole), if it is there.
+    pub fn read_staged_metadata(&self, ty: ObjectType, csum: &Checksum) -> Option<Vec<u8>> {
+        if !self.has_object(ty, csum) || !self.staged.lock().is_ok_and(|s| s.contains(&(*csum, ty))) {
+            return None;
+        }
+        std::fs::read(self.staged_path_if_present(csum, ty)?).ok()
     }
 
     fn staged_path(&self, csum: &Checksum, ty: ObjectType) -> Result<PathBuf, Error> {
@@ -605,7 +664,7 @@ impl<'r> Transaction<'r> {
                 let _ = std::fs::remove_file(repo.object_path(csum, ObjectType::TombstoneCommit));
             }
         }
-        let _ = std::fs::remove_dir_all(&self.staging);
+        self.remove_staging();
         self.finished = true;
         let refs = std::mem::take(&mut self.refs);
         for (spec, target) in &refs {
@@ -618,12 +677,61 @@ impl<'r> Transaction<'r> {
     }
 }
 
+impl Transaction<'_> {
+    /// Removes the staging directory, then its lock file, then lets go of
+    /// the lock.
+    fn remove_staging(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.staging);
+        let _ = std::fs::remove_file(lock_path_of(&self.staging));
+        self.staging_lock = None;
+    }
+}
+
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            let _ = std::fs::remove_dir_all(&self.staging);
+            self.remove_staging();
         }
     }
+}
+
+/// The lock file of staging directory `staging`.
+fn lock_path_of(staging: &Path) -> PathBuf {
+    let mut name = staging.as_os_str().to_os_string();
+    name.push("-lock");
+    PathBuf::from(name)
+}
+
+/// The objects in a staging directory, by the names they are stored under;
+/// anything else there (temporaries of writes cut short) is removed.
+fn staged_objects(staging: &Path, mode: RepoMode) -> HashSet<(Checksum, ObjectType)> {
+    let mut found = HashSet::new();
+    let Ok(fanout) = std::fs::read_dir(staging) else { return found };
+    for dir in fanout.filter_map(|e| e.ok()) {
+        let dname = dir.file_name();
+        let Some(prefix) = dname.to_str().filter(|n| n.len() == 2).map(str::to_string) else {
+            let _ = std::fs::remove_file(dir.path());
+            continue;
+        };
+        let Ok(entries) = std::fs::read_dir(dir.path()) else { continue };
+        for e in entries.filter_map(|e| e.ok()) {
+            let name = e.file_name();
+            let parsed = name.to_str().and_then(|n| {
+                let (rest, ext) = n.split_once('.')?;
+                let ty = ObjectType::from_extension(ext, mode == RepoMode::Archive)?;
+                Some((Checksum::from_hex(&format!("{prefix}{rest}")).ok()?, ty))
+            });
+            match parsed {
+                Some(obj) => {
+                    found.insert(obj);
+                }
+                None => {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    found
 }
 
 /// `syncfs(2)` of the file system holding `path`.
@@ -667,32 +775,53 @@ fn boot_id() -> String {
         .unwrap_or_else(|_| "noboot".to_string())
 }
 
-/// Removes staging directories from earlier boots: every process that could
-/// have been writing them is gone, and their objects were never renamed into
-/// `objects/`. Directories of this boot may belong to live transactions and
-/// are left alone unless older than a day (`core.tmp-expiry-secs`' default).
-fn sweep_stale_staging(tmp: &Path, boot_id: &str) {
-    let Ok(rd) = std::fs::read_dir(tmp) else { return };
+/// Cleans `tmp/` of staging directories no transaction will finish:
+/// those of earlier boots (every process that could have been writing
+/// them is gone, and their objects were never renamed into `objects/`)
+/// and those of this boot whose lock nobody holds (their process died).
+/// With `resume`, the first dead one of this boot is kept and returned,
+/// locked, instead (OSTree reuses them the same way). Directories older
+/// than a day (`core.tmp-expiry-secs`' default) go even if of this boot.
+fn sweep_staging(tmp: &Path, boot_id: &str, resume: bool) -> Option<(PathBuf, File)> {
+    let Ok(rd) = std::fs::read_dir(tmp) else { return None };
     let now = std::time::SystemTime::now();
+    let mut kept = None;
     for e in rd.filter_map(|e| e.ok()) {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
         let Some(rest) = name.strip_prefix("staging-") else { continue };
+        if rest.ends_with("-lock") {
+            continue;
+        }
+        let p = e.path();
         let old = e
             .metadata()
             .and_then(|m| m.modified())
             .ok()
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|age| age.as_secs() > 86400);
-        if !rest.starts_with(boot_id) || old {
-            let p = e.path();
-            if p.is_dir() {
-                let _ = std::fs::remove_dir_all(&p);
-            } else {
-                let _ = std::fs::remove_file(&p);
+        let lock_path = lock_path_of(&p);
+        let this_boot = rest.starts_with(boot_id);
+        // Of this boot and locked: a live transaction's, left alone.
+        let lock = match try_lock_staging(&lock_path) {
+            Ok(Some(l)) => Some(l),
+            Ok(None) if this_boot && !old => continue,
+            _ => None,
+        };
+        if resume && this_boot && !old && kept.is_none() && p.is_dir() {
+            if let Some(l) = lock {
+                kept = Some((p, l));
+                continue;
             }
         }
+        if p.is_dir() {
+            let _ = std::fs::remove_dir_all(&p);
+        } else {
+            let _ = std::fs::remove_file(&p);
+        }
+        let _ = std::fs::remove_file(&lock_path);
     }
+    kept
 }
 
 /// Archive output is written in pieces of about this size.

@@ -4,7 +4,7 @@
 
 use anyhow::{anyhow, Result};
 use oxtree_fetch::http::HttpOptions;
-use oxtree_fetch::{pull_local, PullLocalOptions, PullOptions};
+use oxtree_fetch::{pull_local, PullLocalOptions, PullOptions, PullStats};
 use oxtree_store::traverse::format_size;
 use oxtree_store::Repo;
 
@@ -79,10 +79,7 @@ fn run(ctx: &Context) -> Result<()> {
         bareuseronly_files: a.flag("bareuseronly-files"),
     };
     let stats = pull_local(&src, &dest, &refs, &opts)?;
-    println!(
-        "{} metadata, {} content objects fetched; {} bytes transferred",
-        stats.metadata, stats.content, stats.content_bytes
-    );
+    println!("{}", closing_line(&stats, None));
     Ok(())
 }
 
@@ -106,17 +103,21 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
     };
     let start = std::time::Instant::now();
     let stats = oxtree_fetch::pull(dest, remote, refs, &opts)?;
-    // OSTree's closing line, which scripts read.
-    let mut line = format!(
-        "{} metadata, {} content objects fetched; {} transferred in {} seconds",
-        stats.objects.metadata,
-        stats.objects.content,
-        format_size(stats.bytes_received),
-        start.elapsed().as_secs()
-    );
-    if stats.objects.content_bytes > 0 {
-        line.push_str(&format!("; {} content written", format_size(stats.objects.content_bytes)));
-    }
-    println!("{line}");
+    println!("{}", closing_line(&stats.objects, Some((stats.bytes_received, start.elapsed().as_secs()))));
     Ok(())
+}
+
+/// OSTree's closing line of a pull, which scripts read: objects
+/// "imported" from a local repo, or "fetched" with the bytes received
+/// (whole KiB from 1024 bytes on) and seconds taken over the network.
+pub(crate) fn closing_line(stats: &PullStats, network: Option<(u64, u64)>) -> String {
+    let counts = format!("{} metadata, {} content objects", stats.metadata, stats.content);
+    let written = format_size(stats.content_bytes);
+    match network {
+        None => format!("{counts} imported; {written} content written"),
+        Some((bytes, secs)) => {
+            let transferred = if bytes < 1024 { format!("{bytes} B") } else { format!("{} KiB", bytes / 1024) };
+            format!("{counts} fetched; {transferred} transferred in {secs} seconds; {written} content written")
+        }
+    }
 }

@@ -60,9 +60,6 @@ fn run(ctx: &Context) -> Result<()> {
     };
     let refs: Vec<String> = a.args[1..].to_vec();
     let stats = pull_local(&src, &dest, &refs, &opts)?;
-    println!(
-        "{} metadata, {} content objects imported; {} bytes content written",
-        stats.metadata, stats.content, stats.content_bytes
-    );
+    println!("{}", super::pull::closing_line(&stats, None));
     Ok(())
 }

@@ -184,13 +184,19 @@ impl XorShift {
         XorShift(0x9e37_79b9_7f4a_7c15)
     }
 
+    /// The next pseudo-random number.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
     /// Appends `n` pseudo-random bytes to `v`.
     pub fn fill(&mut self, n: usize, v: &mut Vec<u8>) {
         for _ in 0..n {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            v.push(self.0 as u8);
+            let b = self.next() as u8;
+            v.push(b);
         }
     }
 }

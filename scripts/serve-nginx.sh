@@ -1,0 +1,87 @@
+#!/bin/bash
+# Serve a directory (an OSTree repository, say) with nginx on 127.0.0.1, as
+# a plain static web server: what real OSTree servers are.
+#
+#   scripts/serve-nginx.sh start DIR STATE    prints the URL, e.g. http://127.0.0.1:41234
+#   scripts/serve-nginx.sh stop STATE
+#
+# STATE is a directory of the caller's for nginx's configuration, pid file
+# and logs (STATE/access.log records every request with its status, bytes
+# sent and Range header). The port is picked free by the kernel. Only ever
+# listens on the loopback address.
+set -euo pipefail
+
+die() { echo "serve-nginx.sh: $*" >&2; exit 1; }
+
+NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start() {
+  local dir state port user_line=""
+  dir=$(cd "$1" && pwd) || die "no such directory: $1"
+  mkdir -p "$2"
+  state=$(cd "$2" && pwd)
+  [ -x "$NGINX" ] || die "nginx not found (apt-get install nginx-light)"
+  # nginx started as root serves as 'nobody' unless told otherwise, and
+  # repositories made by root are often not readable by nobody.
+  [ "$(id -u)" = 0 ] && user_line="user root;"
+  local tries=0
+  while :; do
+    port=$(free_port)
+    cat >"$state/nginx.conf" <<EOF
+$user_line
+worker_processes 2;
+pid $state/nginx.pid;
+error_log $state/error.log;
+events { worker_connections 1024; }
+http {
+  default_type application/octet-stream;
+  log_format ranges '\$remote_addr "\$request" \$status \$body_bytes_sent "\$http_range"';
+  access_log $state/access.log ranges;
+  client_body_temp_path $state/tmp-body;
+  proxy_temp_path $state/tmp-proxy;
+  fastcgi_temp_path $state/tmp-fastcgi;
+  uwsgi_temp_path $state/tmp-uwsgi;
+  scgi_temp_path $state/tmp-scgi;
+  sendfile on;
+  keepalive_requests 100000;
+  server {
+    listen 127.0.0.1:$port;
+    root $dir;
+  }
+}
+EOF
+    if "$NGINX" -p "$state" -c "$state/nginx.conf" 2>"$state/start.err"; then
+      break
+    fi
+    tries=$((tries + 1))
+    # Someone took the port between our probe and nginx's bind: again.
+    [ $tries -lt 5 ] && grep -q "Address already in use" "$state/start.err" && continue
+    cat "$state/start.err" >&2
+    die "nginx did not start"
+  done
+  for _ in $(seq 50); do
+    [ -s "$state/nginx.pid" ] && break
+    sleep 0.1
+  done
+  echo "http://127.0.0.1:$port"
+}
+
+stop() {
+  local state=$1
+  [ -s "$state/nginx.pid" ] || return 0
+  kill "$(cat "$state/nginx.pid")" 2>/dev/null || true
+  for _ in $(seq 50); do
+    [ -e "$state/nginx.pid" ] || return 0
+    sleep 0.1
+  done
+}
+
+case "${1:-}" in
+  start) [ $# = 3 ] || die "usage: $0 start DIR STATE"; start "$2" "$3" ;;
+  stop) [ $# = 2 ] || die "usage: $0 stop STATE"; stop "$2" ;;
+  *) die "usage: $0 start DIR STATE | stop STATE" ;;
+esac
