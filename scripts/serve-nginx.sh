@@ -8,7 +8,9 @@
 # STATE is a directory of the caller's for nginx's configuration, pid file
 # and logs (STATE/access.log records every request with its status, bytes
 # sent and Range header). The port is picked free by the kernel. Only ever
-# listens on the loopback address.
+# listens on the loopback address. NGINX_LIMIT_RATE=N (bytes per second, per
+# response; nginx suffixes k and m work) slows responses down, for tests
+# that interrupt a download half way.
 set -euo pipefail
 
 die() { echo "serve-nginx.sh: $*" >&2; exit 1; }
@@ -48,6 +50,7 @@ http {
   scgi_temp_path $state/tmp-scgi;
   sendfile on;
   keepalive_requests 100000;
+  limit_rate ${NGINX_LIMIT_RATE:-0};
   server {
     listen 127.0.0.1:$port;
     root $dir;

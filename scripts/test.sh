@@ -3,8 +3,8 @@
 #
 #   scripts/test.sh
 #
-#   1. system packages: the real ostree, OSTree's installed tests, attr
-#      (installed with apt-get when running as root and they are missing)
+#   1. system packages: the real ostree, OSTree's installed tests, attr,
+#      nginx (installed with apt-get when running as root and they are missing)
 #   2. cargo fmt --check
 #   3. cargo clippy (warnings are errors)
 #   4. cargo build --release --workspace
@@ -21,20 +21,21 @@ cd "$(dirname "$0")/.."
 section() { printf '\n==== %s ====\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 
-APT_PACKAGES=(ostree ostree-tests attr)
+APT_PACKAGES=(ostree ostree-tests attr nginx-light)
 SUITE_DIR=/usr/libexec/installed-tests/libostree
 
 # ---------------------------------------------------------------- 1
 section "system packages (${APT_PACKAGES[*]})"
 missing_deps=0
-if command -v ostree >/dev/null 2>&1 && [ -d "$SUITE_DIR" ] && command -v setfattr >/dev/null 2>&1; then
-  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr)"
+have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
+if command -v ostree >/dev/null 2>&1 && [ -d "$SUITE_DIR" ] && command -v setfattr >/dev/null 2>&1 && have_nginx; then
+  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx"
 elif [ "$(id -u)" = 0 ]; then
   echo "installing ${APT_PACKAGES[*]} ..."
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
 else
-  warn "the real ostree, its test suite or setfattr is missing, and this is not root."
+  warn "the real ostree, its test suite, setfattr or nginx is missing, and this is not root."
   warn "install them with: sudo apt-get install -y ${APT_PACKAGES[*]}"
   warn "the Rust checks still run; the OSTree suite step will fail."
   missing_deps=1

@@ -36,7 +36,7 @@ pub enum HttpError {
         status: u16,
     },
     /// The response was larger than the caller allows.
-    #[error("{url}: response exceeds the limit of {limit} bytes")]
+    #[error("URI {url} exceeded maximum size of {limit} bytes")]
     TooLarge {
         /// The URL.
         url: String,
@@ -190,14 +190,9 @@ impl Client {
     /// Fetches `url` into memory: `None` if the server says it is not
     /// there, an error if it is larger than `limit` bytes.
     pub fn get_bytes(&self, url: &str, limit: u64) -> Result<Option<Vec<u8>>, HttpError> {
-        self.with_retries(|| {
-            let mut resp = match self.start(url, None) {
-                Started::Response(r) => r,
-                Started::Other(a) => return a.never(),
-            };
-            let mut body = Vec::new();
-            finish_read(url, limit, read_limited(resp.body_mut().as_reader(), &mut body, limit)).map(|()| body)
-        })
+        // A retry after a body cut short asks for the rest only.
+        let mut body = Vec::new();
+        Ok(self.download(url, &mut body, limit)?.map(|_| body))
     }
 
     /// Downloads `url` into `to`, appending to what it holds already
@@ -322,7 +317,9 @@ fn finish_read(url: &str, limit: u64, r: Result<(), ReadError>) -> Attempt<()> {
     match r {
         Ok(()) => Attempt::Done(()),
         Err(ReadError::TooLarge) => Attempt::Fail(HttpError::TooLarge { url: url.into(), limit }),
-        Err(ReadError::Io(e)) => Attempt::Retry(HttpError::Network { url: url.into(), msg: e.to_string() }),
+        Err(ReadError::Io(e)) => {
+            Attempt::Retry(HttpError::Network { url: url.into(), msg: format!("Transferred a partial file: {e}") })
+        }
         Err(ReadError::Write(e)) => Attempt::Fail(HttpError::Write { url: url.into(), source: e }),
     }
 }

@@ -15,10 +15,12 @@ pub mod cookies;
 mod error;
 pub mod http;
 pub mod local;
+mod mirrors;
 pub mod remote;
+mod spool;
 mod walk;
 
 pub use error::PullError;
 pub use local::{pull_local, PullLocalOptions};
-pub use remote::{pull, HttpPullStats, PullOptions};
+pub use remote::{fetch_remote_summary, pull, HttpPullStats, PullOptions};
 pub use walk::PullStats;

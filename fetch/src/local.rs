@@ -30,6 +30,9 @@ pub struct PullLocalOptions {
     /// Refuse content objects that bare-user-only cannot store
     /// (`--bareuseronly-files`).
     pub bareuseronly_files: bool,
+    /// Pull only these paths of the tree (`--subpath`); the commit stays
+    /// partial.
+    pub subpaths: Vec<String>,
 }
 
 /// Objects from a repository on this machine: linked when both repos
@@ -174,7 +177,8 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
     };
     // A pull that was killed left its objects staged: take them over.
     let mut tx = dest.resume_transaction()?;
-    let walk = Walk::new(source, &tx, opts.commit_metadata_only);
+    let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
+    walk.subpaths = opts.subpaths.clone();
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
     let stats = walk.stats();
     if let Err(e) = walked {
@@ -194,8 +198,9 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
         }
     }
     tx.commit()?;
-    // Only now, with the objects durable, do the commits stop being partial.
-    if !opts.commit_metadata_only {
+    // Only now, with the objects durable, do the commits stop being
+    // partial (a subpath pull leaves the rest of the tree missing).
+    if !opts.commit_metadata_only && opts.subpaths.is_empty() {
         for (_, c) in &targets {
             clear_partial_chain(dest, c, opts.depth)?;
         }

@@ -3,13 +3,17 @@
 //! `refs/heads/`, then every object the commits reach that the local repo
 //! lacks, each checked against its checksum before it is stored.
 //!
-//! Content objects are downloaded into the local repo's `tmp/` under a
-//! name derived from their checksum and removed once stored: a pull that
-//! is interrupted leaves the partial download there, and the next pull
-//! asks only for the rest (`Range`).
+//! Eight requests are in flight at once. Large content objects are
+//! downloaded into the local repo's `tmp/` under a name derived from their
+//! checksum (`spool`): a pull that is interrupted leaves the partial
+//! download there, and the next pull asks only for the rest (`Range`).
+//! What a killed pull had stored is taken over by the next
+//! (`Repo::resume_transaction`). `url` and `contenturl` may be mirrorlists
+//! (`mirrors`); objects found in `--localcache-repo` repositories are
+//! copied from there instead of fetched.
 //!
-//! Not yet: parallel requests, static deltas, signatures (a remote with
-//! `gpg-verify` on is refused), mirror pulls, `contenturl` mirrorlists.
+//! Not yet: static deltas, signatures (a remote with `gpg-verify` on is
+//! refused).
 
 use std::collections::{HashMap, HashSet};
 use std::io::Seek;
@@ -17,18 +21,20 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use oxtree_store::object::ObjectType;
+use oxtree_store::object::{Commit, ObjectType};
 use oxtree_store::repo::{FileObject, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
 
 use crate::http::{Client, HttpOptions, Spool};
 use crate::local::{check_bareuseronly, store_content};
+use crate::mirrors::Bases;
+use crate::spool::{partial_downloads, Download};
 use crate::walk::{clear_partial_chain, verify_metadata, PullStats, Source, Walk};
 use crate::PullError;
 
-/// The largest metadata object fetched (OSTree's `max-metadata-size`).
-pub const MAX_METADATA_SIZE: u64 = 128 << 20;
+/// The largest metadata object (or summary) fetched: OSTree's limit.
+pub const MAX_METADATA_SIZE: u64 = 10 << 20;
 
 /// Requests in flight at once (OSTree keeps 8 outstanding too). Loopback
 /// and LAN pulls are bound by inflating and hashing, which these threads
@@ -61,11 +67,20 @@ pub struct PullOptions {
     pub mirror: bool,
     /// HTTP client settings (retries, headers, TLS).
     pub http: HttpOptions,
-}
-
-/// `base` + `/` + `rel`, without doubling the slash.
-fn join(base: &str, rel: &str) -> String {
-    format!("{}/{}", base.trim_end_matches('/'), rel.trim_start_matches('/'))
+    /// Repositories on this machine to copy objects from when they have
+    /// them (`--localcache-repo`).
+    pub localcache_repos: Vec<PathBuf>,
+    /// Pull only these paths of the tree (`--subpath`); the commit stays
+    /// partial.
+    pub subpaths: Vec<String>,
+    /// Refuse a commit older than the one the ref points at now
+    /// (`--timestamp-check`).
+    pub timestamp_check: bool,
+    /// Refuse a commit older than this revision (`--timestamp-check-from-rev`).
+    pub timestamp_check_from_rev: Option<String>,
+    /// Do not check that a commit's `ostree.ref-binding` lists the ref
+    /// pulled (`--disable-verify-bindings`).
+    pub disable_verify_bindings: bool,
 }
 
 /// A remote's option, `None` if unset.
@@ -86,110 +101,89 @@ fn flag(repo: &Repo, remote: &str, key: &str, default: bool) -> Result<bool, Pul
 struct HttpSource<'a> {
     client: &'a Client,
     /// `url`: commitmeta, summary, refs.
-    meta_base: String,
+    meta: &'a Bases,
     /// `contenturl` (or `url`): commits, dirtrees, dirmeta, content.
-    content_base: String,
+    content: &'a Bases,
     /// Where downloads of content objects wait: the local repo's `tmp/`.
     tmp: PathBuf,
     /// Commit sizes the summary records (their fetch limit).
     commit_sizes: HashMap<Checksum, u64>,
-    /// Commits fetched to see whether a parent exists, kept for the walk.
+    /// Commits fetched before the walk (parents, timestamp and binding
+    /// checks), kept for it.
     prefetched: Mutex<HashMap<Checksum, Vec<u8>>>,
     bareuseronly_files: bool,
-    /// Requests in flight at once.
-    concurrency: usize,
     /// Content objects with a partial download in `tmp/`.
     partial_downloads: Mutex<HashSet<Checksum>>,
+    /// `--localcache-repo` repositories.
+    caches: Vec<Repo>,
+    /// Objects copied from them: metadata, content.
+    local_metadata: AtomicU64,
+    local_content: AtomicU64,
     /// Bytes received.
     received: AtomicU64,
 }
 
 impl HttpSource<'_> {
-    fn object_url(&self, base: &str, c: &Checksum, ty: ObjectType) -> String {
-        join(base, &oxtree_store::object::loose_path(c, ty, true))
-    }
-
     /// Fetches and checks the metadata object `c`; `None` if absent.
     fn fetch_metadata(&self, ty: ObjectType, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
         if ty == ObjectType::Commit {
-            if let Some(b) = lock(&self.prefetched).remove(c) {
-                return Ok(Some(b));
+            if let Some(b) = lock(&self.prefetched).get(c) {
+                return Ok(Some(b.clone()));
             }
         }
-        let url = self.object_url(&self.content_base, c, ty);
+        let rel = oxtree_store::object::loose_path(c, ty, true);
         let limit = self.commit_sizes.get(c).copied().unwrap_or(MAX_METADATA_SIZE);
-        let Some(bytes) = self.client.get_bytes(&url, limit)? else { return Ok(None) };
+        let got =
+            self.content.each(&rel, |url| Ok(self.client.get_bytes(url, limit)?.map(|b| (b, url.to_string()))))?;
+        let Some((bytes, url)) = got else { return Ok(None) };
         self.received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
         verify_metadata(ty, c, &bytes).map_err(|e| fetched(&url, e))?;
         Ok(Some(bytes))
     }
-}
 
-/// Downloads larger than this go to a file in `tmp/` (where a pull that
-/// is cut short finds them again); smaller ones stay in memory, which
-/// saves creating, reading back and deleting a file per object.
-const SPILL_AT: usize = 1 << 20;
-
-/// A content object being downloaded: in memory until it outgrows
-/// [`SPILL_AT`], then in the file `path`.
-struct Download<'p> {
-    mem: Vec<u8>,
-    file: Option<std::fs::File>,
-    /// `path` was created (and is to be removed once the object is in).
-    spilled: bool,
-    path: &'p std::path::Path,
-}
-
-impl std::io::Write for Download<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.file.is_none() && self.mem.len() + buf.len() > SPILL_AT {
-            let mut f =
-                std::fs::OpenOptions::new().read(true).append(true).create(true).truncate(false).open(self.path)?;
-            self.spilled = true;
-            f.set_len(0)?;
-            f.write_all(&self.mem)?;
-            self.mem = Vec::new();
-            self.file = Some(f);
-        }
-        match &mut self.file {
-            Some(f) => f.write(buf),
-            None => {
-                self.mem.extend_from_slice(buf);
-                Ok(buf.len())
-            }
-        }
+    /// Commit `c`, fetched now (and kept for the walk) unless it is here.
+    fn load_commit(&self, repo: &Repo, c: &Checksum) -> Result<Commit, PullError> {
+        let bytes = if repo.has_object(ObjectType::Commit, c) {
+            repo.read_metadata(ObjectType::Commit, c)?
+        } else {
+            let b = self.fetch_metadata(ObjectType::Commit, c)?.ok_or_else(|| self.missing(ObjectType::Commit, c))?;
+            lock(&self.prefetched).insert(*c, b.clone());
+            b
+        };
+        Commit::from_bytes(&bytes).map_err(crate::walk::bad(c, ObjectType::Commit))
     }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
-impl Spool for Download<'_> {
-    fn held(&mut self) -> std::io::Result<u64> {
-        match &mut self.file {
-            Some(f) => f.held(),
-            None => Ok(self.mem.len() as u64),
-        }
+    fn missing(&self, ty: ObjectType, c: &Checksum) -> PullError {
+        let rel = oxtree_store::object::loose_path(c, ty, true);
+        PullError::Invalid(format!("{}: not found on the server", self.content.url(&rel)))
     }
-    fn clear(&mut self) -> std::io::Result<()> {
-        self.mem.clear();
-        match &mut self.file {
-            Some(f) => f.clear(),
-            None => Ok(()),
-        }
-    }
-}
 
-/// The content objects whose downloads an earlier pull left in `tmp/`.
-fn partial_downloads(tmp: &std::path::Path) -> HashSet<Checksum> {
-    let Ok(rd) = std::fs::read_dir(tmp) else { return HashSet::new() };
-    rd.filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name();
-            let hex = name.to_str()?.strip_prefix("oxtree-pull-")?.strip_suffix(".filez")?.to_string();
-            Checksum::from_hex(&hex).ok()
-        })
-        .collect()
+    /// Copies metadata object `c` from a local cache repo that has it.
+    fn metadata_from_cache(
+        &self,
+        tx: &Transaction<'_>,
+        ty: ObjectType,
+        c: &Checksum,
+    ) -> Result<Option<Vec<u8>>, PullError> {
+        let Some(cache) = self.caches.iter().find(|r| r.has_object(ty, c)) else { return Ok(None) };
+        let bytes = cache.read_metadata(ty, c)?;
+        verify_metadata(ty, c, &bytes)?;
+        tx.write_metadata(ty, &bytes)?;
+        self.local_metadata.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(bytes))
+    }
+
+    /// Imports content object `c` from a local cache repo that has it.
+    fn content_from_cache(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<Option<u64>, PullError> {
+        let Some(cache) = self.caches.iter().find(|r| r.has_object(ObjectType::File, c)) else { return Ok(None) };
+        let obj = cache.open_file(c)?;
+        if self.bareuseronly_files || tx.repo().mode() == oxtree_store::RepoMode::BareUserOnly {
+            check_bareuseronly(c, &obj.header)?;
+        }
+        let size = store_content(tx, c, obj)?;
+        self.local_content.fetch_add(1, Ordering::Relaxed);
+        Ok(Some(size))
+    }
 }
 
 /// An error about what `url` delivered.
@@ -206,9 +200,10 @@ impl Source for HttpSource<'_> {
         if let Some(bytes) = tx.read_staged_metadata(ty, c) {
             return Ok(bytes);
         }
-        let bytes = self.fetch_metadata(ty, c)?.ok_or_else(|| {
-            PullError::Invalid(format!("{}: not found on the server", self.object_url(&self.content_base, c, ty)))
-        })?;
+        if let Some(bytes) = self.metadata_from_cache(tx, ty, c)? {
+            return Ok(bytes);
+        }
+        let bytes = self.fetch_metadata(ty, c)?.ok_or_else(|| self.missing(ty, c))?;
         if !tx.has_object(ty, c) {
             tx.write_metadata(ty, &bytes)?;
         }
@@ -216,8 +211,8 @@ impl Source for HttpSource<'_> {
     }
 
     fn commitmeta(&self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
-        let url = self.object_url(&self.meta_base, c, ObjectType::CommitMeta);
-        let got = self.client.get_bytes(&url, MAX_METADATA_SIZE)?;
+        let rel = oxtree_store::object::loose_path(c, ObjectType::CommitMeta, true);
+        let got = self.meta.each(&rel, |url| self.client.get_bytes(url, MAX_METADATA_SIZE))?;
         self.received.fetch_add(got.as_ref().map_or(0, |b| b.len() as u64), Ordering::Relaxed);
         Ok(got)
     }
@@ -236,20 +231,23 @@ impl Source for HttpSource<'_> {
     }
 
     fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError> {
-        let url = self.object_url(&self.content_base, c, ObjectType::File);
+        if let Some(size) = self.content_from_cache(tx, c)? {
+            return Ok(size);
+        }
+        let rel = oxtree_store::object::loose_path(c, ObjectType::File, true);
         let path = self.tmp.join(format!("oxtree-pull-{}.filez", c.to_hex()));
         let io = |e: std::io::Error| PullError::Store(oxtree_store::Error::Io { path: path.clone(), source: e });
-        let mut spool = Download { mem: Vec::new(), file: None, spilled: false, path: &path };
-        if lock(&self.partial_downloads).remove(c) {
-            // What an interrupted pull left: continued with `Range`.
-            spool.file = Some(std::fs::OpenOptions::new().read(true).append(true).open(&path).map_err(io)?);
-            spool.spilled = true;
-        }
+        // What an interrupted pull left is continued with `Range`.
+        let mut spool = if lock(&self.partial_downloads).remove(c) {
+            Download::resume(&path).map_err(io)?
+        } else {
+            Download::new(&path)
+        };
         let before = spool.held().map_err(io)?;
-        let total = self
-            .client
-            .download(&url, &mut spool, MAX_CONTENT_SIZE)?
-            .ok_or_else(|| PullError::Invalid(format!("{url}: not found on the server")))?;
+        let got = self.content.each(&rel, |url| {
+            Ok(self.client.download(url, &mut spool, MAX_CONTENT_SIZE)?.map(|n| (n, url.to_string())))
+        })?;
+        let Some((total, url)) = got else { return Err(self.missing(ObjectType::File, c)) };
         self.received.fetch_add(total.saturating_sub(before), Ordering::Relaxed);
         let result = (|| {
             let obj = match spool.file.take() {
@@ -265,24 +263,29 @@ impl Source for HttpSource<'_> {
             }
             Ok::<u64, PullError>(store_content(tx, c, obj)?)
         })();
-        if spool.spilled {
-            // Stored, or not worth resuming: a complete download that is
-            // not the object is fetched afresh next time.
-            let _ = std::fs::remove_file(&path);
-        }
+        // Stored, or not worth resuming: a complete download that is not
+        // the object is fetched afresh next time.
+        spool.discard();
         result.map_err(|e| fetched(&url, e))
     }
 
     fn concurrency(&self) -> usize {
-        self.concurrency
+        MAX_REQUESTS
     }
 }
 
 /// What a pull fetched, for the summary line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpPullStats {
-    /// Objects imported.
+    /// Objects imported (fetched or copied from a local cache).
     pub objects: PullStats,
+    /// Of those, metadata objects copied from a `--localcache-repo`.
+    pub local_metadata: u64,
+    /// Of those, content objects copied from a `--localcache-repo`.
+    pub local_content: u64,
+    /// The summary, config and `refs/heads/` files fetched (OSTree counts
+    /// them with the metadata in its closing line).
+    pub meta_files: u64,
     /// Bytes received from the server.
     pub bytes_received: u64,
 }
@@ -299,13 +302,8 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         None => option(repo, remote, "url")?
             .ok_or_else(|| PullError::Invalid(format!("No \"url\" option in remote \"{remote}\"")))?,
     };
-    if url.starts_with("mirrorlist=") || url.starts_with("metalink=") {
-        return Err(PullError::Invalid(format!(
-            "remote \"{remote}\": mirrorlists and metalinks are not supported yet"
-        )));
-    }
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(PullError::Invalid(format!("remote \"{remote}\": {url} is not an http:// or https:// URL")));
+    if url.starts_with("metalink=") {
+        return Err(PullError::Invalid(format!("remote \"{remote}\": metalinks are not supported")));
     }
     if flag(repo, remote, "gpg-verify", true)? {
         return Err(PullError::Invalid(format!(
@@ -313,16 +311,13 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
              set gpg-verify=false for this remote to pull without verification"
         )));
     }
-    let content_base = option(repo, remote, "contenturl")?.unwrap_or_else(|| url.clone());
-    let mut http = opts.http.clone();
-    http.tls_permissive |= flag(repo, remote, "tls-permissive", false)?;
-    if let Some(ca) = option(repo, remote, "tls-ca-path")? {
-        http.tls_ca_path = Some(PathBuf::from(ca));
-    }
-    let jar = crate::cookies::jar_path(repo.path(), remote);
-    http.cookies = crate::cookies::load(&jar)
-        .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: jar.clone(), source: e }))?;
-    let client = Client::new(http)?;
+    let client = remote_client(repo, remote, &opts.http)?;
+    let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
+    let content = match option(repo, remote, "contenturl")? {
+        Some(c) => Bases::resolve(&client, &c, &format!("remote \"{remote}\" contenturl"))?,
+        None => Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?,
+    };
+    let caches = opts.localcache_repos.iter().map(|p| Repo::open(p)).collect::<Result<Vec<_>, _>>()?;
 
     let mut wanted: Vec<String> = refs.to_vec();
     if wanted.is_empty() {
@@ -335,24 +330,29 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         return Err(PullError::Invalid(format!("No configured branches for remote {remote}")));
     }
 
+    let tmp = repo.path().join("tmp");
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: tmp.clone(), source: e }))?;
     let mut source = HttpSource {
         client: &client,
-        meta_base: url.clone(),
-        content_base,
-        tmp: repo.path().join("tmp"),
+        meta: &meta,
+        content: &content,
+        partial_downloads: Mutex::new(partial_downloads(&tmp)),
+        tmp,
         commit_sizes: HashMap::new(),
         prefetched: Mutex::new(HashMap::new()),
         bareuseronly_files: opts.bareuseronly_files,
-        concurrency: MAX_REQUESTS,
-        partial_downloads: Mutex::new(partial_downloads(&repo.path().join("tmp"))),
+        caches,
+        local_metadata: AtomicU64::new(0),
+        local_content: AtomicU64::new(0),
         received: AtomicU64::new(0),
     };
-    std::fs::create_dir_all(&source.tmp)
-        .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: source.tmp.clone(), source: e }))?;
 
     // What each ref names: the summary if the server has one, else
     // `refs/heads/REF`.
-    let (summary, summary_bytes) = match fetch_summary(&client, &url, source.received.get_mut())? {
+    // The summary, config and ref files fetched.
+    let mut files = Tally::default();
+    let (summary, summary_bytes) = match fetch_summary(&client, &meta, &mut files)? {
         Some((s, b)) => (Some(s), Some(b)),
         None => (None, None),
     };
@@ -377,16 +377,24 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
                 source.commit_sizes.insert(entry.checksum, entry.commit_size);
                 entry.checksum
             }
-            None => resolve_ref(&client, &url, r, remote, summary.is_some(), source.received.get_mut())?,
+            None => resolve_ref(&client, &meta, r, remote, summary.is_some(), &mut files)?,
         };
         targets.push((Some(r.clone()), c));
     }
+    check_targets(repo, remote, &source, &targets, opts)?;
 
     // A pull that was killed left its objects staged: take them over.
     let mut tx = repo.resume_transaction()?;
-    let walk = Walk::new(source, &tx, opts.commit_metadata_only);
+    let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
+    walk.subpaths = opts.subpaths.clone();
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
-    let stats = HttpPullStats { objects: walk.stats(), bytes_received: walk.src.received.load(Ordering::Relaxed) };
+    let stats = HttpPullStats {
+        objects: walk.stats(),
+        local_metadata: walk.src.local_metadata.load(Ordering::Relaxed),
+        local_content: walk.src.local_content.load(Ordering::Relaxed),
+        meta_files: files.files,
+        bytes_received: walk.src.received.load(Ordering::Relaxed) + files.bytes,
+    };
     if let Err(e) = walked {
         drop(walk);
         // Keep what was fetched and verified (no ref moves; the commit
@@ -405,7 +413,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     if let (true, Some(bytes)) = (mirror_all, &summary_bytes) {
         // The mirror serves the same refs: the same summary, byte for byte,
         // and its signatures if the remote has any.
-        let sig = client.get_bytes(&join(&url, "summary.sig"), MAX_METADATA_SIZE)?;
+        let sig = meta.each("summary.sig", |u| client.get_bytes(u, MAX_METADATA_SIZE))?;
         write_root_file(repo, "summary", bytes)?;
         match sig {
             Some(sig) => write_root_file(repo, "summary.sig", &sig)?,
@@ -419,14 +427,109 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
             }
         }
     }
-    // Only now, with the objects durable, do the commits stop being partial.
-    if !opts.commit_metadata_only {
+    // Only now, with the objects durable, do the commits stop being
+    // partial (a subpath pull leaves the rest of the tree missing).
+    if !opts.commit_metadata_only && opts.subpaths.is_empty() {
         for (_, c) in &targets {
             clear_partial_chain(repo, c, opts.depth)?;
         }
     }
     Ok(stats)
 }
+
+/// An HTTP client for `remote`: `http` with the remote's TLS options and
+/// cookie jar.
+fn remote_client(repo: &Repo, remote: &str, http: &HttpOptions) -> Result<Client, PullError> {
+    let mut http = http.clone();
+    http.tls_permissive |= flag(repo, remote, "tls-permissive", false)?;
+    if let Some(ca) = option(repo, remote, "tls-ca-path")? {
+        http.tls_ca_path = Some(PathBuf::from(ca));
+    }
+    let jar = crate::cookies::jar_path(repo.path(), remote);
+    http.cookies = crate::cookies::load(&jar)
+        .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: jar.clone(), source: e }))?;
+    Ok(Client::new(http)?)
+}
+
+/// The bytes of `remote`'s summary as its server has them, `None` if it
+/// has none (`remote refs`, `remote summary`). `file://` remotes are read
+/// from disk.
+pub fn fetch_remote_summary(repo: &Repo, remote: &str, http: &HttpOptions) -> Result<Option<Vec<u8>>, PullError> {
+    let url = option(repo, remote, "url")?
+        .ok_or_else(|| PullError::Invalid(format!("No \"url\" option in remote \"{remote}\"")))?;
+    if let Some(dir) = url.strip_prefix("file://") {
+        let p = std::path::Path::new(dir).join("summary");
+        return match std::fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(oxtree_store::Error::Io { path: p, source: e }.into()),
+        };
+    }
+    let client = remote_client(repo, remote, http)?;
+    let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
+    Ok(meta.each("summary", |u| client.get_bytes(u, MAX_METADATA_SIZE))?)
+}
+
+/// Before anything is stored: each commit pulled for a ref must be bound
+/// to that ref if it names refs (`ostree.ref-binding`), and with
+/// `--timestamp-check` not be older than what the ref points at now.
+fn check_targets(
+    repo: &Repo,
+    remote: &str,
+    source: &HttpSource<'_>,
+    targets: &[(Option<String>, Checksum)],
+    opts: &PullOptions,
+) -> Result<(), PullError> {
+    let floor = match &opts.timestamp_check_from_rev {
+        Some(rev) => {
+            let c = repo
+                .resolve_rev(rev, false)?
+                .ok_or_else(|| PullError::Invalid(format!("--timestamp-check-from-rev: no such revision {rev}")))?;
+            Some((c, repo.load_commit(&c)?))
+        }
+        None => None,
+    };
+    for (name, c) in targets {
+        let check_time = opts.timestamp_check && name.is_some();
+        if opts.disable_verify_bindings && !check_time && floor.is_none() {
+            continue;
+        }
+        let commit = source.load_commit(repo, c)?;
+        if let (Some(n), false) = (name, opts.disable_verify_bindings) {
+            if let Some(bound) = commit.ref_bindings() {
+                if !bound.contains(n) {
+                    return Err(PullError::Invalid(format!(
+                        "Commit {c} has no requested ref ‘{n}’ in ref binding metadata ({})",
+                        oxtree_store::fsck::quote_list(&bound)
+                    )));
+                }
+            }
+        }
+        let current = match (name, check_time) {
+            (Some(n), true) => {
+                let spec = if opts.mirror { n.clone() } else { format!("{remote}:{n}") };
+                match repo.resolve_rev(&spec, true)? {
+                    Some(old) if old != *c => Some((old, repo.load_commit(&old)?)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        for (old, old_commit) in current.iter().chain(floor.iter()) {
+            if commit.timestamp < old_commit.timestamp {
+                return Err(PullError::Invalid(format!(
+                    "Upgrade target revision '{c}' with timestamp '{}' is chronologically older than current \
+                     revision '{old}' with timestamp '{}'; use --allow-downgrade to permit",
+                    iso8601(commit.timestamp),
+                    iso8601(old_commit.timestamp)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+use oxtree_store::summary::iso8601;
 
 /// Replaces `name` in the repository's top directory with `bytes`.
 fn write_root_file(repo: &Repo, name: &str, bytes: &[u8]) -> Result<(), PullError> {
@@ -436,18 +539,32 @@ fn write_root_file(repo: &Repo, name: &str, bytes: &[u8]) -> Result<(), PullErro
 /// The remote's summary (parsed, and its bytes), if it has one; checks
 /// that the remote is an `archive` repository when the summary says which
 /// mode it is in.
-fn fetch_summary(client: &Client, url: &str, received: &mut u64) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
-    let summary_url = join(url, "summary");
-    let Some(bytes) = client.get_bytes(&summary_url, MAX_METADATA_SIZE)? else { return Ok(None) };
-    *received += bytes.len() as u64;
+/// Files fetched besides objects: how many, how many bytes.
+#[derive(Default)]
+struct Tally {
+    files: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, bytes: &[u8]) {
+        self.files += 1;
+        self.bytes += bytes.len() as u64;
+    }
+}
+
+fn fetch_summary(client: &Client, meta: &Bases, tally: &mut Tally) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
+    let got = meta.each("summary", |u| Ok(client.get_bytes(u, MAX_METADATA_SIZE)?.map(|b| (b, u.to_string()))))?;
+    let Some((bytes, summary_url)) = got else { return Ok(None) };
+    tally.add(&bytes);
     let summary = Summary::from_bytes(&bytes).map_err(|e| PullError::Invalid(format!("{summary_url}: {e}")))?;
     if summary.get("ostree.summary.mode").is_some() && summary.get("ostree.summary.tombstone-commits").is_some() {
         // As OSTree does: the mode comes from the remote's config.
-        let config_url = join(url, "config");
+        let config_url = meta.url("config");
         let text = client
             .get_bytes(&config_url, 1 << 20)?
             .ok_or_else(|| PullError::Invalid(format!("{config_url}: not found on the server")))?;
-        *received += text.len() as u64;
+        tally.add(&text);
         let text = String::from_utf8(text).map_err(|_| PullError::Invalid(format!("{config_url}: not UTF-8")))?;
         let kf =
             oxtree_store::repo::KeyFile::parse(&text).map_err(|e| PullError::Invalid(format!("{config_url}: {e}")))?;
@@ -462,32 +579,22 @@ fn fetch_summary(client: &Client, url: &str, received: &mut u64) -> Result<Optio
 /// `refs/heads/REF` of the remote: 64 hex digits.
 fn resolve_ref(
     client: &Client,
-    url: &str,
+    meta: &Bases,
     name: &str,
     remote: &str,
     had_summary: bool,
-    received: &mut u64,
+    tally: &mut Tally,
 ) -> Result<Checksum, PullError> {
     if had_summary {
         return Err(PullError::Invalid(format!("No such branch '{name}' in the summary of remote {remote}")));
     }
-    let ref_url = join(url, &format!("refs/heads/{name}"));
-    let bytes = client.get_bytes(&ref_url, 1024)?.ok_or_else(|| {
+    let rel = format!("refs/heads/{name}");
+    let ref_url = meta.url(&rel);
+    let bytes = meta.each(&rel, |u| client.get_bytes(u, 1024))?.ok_or_else(|| {
         PullError::Invalid(format!("No such branch '{name}' in remote {remote} ({ref_url} not found)"))
     })?;
-    *received += bytes.len() as u64;
+    tally.add(&bytes);
     let text = String::from_utf8(bytes).map_err(|_| PullError::Invalid(format!("{ref_url}: not UTF-8")))?;
     Checksum::from_hex(text.trim_end())
         .map_err(|e| PullError::Invalid(format!("{ref_url}: not a commit checksum: {e}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::join;
-
-    #[test]
-    fn urls_join_with_one_slash() {
-        assert_eq!(join("http://h/repo", "config"), "http://h/repo/config");
-        assert_eq!(join("http://h/repo/", "/objects/ab/c.commit"), "http://h/repo/objects/ab/c.commit");
-    }
 }

@@ -88,6 +88,8 @@ pub(crate) struct Walk<'a, 'r, S: Source> {
     pub tx: &'a Transaction<'r>,
     /// Fetch only commits (`--commit-metadata-only`).
     pub commit_only: bool,
+    /// Fetch only these paths of each tree (`--subpath`); empty: all.
+    pub subpaths: Vec<String>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
     stats: Mutex<PullStats>,
 }
@@ -100,7 +102,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
     pub fn new(src: S, tx: &'a Transaction<'r>, commit_only: bool) -> Self {
-        Walk { src, tx, commit_only, seen: Mutex::new(HashSet::new()), stats: Mutex::new(PullStats::default()) }
+        Walk {
+            src,
+            tx,
+            commit_only,
+            subpaths: Vec::new(),
+            seen: Mutex::new(HashSet::new()),
+            stats: Mutex::new(PullStats::default()),
+        }
     }
 
     /// What the walk imported so far.
@@ -136,15 +145,54 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         (need_meta || need_tree).then_some(Job::Dir { tree: *tree, meta: *meta, need_meta, need_tree })
     }
 
+    /// Imports content object `c`.
+    fn content(&self, c: &Checksum) -> Result<(), PullError> {
+        let size = self.src.content(self.tx, c)?;
+        let mut stats = lock(&self.stats);
+        stats.content += 1;
+        stats.content_bytes += size;
+        Ok(())
+    }
+
+    /// Imports what `path` names in the tree `tree` (with dirmeta `meta`):
+    /// the directories on the way (their dirmeta and dirtree only), then
+    /// the file, or the whole directory, at its end.
+    fn subpath(&self, tree: &Checksum, meta: &Checksum, path: &str) -> Result<(), PullError> {
+        let (mut tree, mut meta) = (*tree, *meta);
+        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+        for (i, name) in parts.iter().enumerate() {
+            if self.first_sight(&meta, ObjectType::DirMeta) && !self.tx.has_object(ObjectType::DirMeta, &meta) {
+                self.metadata(ObjectType::DirMeta, &meta)?;
+            }
+            let bytes = self.metadata(ObjectType::DirTree, &tree)?;
+            let dt = DirTree::from_bytes(&bytes).map_err(bad(&tree, ObjectType::DirTree))?;
+            if let Some(d) = dt.dirs.iter().find(|d| d.name == *name) {
+                (tree, meta) = (d.tree, d.meta);
+                continue;
+            }
+            match dt.files.iter().find(|f| f.name == *name) {
+                Some(f) if i + 1 == parts.len() => {
+                    if self.first_sight(&f.checksum, ObjectType::File)
+                        && !self.tx.has_object(ObjectType::File, &f.checksum)
+                    {
+                        self.content(&f.checksum)?;
+                    }
+                    return Ok(());
+                }
+                _ => {
+                    return Err(PullError::Invalid(format!(
+                        "--subpath {path}: no such file or directory in the commit"
+                    )))
+                }
+            }
+        }
+        self.tree(&tree, &meta)
+    }
+
     /// Does `job`, pushing the jobs it finds onto `more`.
     fn run(&self, job: Job, more: &mut Vec<Job>) -> Result<(), PullError> {
         match job {
-            Job::Content(c) => {
-                let size = self.src.content(self.tx, &c)?;
-                let mut stats = lock(&self.stats);
-                stats.content += 1;
-                stats.content_bytes += size;
-            }
+            Job::Content(c) => self.content(&c)?,
             Job::Dir { tree, meta, need_meta, need_tree } => {
                 if need_meta {
                     self.metadata(ObjectType::DirMeta, &meta)?;
@@ -241,7 +289,12 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             self.tx.write_commitmeta(c, &meta)?;
         }
         if !complete && !self.commit_only {
-            self.tree(&commit.root_tree, &commit.root_meta)?;
+            if self.subpaths.is_empty() {
+                self.tree(&commit.root_tree, &commit.root_meta)?;
+            }
+            for p in &self.subpaths {
+                self.subpath(&commit.root_tree, &commit.root_meta, p)?;
+            }
         }
         if depth != 0 {
             if let Some(p) = commit.parent {

@@ -452,12 +452,8 @@ fn check_content(repo: &Repo, csum: &Checksum) -> Result<Option<Check>, Error> {
     Ok(None)
 }
 
-fn ref_bindings(commit: &Commit) -> Option<Vec<String>> {
-    let v = commit.metadata.get("ostree.ref-binding")?;
-    Some(v.as_array().unwrap_or(&[]).iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
-}
-
-fn quote_list(items: &[String]) -> String {
+/// `‘a’, ‘b’`, as OSTree lists refs in messages.
+pub fn quote_list(items: &[String]) -> String {
     items.iter().map(|s| format!("‘{s}’")).collect::<Vec<_>>().join(", ")
 }
 
@@ -519,7 +515,7 @@ fn check_ref(
     }
     let commit = Commit::from_bytes(&bytes).map_err(|e| load_err(&e))?;
     if opts.verify_bindings {
-        if let Some(b) = ref_bindings(&commit) {
+        if let Some(b) = commit.ref_bindings() {
             if !b.iter().any(|r| r == name) {
                 return Err(Error::Invalid(format!(
                     "Commit {csum}: Commit has no requested ref ‘{name}’ in ref binding metadata ({})",
@@ -659,7 +655,7 @@ pub fn fsck(repo: &Repo, opts: &FsckOptions, events: &(dyn Fn(&FsckEvent<'_>) + 
         for c in &to_verify {
             let Ok(commit) = repo.load_commit(c) else { continue };
             if opts.verify_back_refs {
-                for r in ref_bindings(&commit).unwrap_or_default() {
+                for r in commit.ref_bindings().unwrap_or_default() {
                     match repo.resolve_rev(&r, true) {
                         Ok(Some(t)) if t == *c => {}
                         Ok(Some(_)) => {

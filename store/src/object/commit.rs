@@ -179,4 +179,11 @@ impl Commit {
         h.update(self.root_meta.as_bytes());
         h.finish()
     }
+
+    /// The refs the commit is bound to (`ostree.ref-binding`), if it says:
+    /// a pull or fsck of another ref pointing at it is refused.
+    pub fn ref_bindings(&self) -> Option<Vec<String>> {
+        let v = self.metadata.get("ostree.ref-binding")?;
+        Some(v.as_array().unwrap_or(&[]).iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+    }
 }

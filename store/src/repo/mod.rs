@@ -51,8 +51,8 @@ pub enum Error {
         /// What is wrong.
         msg: String,
     },
-    /// An object is absent.
-    #[error("No such metadata object {}.{}", checksum, ty.name())]
+    /// An object is absent (OSTree's wording for each kind).
+    #[error("{}", missing_message(checksum, *ty))]
     MissingObject {
         /// Its checksum.
         checksum: Checksum,
@@ -144,6 +144,15 @@ pub struct Repo {
     lock_timeout: Option<Duration>,
     /// `core.parent`, opened on first use (lookups that miss go there).
     parent: std::sync::OnceLock<Option<Box<Repo>>>,
+}
+
+/// What OSTree says of a missing object.
+fn missing_message(checksum: &Checksum, ty: ObjectType) -> String {
+    if ty == ObjectType::File {
+        format!("Couldn't find file object '{checksum}'")
+    } else {
+        format!("No such metadata object {checksum}.{}", ty.name())
+    }
 }
 
 impl Repo {

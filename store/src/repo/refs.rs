@@ -96,6 +96,12 @@ impl Repo {
 
     /// Writes or deletes a ref file (atomically, durably when fsync is on).
     pub fn write_ref(&self, spec: &RefSpec, target: Option<&Checksum>) -> Result<(), Error> {
+        self.write_ref_file(spec, target)?;
+        self.refs_changed()
+    }
+
+    /// Writes (or with `None` removes) the file of one ref.
+    pub(crate) fn write_ref_file(&self, spec: &RefSpec, target: Option<&Checksum>) -> Result<(), Error> {
         let p = self.path().join(spec.rel_path());
         match target {
             Some(c) => {
@@ -110,7 +116,17 @@ impl Repo {
                 Err(e) => return Err(io_err(p)(e)),
             },
         }
+        Ok(())
+    }
+
+    /// What follows a change of refs: the repo directory's mtime is bumped,
+    /// as OSTree does, and with `core.auto-update-summary=true` the summary
+    /// is regenerated.
+    pub(crate) fn refs_changed(&self) -> Result<(), Error> {
         self.touch();
+        if self.config().get_bool("core", "auto-update-summary").and_then(Result::ok).unwrap_or(false) {
+            crate::summary::update_summary(self, &[])?;
+        }
         Ok(())
     }
 
@@ -130,8 +146,7 @@ impl Repo {
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(format!("{up}{target}"), &tmp).map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
-        self.touch();
-        Ok(())
+        self.refs_changed()
     }
 
     /// If `name` is an alias, the ref it points to.

@@ -668,10 +668,10 @@ impl<'r> Transaction<'r> {
         self.finished = true;
         let refs = std::mem::take(&mut self.refs);
         for (spec, target) in &refs {
-            repo.write_ref(spec, target.as_ref())?;
+            repo.write_ref_file(spec, target.as_ref())?;
         }
         if !refs.is_empty() {
-            repo.touch();
+            repo.refs_changed()?;
         }
         Ok(())
     }

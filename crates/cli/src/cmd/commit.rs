@@ -316,6 +316,9 @@ fn run(ctx: &Context) -> Result<()> {
         tx.set_ref(b, Some(csum))?;
     }
     tx.commit()?;
+    if repo.config().get_bool("core", "commit-update-summary").and_then(Result::ok).unwrap_or(false) {
+        oxtree_store::summary::update_summary(&repo, &[])?;
+    }
 
     if a.flag("consume") {
         for src in &sources {

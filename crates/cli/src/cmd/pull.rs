@@ -31,6 +31,15 @@ pub static COMMAND: Command = Command {
             "N",
             "Specifies how many times each download should be retried upon error (default: 5)"
         ),
+        opt!("subpath", "PATH", "Only pull the provided subpath(s)"),
+        opt!("localcache-repo", 'L', "REPO", "Add REPO as local cache source for objects during this pull"),
+        flag!("timestamp-check", 'T', "Require fetched commits to have newer timestamps"),
+        opt!("timestamp-check-from-rev", "REV", "Require fetched commits to have newer timestamps than given rev"),
+        flag!("disable-verify-bindings", "Do not verify commit bindings"),
+        flag!("disable-static-deltas", "Do not use static deltas (oxtree does not use them yet)"),
+        flag!("require-static-deltas", "Require static deltas (refused: oxtree cannot apply them yet)"),
+        flag!("dry-run", "Only print information on what will be downloaded (requires static deltas)"),
+        flag!("http-trusted", "Accepted for compatibility; oxtree verifies every object it fetches"),
     ],
     repo: true,
     run,
@@ -46,6 +55,12 @@ fn run(ctx: &Context) -> Result<()> {
         _ => (first, Vec::new()),
     };
     refs.extend(a.args[1..].iter().cloned());
+    if a.flag("dry-run") && !a.flag("require-static-deltas") {
+        anyhow::bail!("--dry-run requires --require-static-deltas");
+    }
+    if a.flag("require-static-deltas") {
+        anyhow::bail!("--require-static-deltas: oxtree cannot apply static deltas yet");
+    }
     let mut dest = ctx.repo()?;
     if a.flag("disable-fsync") {
         dest.set_fsync(false);
@@ -63,6 +78,11 @@ fn run(ctx: &Context) -> Result<()> {
     let Some(path) = url.strip_prefix("file://") else {
         return pull_http(&dest, remote, &refs, depth, a);
     };
+    for o in ["localcache-repo", "timestamp-check", "timestamp-check-from-rev"] {
+        if a.flag(o) {
+            anyhow::bail!("--{o} is not supported for file:// remotes yet (pull them over http:// instead)");
+        }
+    }
     let src = Repo::open(std::path::Path::new(path))?;
     if refs.is_empty() {
         let branches = dest.remote_option(remote, "branches")?.unwrap_or_default();
@@ -77,6 +97,7 @@ fn run(ctx: &Context) -> Result<()> {
         commit_metadata_only: a.flag("commit-metadata-only"),
         remote: Some(remote.to_string()),
         bareuseronly_files: a.flag("bareuseronly-files"),
+        subpaths: a.all("subpath").into_iter().map(str::to_string).collect(),
     };
     let stats = pull_local(&src, &dest, &refs, &opts)?;
     println!("{}", closing_line(&stats, None));
@@ -100,10 +121,25 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         url: a.get("url").map(str::to_string),
         mirror: a.flag("mirror"),
         http,
+        localcache_repos: a.all("localcache-repo").into_iter().map(std::path::PathBuf::from).collect(),
+        subpaths: a.all("subpath").into_iter().map(str::to_string).collect(),
+        timestamp_check: a.flag("timestamp-check"),
+        timestamp_check_from_rev: a.get("timestamp-check-from-rev").map(str::to_string),
+        disable_verify_bindings: a.flag("disable-verify-bindings"),
     };
     let start = std::time::Instant::now();
     let stats = oxtree_fetch::pull(dest, remote, refs, &opts)?;
-    println!("{}", closing_line(&stats.objects, Some((stats.bytes_received, start.elapsed().as_secs()))));
+    let mut fetched = stats.objects;
+    fetched.metadata -= stats.local_metadata.min(fetched.metadata);
+    fetched.metadata += stats.meta_files;
+    fetched.content -= stats.local_content.min(fetched.content);
+    let mut line = closing_line(&fetched, Some((stats.bytes_received, start.elapsed().as_secs())));
+    if stats.local_metadata + stats.local_content > 0 {
+        // OSTree puts what came from --localcache-repo after the counts.
+        let at = line.find(" fetched").map_or(line.len(), |i| i + " fetched".len());
+        line.insert_str(at, &format!(" ({} meta, {} content local)", stats.local_metadata, stats.local_content));
+    }
+    println!("{line}");
     Ok(())
 }
 

@@ -57,6 +57,7 @@ fn run(ctx: &Context) -> Result<()> {
         commit_metadata_only: a.flag("commit-metadata-only"),
         remote: a.get("remote").map(str::to_string),
         bareuseronly_files: a.flag("bareuseronly-files"),
+        subpaths: Vec::new(),
     };
     let refs: Vec<String> = a.args[1..].to_vec();
     let stats = pull_local(&src, &dest, &refs, &opts)?;

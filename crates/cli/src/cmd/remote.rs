@@ -1,5 +1,6 @@
-//! `remote`: manage remotes (`add`, `delete`, `show-url`, `list`) and their
-//! cookie jars (`add-cookie`, `delete-cookie`, `list-cookies`).
+//! `remote`: manage remotes (`add`, `delete`, `show-url`, `list`), show
+//! what their servers hold (`refs`, `summary`), and their cookie jars
+//! (`add-cookie`, `delete-cookie`, `list-cookies`).
 
 use anyhow::{bail, Context as _, Result};
 use oxtree_fetch::cookies;
@@ -14,7 +15,7 @@ pub static COMMAND: Command = Command {
     opts: &[],
     repo: false,
     run: no_run,
-    subcommands: &[&ADD, &DELETE, &SHOW_URL, &LIST, &ADD_COOKIE, &DELETE_COOKIE, &LIST_COOKIES],
+    subcommands: &[&ADD, &DELETE, &SHOW_URL, &LIST, &REFS, &SUMMARY, &ADD_COOKIE, &DELETE_COOKIE, &LIST_COOKIES],
 };
 
 static ADD: Command = Command {
@@ -109,6 +110,59 @@ static LIST_COOKIES: Command = Command {
     run: list_cookies,
     subcommands: &[],
 };
+
+static REFS: Command = Command {
+    name: "refs",
+    usage: "NAME",
+    summary: "List remote refs",
+    opts: &[],
+    repo: true,
+    run: refs,
+    subcommands: &[],
+};
+
+static SUMMARY: Command = Command {
+    name: "summary",
+    usage: "NAME",
+    summary: "Show remote summary",
+    opts: &[flag!("raw", "Show raw variant data")],
+    repo: true,
+    run: summary,
+    subcommands: &[],
+};
+
+/// The remote's summary, fetched now; an error if it has none.
+fn remote_summary(ctx: &Context) -> Result<(String, Vec<u8>)> {
+    let name = ctx.arg(0, "NAME")?;
+    let repo = repo_for(ctx)?;
+    let http = oxtree_fetch::http::HttpOptions::default();
+    let bytes = oxtree_fetch::fetch_remote_summary(&repo, name, &http)?
+        .ok_or_else(|| anyhow::anyhow!("Remote refs not available; server has no summary file"))?;
+    Ok((name.to_string(), bytes))
+}
+
+fn refs(ctx: &Context) -> Result<()> {
+    let (name, bytes) = remote_summary(ctx)?;
+    let s =
+        oxtree_store::summary::Summary::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("summary of {name}: {e}"))?;
+    let mut names: Vec<&str> = s.refs.iter().map(|r| r.name.as_str()).collect();
+    names.sort_unstable();
+    for r in names {
+        println!("{name}:{r}");
+    }
+    Ok(())
+}
+
+fn summary(ctx: &Context) -> Result<()> {
+    let (name, bytes) = remote_summary(ctx)?;
+    let bad = |e: oxtree_store::object::ObjectError| anyhow::anyhow!("summary of {name}: {e}");
+    if ctx.args.flag("raw") {
+        println!("{}", oxtree_store::summary::raw_text(&bytes).map_err(bad)?);
+    } else {
+        print!("{}", oxtree_store::summary::Summary::from_bytes(&bytes).map_err(bad)?.view_text());
+    }
+    Ok(())
+}
 
 fn repo_for(ctx: &Context) -> Result<oxtree_store::Repo> {
     if let Some(sysroot) = ctx.args.get("sysroot") {
