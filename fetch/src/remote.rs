@@ -270,7 +270,7 @@ impl Source for HttpSource<'_> {
     }
 
     fn concurrency(&self) -> usize {
-        MAX_REQUESTS
+        oxtree_store::threads_or(MAX_REQUESTS)
     }
 }
 

@@ -242,14 +242,29 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             let result = self.run(job, &mut more);
             let mut q = lock(queue);
             q.busy -= 1;
-            match result {
-                Ok(()) => q.jobs.append(&mut more),
+            // This thread takes one of the new jobs itself: wake one other
+            // thread per job beyond that, or everyone when the walk is over
+            // (waking all for every job made the pull pay for hundreds of
+            // thousands of context switches).
+            let others = more.len().saturating_sub(1);
+            let over = match result {
+                Ok(()) => {
+                    q.jobs.append(&mut more);
+                    q.jobs.is_empty() && q.busy == 0
+                }
                 Err(e) => {
                     q.failed.get_or_insert(e);
+                    true
+                }
+            };
+            drop(q);
+            if over {
+                wake.notify_all();
+            } else {
+                for _ in 0..others {
+                    wake.notify_one();
                 }
             }
-            drop(q);
-            wake.notify_all();
         }
     }
 

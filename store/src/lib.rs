@@ -30,7 +30,7 @@ pub mod fsck;
 pub mod prune;
 pub mod summary;
 mod threads;
-pub use threads::{io_threads, worker_threads};
+pub use threads::{io_threads, threads_or, worker_threads};
 pub mod traverse;
 mod umask;
 pub use umask::{created_with_mode, process_umask};

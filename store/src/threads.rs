@@ -1,5 +1,5 @@
-//! How many worker threads the parallel file-system walks use (commit from
-//! a directory, checkout). `OXTREE_THREADS=N` (N > 0) overrides both.
+//! How many worker threads the parallel walks use (commit from a
+//! directory, checkout, pull). `OXTREE_THREADS=N` (N > 0) overrides them all.
 
 /// The worker count for commit, which hashes (and for `archive`
 /// compresses) what it reads: twice the cores, at least 4, so that more
@@ -16,6 +16,12 @@ pub fn worker_threads() -> usize {
 /// checkouts alike); more than 16 gained nothing.
 pub fn io_threads() -> usize {
     overridden().unwrap_or((cores() * 8).clamp(16, 64))
+}
+
+/// `default`, unless `OXTREE_THREADS` says otherwise (for pulls, whose
+/// request count is their own).
+pub fn threads_or(default: usize) -> usize {
+    overridden().unwrap_or(default)
 }
 
 fn cores() -> usize {

@@ -13,6 +13,7 @@ mod read;
 mod refs;
 mod remotes;
 mod transaction;
+mod writeback;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -576,6 +576,9 @@ impl<'r> Transaction<'r> {
                 zero_mtime(&f, path)?;
             }
         }
+        if size >= super::writeback::WRITEBACK_FROM && self.repo.fsync_enabled() {
+            super::writeback::start(&f);
+        }
         Ok(())
     }
 
