@@ -52,7 +52,7 @@ pub enum HttpError {
         msg: String,
     },
     /// Writing what was fetched failed.
-    #[error("{url}: writing the download: {source}")]
+    #[error("{url}: {source}")]
     Write {
         /// The URL.
         url: String,

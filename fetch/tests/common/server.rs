@@ -36,6 +36,9 @@ pub enum Reply {
     Truncated(Vec<u8>, usize),
     /// Accept and say nothing for this long, then close.
     Stall(Duration),
+    /// `200` without a length: `prefix`, then zeros until the client
+    /// hangs up.
+    Endless(Vec<u8>),
 }
 
 type Handler = dyn Fn(&Request, usize) -> Reply + Send + Sync;
@@ -113,6 +116,14 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
         Reply::Stall(d) => {
             std::thread::sleep(d);
             Ok(())
+        }
+        Reply::Endless(prefix) => {
+            let zeros = vec![0u8; 64 * 1024];
+            out.write_all(b"HTTP/1.1 200 X\r\nConnection: close\r\n\r\n")
+                .and_then(|()| out.write_all(&prefix))
+                .and_then(|()| loop {
+                    out.write_all(&zeros)?;
+                })
         }
     };
     let _ = out.flush();
