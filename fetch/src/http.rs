@@ -86,6 +86,9 @@ pub struct HttpOptions {
     pub retry_delay: Duration,
     /// Cookies to send where they match (the remote's cookie jar).
     pub cookies: Vec<crate::cookies::Cookie>,
+    /// Send every request through this HTTP proxy (`proxy`); unset, the
+    /// `http_proxy`/`https_proxy`/`all_proxy` environment decides.
+    pub proxy: Option<String>,
 }
 
 impl Default for HttpOptions {
@@ -100,6 +103,7 @@ impl Default for HttpOptions {
             tls_ca_path: None,
             retry_delay: Duration::from_millis(100),
             cookies: Vec::new(),
+            proxy: None,
         }
     }
 }
@@ -173,7 +177,12 @@ impl Client {
             agent.push(' ');
             agent.push_str(s);
         }
+        let proxy = match &opts.proxy {
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| HttpError::Setup(format!("proxy {p}: {e}")))?),
+            None => ureq::Proxy::try_from_env(),
+        };
         let config = ureq::Agent::config_builder()
+            .proxy(proxy)
             .http_status_as_error(false)
             .timeout_connect(Some(opts.connect_timeout))
             .timeout_recv_response(Some(opts.read_timeout))

@@ -5,7 +5,9 @@
 //! object a commit reaches, verifying checksums when asked to distrust the
 //! source; and over HTTP from `archive` repositories ([`remote::pull`]),
 //! through [`http::Client`], which has OSTree's retry rules, size limits
-//! and `Range` resumption. Both walk commits the same way (`walk`).
+//! and `Range` resumption. Both walk commits the same way (`walk`), with
+//! several threads fetching at once, into a transaction that takes over
+//! what a killed pull had stored ([`oxtree_store::Repo::resume_transaction`]).
 //!
 //! Stability: young; the API may change between 0.x releases.
 #![deny(missing_docs)]
@@ -22,5 +24,5 @@ mod walk;
 
 pub use error::PullError;
 pub use local::{pull_local, PullLocalOptions};
-pub use remote::{fetch_remote_summary, pull, HttpPullStats, PullOptions};
+pub use remote::{fetch_remote_summary, pull, HttpPullStats, Progress, ProgressFn, PullOptions};
 pub use walk::PullStats;

@@ -81,6 +81,30 @@ pub struct PullOptions {
     /// Do not check that a commit's `ostree.ref-binding` lists the ref
     /// pulled (`--disable-verify-bindings`).
     pub disable_verify_bindings: bool,
+    /// Called as objects arrive (from the fetching threads).
+    pub progress: Option<ProgressFn>,
+}
+
+/// How far a pull is: objects imported, objects known so far (the total
+/// grows as dirtrees arrive), bytes received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Objects imported.
+    pub done: u64,
+    /// Objects the walk has seen so far.
+    pub known: u64,
+    /// Bytes received from the server.
+    pub bytes: u64,
+}
+
+/// A progress callback for [`PullOptions::progress`].
+#[derive(Clone)]
+pub struct ProgressFn(pub std::sync::Arc<dyn Fn(&Progress) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressFn")
+    }
 }
 
 /// A remote's option, `None` if unset.
@@ -116,6 +140,7 @@ struct HttpSource<'a> {
     partial_downloads: Mutex<HashSet<Checksum>>,
     /// `--localcache-repo` repositories.
     caches: Vec<Repo>,
+    progress: Option<ProgressFn>,
     /// Objects copied from them: metadata, content.
     local_metadata: AtomicU64,
     local_content: AtomicU64,
@@ -272,6 +297,12 @@ impl Source for HttpSource<'_> {
     fn concurrency(&self) -> usize {
         oxtree_store::threads_or(MAX_REQUESTS)
     }
+
+    fn progress(&self, done: u64, known: u64) {
+        if let Some(p) = &self.progress {
+            (p.0)(&Progress { done, known, bytes: self.received.load(Ordering::Relaxed) });
+        }
+    }
 }
 
 /// What a pull fetched, for the summary line.
@@ -343,6 +374,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         prefetched: Mutex::new(HashMap::new()),
         bareuseronly_files: opts.bareuseronly_files,
         caches,
+        progress: opts.progress.clone(),
         local_metadata: AtomicU64::new(0),
         local_content: AtomicU64::new(0),
         received: AtomicU64::new(0),
@@ -444,6 +476,16 @@ fn remote_client(repo: &Repo, remote: &str, http: &HttpOptions) -> Result<Client
     http.tls_permissive |= flag(repo, remote, "tls-permissive", false)?;
     if let Some(ca) = option(repo, remote, "tls-ca-path")? {
         http.tls_ca_path = Some(PathBuf::from(ca));
+    }
+    if let Some(p) = option(repo, remote, "proxy")? {
+        http.proxy = Some(p);
+    }
+    for key in ["tls-client-cert-path", "tls-client-key-path"] {
+        if option(repo, remote, key)?.is_some() {
+            return Err(PullError::Invalid(format!(
+                "remote \"{remote}\": {key}: TLS client certificates are not supported yet"
+            )));
+        }
     }
     let jar = crate::cookies::jar_path(repo.path(), remote);
     http.cookies = crate::cookies::load(&jar)

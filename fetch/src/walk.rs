@@ -49,6 +49,9 @@ pub(crate) trait Source: Sync {
     fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError>;
     /// How many objects to fetch at once.
     fn concurrency(&self) -> usize;
+    /// Told after each object: how many are done, how many are known so
+    /// far (the total grows as dirtrees arrive).
+    fn progress(&self, _done: u64, _known: u64) {}
 }
 
 /// What a pull wrote.
@@ -143,6 +146,13 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         let need_meta = self.first_sight(meta, ObjectType::DirMeta) && !self.tx.has_object(ObjectType::DirMeta, meta);
         let need_tree = self.first_sight(tree, ObjectType::DirTree);
         (need_meta || need_tree).then_some(Job::Dir { tree: *tree, meta: *meta, need_meta, need_tree })
+    }
+
+    /// Tells the source how far the walk is.
+    fn report(&self) {
+        let s = self.stats();
+        let known = lock(&self.seen).len() as u64;
+        self.src.progress(s.metadata + s.content, known);
     }
 
     /// Imports content object `c`.
@@ -240,6 +250,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             };
             let mut more = Vec::new();
             let result = self.run(job, &mut more);
+            self.report();
             let mut q = lock(queue);
             q.busy -= 1;
             // This thread takes one of the new jobs itself: wake one other

@@ -258,3 +258,41 @@ fn remote_refs_and_summary_match_ostree() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Remote refs not available; server has no summary file"));
 }
+
+#[test]
+fn a_terminal_gets_a_progress_line_and_a_pipe_only_the_closing_line() {
+    require_ostree();
+    let w = TempDir::new("pull-progress");
+    let (srv, _) = served_repo(&w, "2021-06-01T12:00:00Z");
+    let server = Server::start(serve_dir(srv.into()));
+    let dst = client_repo(&w, "dst", &server.url);
+    // `script` (util-linux) runs the pull on a pseudo-terminal.
+    let cmd = format!("{} --repo={dst} pull --update-frequency=1 origin main", oxtree_bin());
+    let out = std::process::Command::new("script").args(["-qec", &cmd, "/dev/null"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Receiving objects: "), "{text}");
+    assert!(text.contains("content objects fetched"), "{text}");
+    let dst2 = client_repo(&w, "dst2", &server.url);
+    let piped = ox(&[&format!("--repo={dst2}"), "pull", "origin", "main"]);
+    assert!(!piped.contains("Receiving") && !piped.contains('\r'), "{piped}");
+    assert_eq!(piped.lines().count(), 1, "{piped}");
+}
+
+#[test]
+fn a_remote_proxy_carries_every_request() {
+    require_ostree();
+    let w = TempDir::new("pull-proxy");
+    let (srv, head) = served_repo(&w, "2021-06-01T12:00:00Z");
+    // The proxy serves what comes through its tunnels from the repo
+    // itself, so the origin's name need not resolve.
+    let proxy = Server::start(serve_dir(srv.into()));
+    let dst = client_repo(&w, "dst", "http://origin.invalid");
+    let d = format!("--repo={dst}");
+    ox(&[&d, "config", "set", "remote \"origin\".proxy", &proxy.url]);
+    ox(&[&d, "pull", "origin", "main"]);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), head);
+    let reqs = proxy.requests();
+    assert!(reqs.iter().any(|r| r.path == "CONNECT origin.invalid:80"), "{reqs:?}");
+    assert!(reqs.iter().any(|r| r.path.ends_with(".filez")));
+}

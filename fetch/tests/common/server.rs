@@ -74,13 +74,10 @@ impl Server {
     }
 }
 
-fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
-    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+/// Reads a request line and its headers.
+fn read_head(reader: &mut BufReader<TcpStream>) -> Option<(String, Vec<(String, String)>)> {
     let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    reader.read_line(&mut line).ok()?;
     let mut headers = Vec::new();
     loop {
         let mut h = String::new();
@@ -91,6 +88,25 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
+    Some((line, headers))
+}
+
+fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let Some((mut line, mut headers)) = read_head(&mut reader) else { return };
+    if line.starts_with("CONNECT ") {
+        // Acting as a proxy: log the tunnel, then serve what comes through
+        // it as if this were the origin.
+        let target = line.split_whitespace().nth(1).unwrap_or_default().to_string();
+        log.lock().expect("log").push(Request { path: format!("CONNECT {target}"), range: None, headers });
+        let mut out = stream.try_clone().expect("clone stream");
+        if out.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").is_err() {
+            return;
+        }
+        let Some(next) = read_head(&mut reader) else { return };
+        (line, headers) = next;
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let range = headers.iter().find(|(k, _)| k == "range").map(|(_, v)| v.clone());
     let req = Request { path, range, headers };
     let index = {

@@ -204,9 +204,21 @@ impl<'r> Transaction<'r> {
     }
 
     /// Whether the object a dead transaction left in the staging directory
-    /// is whole: its checksum is recomputed.
+    /// is whole. In the bare modes a regular file's last step is setting
+    /// its mtime to 0 (after its data, mode, owner and xattrs; large ones
+    /// get their final name only after that), so a file with mtime 0 is
+    /// whole: the process was killed, not the machine (that changes the
+    /// boot ID, and other boots' directories are never taken over).
+    /// Anything else has its checksum recomputed.
     fn check_leftover(&self, ty: ObjectType, csum: &Checksum) -> bool {
         let Some(p) = self.staged_path_if_present(csum, ty) else { return false };
+        if ty == ObjectType::File && self.repo.mode() != RepoMode::Archive {
+            let finished = rustix::fs::statat(rustix::fs::CWD, &p, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() && st.st_mtime == 0);
+            if finished {
+                return true;
+            }
+        }
         if ty == ObjectType::File {
             self.repo.open_file_at(&p, csum).and_then(|obj| super::read::verify_object(obj, csum, &p)).is_ok()
         } else {

@@ -2,6 +2,8 @@
 //! directly from the repository on disk, `http://` and `https://` remotes
 //! over HTTP (`oxtree_fetch::remote`).
 
+use std::io::Write as _;
+
 use anyhow::{anyhow, Result};
 use oxtree_fetch::http::HttpOptions;
 use oxtree_fetch::{pull_local, PullLocalOptions, PullOptions, PullStats};
@@ -32,6 +34,7 @@ pub static COMMAND: Command = Command {
             "Specifies how many times each download should be retried upon error (default: 5)"
         ),
         opt!("subpath", "PATH", "Only pull the provided subpath(s)"),
+        opt!("update-frequency", "FREQUENCY", "Sets the update frequency, in milliseconds (0=1000ms) (default: 0)"),
         opt!("localcache-repo", 'L', "REPO", "Add REPO as local cache source for objects during this pull"),
         flag!("timestamp-check", 'T', "Require fetched commits to have newer timestamps"),
         opt!("timestamp-check-from-rev", "REV", "Require fetched commits to have newer timestamps than given rev"),
@@ -126,9 +129,25 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         timestamp_check: a.flag("timestamp-check"),
         timestamp_check_from_rev: a.get("timestamp-check-from-rev").map(str::to_string),
         disable_verify_bindings: a.flag("disable-verify-bindings"),
+        progress: None,
     };
+    let mut opts = opts;
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    if on_terminal {
+        let ms = match a.get("update-frequency") {
+            Some(f) => f.parse::<u64>().map_err(|_| anyhow!("Invalid --update-frequency '{f}'"))?,
+            None => 0,
+        };
+        opts.progress = Some(progress_line(std::time::Duration::from_millis(if ms == 0 { 1000 } else { ms })));
+    }
     let start = std::time::Instant::now();
-    let stats = oxtree_fetch::pull(dest, remote, refs, &opts)?;
+    let result = oxtree_fetch::pull(dest, remote, refs, &opts);
+    if on_terminal {
+        // The progress line goes; the closing line or the error takes its place.
+        print!("\r\x1b[K");
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+    let stats = result?;
     let mut fetched = stats.objects;
     fetched.metadata -= stats.local_metadata.min(fetched.metadata);
     fetched.metadata += stats.meta_files;
@@ -141,6 +160,32 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
     }
     println!("{line}");
     Ok(())
+}
+
+/// A progress line on the terminal, redrawn at most every `every`:
+/// objects done of those known so far, speed, bytes received.
+fn progress_line(every: std::time::Duration) -> oxtree_fetch::ProgressFn {
+    let start = std::time::Instant::now();
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    oxtree_fetch::ProgressFn(std::sync::Arc::new(move |p: &oxtree_fetch::Progress| {
+        let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
+        if l.is_some_and(|t| t.elapsed() < every) {
+            return;
+        }
+        *l = Some(std::time::Instant::now());
+        let secs = start.elapsed().as_secs_f64().max(0.001);
+        let pct = (p.done * 100).checked_div(p.known).unwrap_or(0).min(100);
+        let speed = format_size((p.bytes as f64 / secs) as u64);
+        let mut out = std::io::stdout().lock();
+        let _ = write!(
+            out,
+            "\r\x1b[KReceiving objects: {pct}% ({}/{}) {speed}/s {}",
+            p.done,
+            p.known,
+            format_size(p.bytes)
+        );
+        let _ = out.flush();
+    }))
 }
 
 /// OSTree's closing line of a pull, which scripts read: objects

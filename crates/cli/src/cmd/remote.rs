@@ -15,7 +15,19 @@ pub static COMMAND: Command = Command {
     opts: &[],
     repo: false,
     run: no_run,
-    subcommands: &[&ADD, &DELETE, &SHOW_URL, &LIST, &REFS, &SUMMARY, &ADD_COOKIE, &DELETE_COOKIE, &LIST_COOKIES],
+    subcommands: &[
+        &ADD,
+        &DELETE,
+        &SHOW_URL,
+        &LIST,
+        &GPG_IMPORT,
+        &LIST_GPG_KEYS,
+        &REFS,
+        &SUMMARY,
+        &ADD_COOKIE,
+        &DELETE_COOKIE,
+        &LIST_COOKIES,
+    ],
 };
 
 static ADD: Command = Command {
@@ -110,6 +122,35 @@ static LIST_COOKIES: Command = Command {
     run: list_cookies,
     subcommands: &[],
 };
+
+static GPG_IMPORT: Command = Command {
+    name: "gpg-import",
+    usage: "NAME [KEY-ID...]",
+    summary: "Import GPG keys",
+    opts: &[
+        opt!("keyring", 'k', "FILE", "Import keys from a keyring file (repeatable)"),
+        flag!("stdin", "Import keys from standard input"),
+    ],
+    repo: true,
+    run: no_gpg,
+    subcommands: &[],
+};
+
+static LIST_GPG_KEYS: Command = Command {
+    name: "list-gpg-keys",
+    usage: "NAME",
+    summary: "Show remote GPG keys",
+    opts: &[],
+    repo: true,
+    run: no_gpg,
+    subcommands: &[],
+};
+
+/// GPG keyrings come with the signing issue; until then, say so.
+fn no_gpg(ctx: &Context) -> Result<()> {
+    ctx.arg(0, "NAME")?;
+    bail!("GPG feature is disabled in a build time option")
+}
 
 static REFS: Command = Command {
     name: "refs",
