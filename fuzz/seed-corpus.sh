@@ -18,6 +18,7 @@
 #   checksum         object checksums: hex, modified base64 and raw
 #   keyfile          the repos' config files, one with a remote added
 #   summary          the archive repo's summary, before and after deltas
+#   remote_text      a mirrorlist and a cookie jar made by `ostree remote add-cookie`
 #
 # Files are named after the SHA-256 of their contents, as libFuzzer does.
 set -euo pipefail
@@ -89,6 +90,11 @@ for mode in archive bare-user; do
     done
     ostree remote add --repo="$repo" --no-gpg-verify --set=branches='main;dev;' origin http://127.0.0.1:8000/repo
     put keyfile "$repo/config"
+    ostree remote add-cookie --repo="$repo" origin 127.0.0.1 / foo bar
+    ostree remote add-cookie --repo="$repo" origin example.org /repo id 'x y'
+    put remote_text "$repo/origin.cookies.txt"
+    printf '# mirrors\n\nhttp://127.0.0.1:8000/repo\nhttps://mirror.example/repo/\n' >"$work/mirrorlist"
+    put remote_text "$work/mirrorlist"
   fi
   while IFS= read -r -d '' f; do
     case "$f" in

@@ -47,7 +47,14 @@ pub fn load(path: &Path) -> std::io::Result<Vec<Cookie>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    Ok(text.lines().filter_map(parse_line).collect())
+    Ok(parse(&text))
+}
+
+/// The cookies of a jar's text; lines that are not cookies (comments,
+/// wrong field counts, control characters, which a header could not
+/// carry) are skipped.
+pub fn parse(text: &str) -> Vec<Cookie> {
+    text.lines().filter_map(parse_line).collect()
 }
 
 fn parse_line(line: &str) -> Option<Cookie> {
@@ -56,7 +63,7 @@ fn parse_line(line: &str) -> Option<Cookie> {
         return None;
     }
     let f: Vec<&str> = line.split('\t').collect();
-    if f.len() != 7 {
+    if f.len() != 7 || f.iter().any(|x| x.chars().any(char::is_control)) {
         return None;
     }
     Some(Cookie {
@@ -80,6 +87,13 @@ fn bool_field(b: bool) -> &'static str {
 
 /// Writes `cookies` to the jar at `path` (atomically).
 pub fn save(path: &Path, cookies: &[Cookie]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, to_text(cookies))?;
+    std::fs::rename(&tmp, path)
+}
+
+/// The jar's text for `cookies`.
+pub fn to_text(cookies: &[Cookie]) -> String {
     let mut text = String::new();
     for c in cookies {
         text.push_str(&format!(
@@ -93,9 +107,7 @@ pub fn save(path: &Path, cookies: &[Cookie]) -> std::io::Result<()> {
             c.value
         ));
     }
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    text
 }
 
 /// A cookie for `domain` and `path`, as `remote add-cookie` makes it.

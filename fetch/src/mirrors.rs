@@ -42,13 +42,7 @@ impl Bases {
             .ok_or_else(|| PullError::Invalid(format!("{list_url}: mirrorlist not found on the server")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| PullError::Invalid(format!("{list_url}: mirrorlist is not UTF-8 text")))?;
-        let urls: Vec<String> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .filter(|l| l.starts_with("http://") || l.starts_with("https://"))
-            .map(str::to_string)
-            .collect();
+        let urls = parse_mirrorlist(&text);
         if urls.is_empty() {
             return Err(PullError::Invalid(format!("No valid mirrors were found in mirrorlist '{list_url}'")));
         }
@@ -88,6 +82,19 @@ impl Bases {
             None => Ok(None),
         }
     }
+}
+
+/// The mirrors a mirrorlist names: one base URL per line, blank lines and
+/// `#` comments skipped, and anything but `http://` and `https://` URLs
+/// without spaces or control characters dropped.
+pub fn parse_mirrorlist(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with("http://") || l.starts_with("https://"))
+        .filter(|l| !l.chars().any(|c| c.is_whitespace() || c.is_control()))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Only `http://` and `https://` URLs here (`file://` remotes are pulled

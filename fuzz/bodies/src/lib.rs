@@ -43,6 +43,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("checksum", checksum),
     ("keyfile", keyfile),
     ("summary", summary),
+    ("remote_text", remote_text),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte
@@ -356,5 +357,22 @@ pub fn summary(data: &[u8]) {
             assert_eq!(d.name(), name, "static delta name does not print back the same");
             let _ = d.rel_path();
         }
+    }
+}
+
+/// `remote_text`: what a server or a user's file gives the fetch crate as
+/// text. As a mirrorlist: only http(s) URLs without spaces or controls
+/// come out. As a cookie jar: what is parsed survives writing and reading
+/// back unchanged, and carries no control characters into a header.
+pub fn remote_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    for url in oxtree_fetch::parse_mirrorlist(&text) {
+        assert!(url.starts_with("http://") || url.starts_with("https://"), "{url:?}");
+        assert!(!url.chars().any(|c| c.is_whitespace() || c.is_control()), "{url:?}");
+    }
+    let jar = oxtree_fetch::cookies::parse(&text);
+    assert_eq!(oxtree_fetch::cookies::parse(&oxtree_fetch::cookies::to_text(&jar)), jar);
+    if let Some(h) = oxtree_fetch::cookies::header_for(&jar, "https://example.org/repo/objects/x") {
+        assert!(!h.chars().any(char::is_control), "{h:?}");
     }
 }

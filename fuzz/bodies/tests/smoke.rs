@@ -134,6 +134,11 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     ] {
         push("gvariant_text", t.as_bytes().to_vec());
     }
+    push("remote_text", b"# mirrors\n\nhttp://127.0.0.1:8000/repo\n https://m.example/r \nftp://no\n".to_vec());
+    push(
+        "remote_text",
+        b"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tfoo\tbar\n#HttpOnly_example.org\tTRUE\t/repo\tTRUE\t1999999999\tid\tx y\n".to_vec(),
+    );
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }
@@ -285,7 +290,7 @@ fn every_target_survives_mutated_golden_and_random_input() {
     for (name, body) in TARGETS {
         let own = &seeds[name];
         assert!(!own.is_empty(), "no seeds for {name}");
-        let text = matches!(*name, "gvariant_text" | "keyfile" | "checksum");
+        let text = matches!(*name, "gvariant_text" | "keyfile" | "checksum" | "remote_text");
         // The seeds as they are, and every other target's too.
         for s in &all {
             run_one(name, *body, s, &mut failures);
