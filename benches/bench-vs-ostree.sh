@@ -29,10 +29,10 @@
 #   pull              the archive repo ostree wrote, served by nginx on 127.0.0.1,
 #                     pulled into a new bare-user repo (`init` and `remote add`
 #                     untimed)
-#   pull-resume       the same pull killed with SIGKILL once the server has
-#                     answered half as many requests as the repo has objects
-#                     (untimed), then the timed pull that finishes it; the
-#                     table also shows pull-resume/pull for each tool
+#   pull-resume       the same pull killed with SIGKILL once the server has sent
+#                     half the bytes of the repo's objects (untimed), then the
+#                     timed pull that finishes it; the table also shows
+#                     pull-resume/pull for each tool
 #
 # The tools run alternately, and the one that goes first changes every round.
 # Each run is measured with `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS
@@ -279,26 +279,29 @@ new_pull_repo() {
   bin=$(tool_bin "$1")
   "$bin" --repo="$2" init --mode=bare-user && "$bin" --repo="$2" remote add --no-gpg-verify origin "$3"
 }
-# interrupt TOOL REPO AFTER: starts the pull and kills it with SIGKILL once
-# the server's log has AFTER more lines than when it started.
+# interrupt TOOL REPO BYTES: starts the pull and kills it with SIGKILL once
+# the server has sent BYTES more response bytes than when it started (the
+# log's fifth field after the quoted request is the body size).
 interrupt() {
-  local log=$work/nginx/access.log start pid
+  local log=$work/nginx/access.log start pid sent=0
   start=$(wc -l <"$log")
   "$(tool_bin "$1")" --repo="$2" pull origin main >"$work/logs/pull-interrupted.$1.log" 2>&1 &
   pid=$!
   while kill -0 "$pid" 2>/dev/null; do
-    if [ $(($(wc -l <"$log") - start)) -ge "$3" ]; then
+    sent=$(tail -n +"$((start + 1))" "$log" | awk '{ s += $6 } END { print s + 0 }')
+    if [ "$sent" -ge "$3" ]; then
       kill -9 "$pid" 2>/dev/null || true
       break
     fi
     sleep 0.02
   done
   wait "$pid" 2>/dev/null || true
-  echo "  $1: killed after $(($(wc -l <"$log") - start)) requests"
+  echo "  $1: killed after $(($(wc -l <"$log") - start)) requests, $((sent >> 20)) MiB"
 }
 if want pull && [ -d "$work/ostree-archive/objects" ]; then
   url=$("$ROOT/scripts/serve-nginx.sh" start "$work/ostree-archive" "$work/nginx")
   objects=$(find "$work/ostree-archive/objects" -type f | wc -l)
+  object_bytes=$(find "$work/ostree-archive/objects" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
   section "pull (archive repo written by ostree, $objects objects, nginx at $url) into new bare-user repos"
   for round in $(seq 1 "$ROUNDS"); do
     for tool in $(order "$round"); do
@@ -307,13 +310,13 @@ if want pull && [ -d "$work/ostree-archive/objects" ]; then
       measure pull "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" pull origin main
     done
   done
-  section "pull resumed after SIGKILL at $((objects / 2)) requests"
+  section "pull resumed after SIGKILL at half the bytes ($((object_bytes / 2 >> 20)) MiB of $((object_bytes >> 20)) MiB)"
   for round in $(seq 1 "$ROUNDS"); do
     for tool in $(order "$round"); do
       repo=$work/pull-resume-$tool.$round
       new_pull_repo "$tool" "$repo" "$url" >"$work/logs/pull-init.$tool.log" 2>&1
       prepare_run
-      interrupt "$tool" "$repo" $((objects / 2))
+      interrupt "$tool" "$repo" $((object_bytes / 2))
       measure pull-resume "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" pull origin main
     done
   done

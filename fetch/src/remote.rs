@@ -46,7 +46,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The largest `.filez` downloaded.
+/// The largest `.filez` downloaded at all; each download is also held to
+/// the size its own header declares (`spool`).
 const MAX_CONTENT_SIZE: u64 = 1 << 40;
 
 /// Options of [`pull`].

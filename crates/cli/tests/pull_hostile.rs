@@ -60,16 +60,10 @@ fn a_commit_that_is_not_its_checksum_is_refused() {
     let w = TempDir::new("hostile-commit");
     let (srv, head) = served_repo(&w);
     let commit = object_path(&head, ObjectType::Commit);
-    let c2 = commit.clone();
-    let root = srv.clone();
-    let server = Server::start(move |req, _| match read_below(&root, &req.path) {
-        Some(mut body) if req.path == c2 => {
-            let n = body.len() - 1;
-            body[n] ^= 1;
-            Reply::Full(200, body)
-        }
-        Some(body) => Reply::Full(200, body),
-        None => Reply::Full(404, Vec::new()),
+    let server = serve_but(&srv, &commit, |mut body| {
+        let n = body.len() - 1;
+        body[n] ^= 1;
+        Reply::Full(200, body)
     });
     let (_, err) = failing_pull(&w, &server.url, &["origin", "main"]);
     assert!(err.contains(&commit) && err.contains(&head.to_hex()), "names the commit and its URL: {err}");
@@ -135,24 +129,14 @@ fn endless_and_oversized_responses_are_cut_off() {
     let (srv, head) = served_repo(&w);
     // The commit never ends.
     let commit = object_path(&head, ObjectType::Commit);
-    let (root, c2) = (srv.clone(), commit.clone());
-    let server = Server::start(move |req, _| match read_below(&root, &req.path) {
-        Some(body) if req.path == c2 => Reply::Endless(body),
-        Some(body) => Reply::Full(200, body),
-        None => Reply::Full(404, Vec::new()),
-    });
+    let server = serve_but(&srv, &commit, Reply::Endless);
     let (_, err) = failing_pull(&w, &server.url, &["origin", "main"]);
     assert!(err.contains("exceeded maximum size") && err.contains(&commit), "{err}");
     // A content object whose bytes go on far past the size its header
     // declares.
     let w2 = TempDir::new("hostile-oversized");
     let filez = largest_filez(&srv);
-    let (root, f2) = (srv.clone(), filez.clone());
-    let server = Server::start(move |req, _| match read_below(&root, &req.path) {
-        Some(body) if req.path == f2 => Reply::Endless(body),
-        Some(body) => Reply::Full(200, body),
-        None => Reply::Full(404, Vec::new()),
-    });
+    let server = serve_but(&srv, &filez, Reply::Endless);
     let (dst, err) = failing_pull(&w2, &server.url, &["origin", "main"]);
     assert!(err.contains("larger than") && err.contains(&filez), "{err}");
     // Nothing big was kept.
@@ -164,6 +148,17 @@ fn endless_and_oversized_responses_are_cut_off() {
         .map(|m| m.len())
         .sum();
     assert!(kept < 8 << 20, "{kept} bytes left in tmp/");
+}
+
+/// Serves `repo`, except that the file at URL path `victim` is answered
+/// by `reply` (given its bytes).
+fn serve_but(repo: &Path, victim: &str, reply: impl Fn(Vec<u8>) -> Reply + Send + Sync + 'static) -> Server {
+    let (root, victim) = (repo.to_path_buf(), victim.to_string());
+    Server::start(move |req, _| match read_below(&root, &req.path) {
+        Some(body) if req.path == victim => reply(body),
+        Some(body) => Reply::Full(200, body),
+        None => Reply::Full(404, Vec::new()),
+    })
 }
 
 /// Writes a metadata object into the served repo.
@@ -182,21 +177,4 @@ fn publish(repo: &Path, commit: &Commit) -> Checksum {
     std::fs::write(repo.join("refs/heads/main"), format!("{c}\n")).unwrap();
     ostree(&[&format!("--repo={}", repo.display()), "summary", "-u"]);
     c
-}
-
-/// The URL path of the largest `.filez` of `repo`.
-fn largest_filez(repo: &Path) -> String {
-    let mut best = (0u64, String::new());
-    for d in std::fs::read_dir(repo.join("objects")).unwrap() {
-        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
-            let f = f.unwrap();
-            let len = f.metadata().unwrap().len();
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".filez") && len > best.0 {
-                let dir = f.path().parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
-                best = (len, format!("/objects/{dir}/{name}"));
-            }
-        }
-    }
-    best.1
 }

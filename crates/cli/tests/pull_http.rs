@@ -105,29 +105,12 @@ fn ostree_pulls_what_oxtree_wrote_and_summarised() {
     assert_same_tree(&user_checkout_snapshot(ostree, &dst, "origin:main", &w.join("got")), &want, "ostree pull");
 }
 
-/// The `.filez` of the largest content object of `repo`.
-fn largest_filez(repo: &str) -> String {
-    let mut best = (0u64, String::new());
-    for d in std::fs::read_dir(Path::new(repo).join("objects")).unwrap() {
-        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
-            let f = f.unwrap();
-            let len = f.metadata().unwrap().len();
-            let name = f.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".filez") && len > best.0 {
-                let dir = f.path().parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
-                best = (len, format!("/objects/{dir}/{name}"));
-            }
-        }
-    }
-    best.1
-}
-
 #[test]
 fn a_corrupt_object_fails_the_pull_and_a_healthy_server_finishes_it() {
     require_ostree();
     let w = TempDir::new("pull-http-corrupt");
     let (srv, head) = ostree_archive(&w);
-    let victim = largest_filez(&srv);
+    let victim = largest_filez(Path::new(&srv));
     let (root, v) = (std::path::PathBuf::from(&srv), victim.clone());
     let bad = Server::start(move |req, _| match read_below(&root, &req.path) {
         Some(mut body) => {
@@ -179,7 +162,7 @@ fn a_download_cut_short_is_resumed_by_the_next_pull() {
     let r = format!("--repo={srv}");
     ostree(&[&r, "init", "--mode=archive"]);
     let head = ostree(&[&r, "commit", "-b", "main", TS, &tree.to_string_lossy()]);
-    let victim = largest_filez(&srv);
+    let victim = largest_filez(Path::new(&srv));
     let (root, v) = (std::path::PathBuf::from(&srv), victim.clone());
     let cut = Server::start(move |req, _| match read_below(&root, &req.path) {
         Some(body) if req.path == v => {

@@ -283,3 +283,21 @@ pub fn assert_same_tree(a: &BTreeMap<String, Entry>, b: &BTreeMap<String, Entry>
     }
     panic!("{what}: trees differ:\n{}", diffs.into_iter().take(20).collect::<Vec<_>>().join("\n"));
 }
+
+/// The URL path (`/objects/XX/REST.filez`) of the largest content object
+/// of the archive repo at `repo`.
+pub fn largest_filez(repo: &Path) -> String {
+    let mut best = (0u64, String::new());
+    for d in std::fs::read_dir(repo.join("objects")).unwrap() {
+        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+            let f = f.unwrap();
+            let len = f.metadata().unwrap().len();
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".filez") && len > best.0 {
+                let dir = f.path().parent().unwrap().file_name().unwrap().to_string_lossy().into_owned();
+                best = (len, format!("/objects/{dir}/{name}"));
+            }
+        }
+    }
+    best.1
+}
