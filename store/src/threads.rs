@@ -1,16 +1,16 @@
 //! How many worker threads the parallel walks use (commit from a
 //! directory, checkout, pull). `OXTREE_THREADS=N` (N > 0) overrides them all.
 
-/// The worker count for commit, which hashes (and for `archive`
-/// compresses) what it reads: twice the cores, at least 4, so that more
-/// reads are in flight than there are cores (with a cold cache most
-/// workers wait on inode, directory and data reads).
+/// The worker count for work bound by the CPU, such as an `archive`
+/// commit, which compresses what it reads: twice the cores, at least 4, so
+/// that more reads are in flight than there are cores (with a cold cache
+/// workers also wait on inode, directory and data reads).
 pub fn worker_threads() -> usize {
     overridden().unwrap_or((cores() * 2).max(4))
 }
 
-/// The worker count for checkout, which mostly waits for the disk to hand
-/// it object metadata and data: eight per core, between 16 and 64. On a
+/// The worker count for work that mostly waits for the disk (checkout,
+/// commit into the bare modes): eight per core, between 16 and 64. On a
 /// two-core machine 16 workers made a cold-cache checkout of a root file
 /// system a quarter to a third faster than 4 (hardlink, copy and archive
 /// checkouts alike); more than 16 gained nothing.
