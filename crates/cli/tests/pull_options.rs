@@ -84,7 +84,9 @@ fn objects_come_from_the_mirrors_a_mirrorlist_names() {
     assert!(ostree(&[&d, "fsck"]).contains("no errors found"));
     let asked = |s: &Server, o: &String| s.requests().iter().any(|r| r.path == format!("/{o}"));
     assert!(asked(&m3, &objects[0]), "the object only the third mirror has came from it");
-    assert!(asked(&m2, &objects[1]) && !asked(&m3, &objects[1]));
+    // (Which of the two that have it served the other depends on which
+    // mirror answered last, with eight requests in flight.)
+    assert!(asked(&m2, &objects[1]) || asked(&m3, &objects[1]));
     // A contenturl mirrorlist with a plain url: metadata from the url.
     let origin = Server::start(serve_dir(srv.clone().into()));
     let dst2 = w.join("dst2").to_string_lossy().into_owned();
