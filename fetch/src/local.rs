@@ -79,9 +79,8 @@ impl Source for LocalSource<'_> {
     }
 
     fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError> {
-        let dest_mode = tx.repo().mode();
-        if self.bareuseronly_files || dest_mode == RepoMode::BareUserOnly {
-            check_bareuseronly(c, &self.src.open_file(c)?.header)?;
+        if self.bareuseronly_files || tx.repo().mode() == RepoMode::BareUserOnly {
+            check_storable(tx, self.bareuseronly_files, c, &self.src.open_file(c)?.header)?;
         }
         if self.link || self.user_to_user_only_link(tx, c)? {
             // Distrusting the source means checking the object before
@@ -121,9 +120,17 @@ impl LocalSource<'_> {
     }
 }
 
-/// Refuses a regular file that bare-user-only cannot store
-/// (`--bareuseronly-files`).
-pub(crate) fn check_bareuseronly(c: &Checksum, h: &FileHeader) -> Result<(), PullError> {
+/// Refuses a regular file that bare-user-only cannot store, when the
+/// destination is such a repo or `--bareuseronly-files` asks.
+pub(crate) fn check_storable(
+    tx: &Transaction<'_>,
+    bareuseronly_files: bool,
+    c: &Checksum,
+    h: &FileHeader,
+) -> Result<(), PullError> {
+    if !bareuseronly_files && tx.repo().mode() != RepoMode::BareUserOnly {
+        return Ok(());
+    }
     let mode = h.mode;
     let extra = mode & !(S_IFMT | 0o775);
     if mode & S_IFMT == S_IFREG && extra != 0 {

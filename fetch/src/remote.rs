@@ -19,7 +19,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Seek;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 use oxtree_store::object::{Commit, ObjectType};
 use oxtree_store::repo::{FileObject, Transaction};
@@ -27,10 +27,10 @@ use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
 
 use crate::http::{Client, HttpOptions, Spool};
-use crate::local::{check_bareuseronly, store_content};
+use crate::local::{check_storable, store_content};
 use crate::mirrors::Bases;
 use crate::spool::{partial_downloads, Download};
-use crate::walk::{clear_partial_chain, verify_metadata, PullStats, Source, Walk};
+use crate::walk::{clear_partial_chain, lock, verify_metadata, PullStats, Source, Walk};
 use crate::PullError;
 
 /// The largest metadata object (or summary) fetched: OSTree's limit.
@@ -40,11 +40,6 @@ pub const MAX_METADATA_SIZE: u64 = 10 << 20;
 /// and LAN pulls are bound by inflating and hashing, which these threads
 /// spread over the cores; slow links by latency, which they hide.
 const MAX_REQUESTS: usize = 8;
-
-/// Locks `m`, also after a thread panicked holding it.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The largest `.filez` downloaded at all; each download is also held to
 /// the size its own header declares (`spool`).
@@ -203,9 +198,7 @@ impl HttpSource<'_> {
     fn content_from_cache(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<Option<u64>, PullError> {
         let Some(cache) = self.caches.iter().find(|r| r.has_object(ObjectType::File, c)) else { return Ok(None) };
         let obj = cache.open_file(c)?;
-        if self.bareuseronly_files || tx.repo().mode() == oxtree_store::RepoMode::BareUserOnly {
-            check_bareuseronly(c, &obj.header)?;
-        }
+        check_storable(tx, self.bareuseronly_files, c, &obj.header)?;
         let size = store_content(tx, c, obj)?;
         self.local_content.fetch_add(1, Ordering::Relaxed);
         Ok(Some(size))
@@ -284,9 +277,7 @@ impl Source for HttpSource<'_> {
                 }
                 None => FileObject::from_filez_bytes(std::mem::take(&mut spool.mem), c, &url)?,
             };
-            if self.bareuseronly_files || tx.repo().mode() == oxtree_store::RepoMode::BareUserOnly {
-                check_bareuseronly(c, &obj.header)?;
-            }
+            check_storable(tx, self.bareuseronly_files, c, &obj.header)?;
             Ok::<u64, PullError>(store_content(tx, c, obj)?)
         })();
         // Stored, or not worth resuming: a complete download that is not
@@ -297,6 +288,10 @@ impl Source for HttpSource<'_> {
 
     fn concurrency(&self) -> usize {
         oxtree_store::threads_or(MAX_REQUESTS)
+    }
+
+    fn wants_progress(&self) -> bool {
+        self.progress.is_some()
     }
 
     fn progress(&self, done: u64, known: u64) {
@@ -345,10 +340,13 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     }
     let client = remote_client(repo, remote, &opts.http)?;
     let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
-    let content = match option(repo, remote, "contenturl")? {
-        Some(c) => Bases::resolve(&client, &c, &format!("remote \"{remote}\" contenturl"))?,
-        None => Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?,
+    // Without a contenturl, content comes from the url's own mirrors (a
+    // mirrorlist is fetched once).
+    let own_content = match option(repo, remote, "contenturl")? {
+        Some(c) => Some(Bases::resolve(&client, &c, &format!("remote \"{remote}\" contenturl"))?),
+        None => None,
     };
+    let content = own_content.as_ref().unwrap_or(&meta);
     let caches = opts.localcache_repos.iter().map(|p| Repo::open(p)).collect::<Result<Vec<_>, _>>()?;
 
     let mut wanted: Vec<String> = refs.to_vec();
@@ -368,7 +366,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     let mut source = HttpSource {
         client: &client,
         meta: &meta,
-        content: &content,
+        content,
         partial_downloads: Mutex::new(partial_downloads(&tmp)),
         tmp,
         commit_sizes: HashMap::new(),

@@ -118,10 +118,7 @@ impl Download<'_> {
 
 impl Spool for Download<'_> {
     fn held(&mut self) -> std::io::Result<u64> {
-        match &mut self.file {
-            Some(f) => f.held(),
-            None => Ok(self.mem.len() as u64),
-        }
+        Ok(self.held)
     }
     fn clear(&mut self) -> std::io::Result<()> {
         self.mem.clear();

@@ -49,6 +49,11 @@ pub(crate) trait Source: Sync {
     fn content(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<u64, PullError>;
     /// How many objects to fetch at once.
     fn concurrency(&self) -> usize;
+    /// Whether [`Source::progress`] wants to be told (counting takes two
+    /// locks per object, not worth it for nobody).
+    fn wants_progress(&self) -> bool {
+        false
+    }
     /// Told after each object: how many are done, how many are known so
     /// far (the total grows as dirtrees arrive).
     fn progress(&self, _done: u64, _known: u64) {}
@@ -99,7 +104,7 @@ pub(crate) struct Walk<'a, 'r, S: Source> {
 
 /// Locks `m`, also after a thread panicked holding it (the data stays
 /// consistent: every critical section here is a few plain updates).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -150,6 +155,9 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
 
     /// Tells the source how far the walk is.
     fn report(&self) {
+        if !self.src.wants_progress() {
+            return;
+        }
         let s = self.stats();
         let known = lock(&self.seen).len() as u64;
         self.src.progress(s.metadata + s.content, known);

@@ -76,14 +76,10 @@ fn metadata_that_is_not_normal_form_is_refused() {
     let (srv, head) = served_repo(&w);
     // A commit whose root dirtree has a byte more than normal form allows:
     // the bytes hash to their name, so only the form check can catch it.
-    let repo = oxtree_store::Repo::open(&srv).unwrap();
-    let mut commit = repo.load_commit(&head).unwrap();
-    let mut bytes = repo.read_metadata(ObjectType::DirTree, &commit.root_tree).unwrap();
-    bytes.push(0);
-    let bad = Checksum::digest(&bytes);
-    write_object(&srv, &bad, ObjectType::DirTree, &bytes);
-    commit.root_tree = bad;
-    publish(&srv, &commit);
+    let bad = replace_root_dirtree(&srv, &head, |mut bytes| {
+        bytes.push(0);
+        bytes
+    });
     let server = Server::start(serve_dir(srv.clone()));
     let (_, err) = failing_pull(&w, &server.url, &["origin", "main"]);
     assert!(err.contains(&bad.to_hex()), "names the dirtree: {err}");
@@ -94,15 +90,11 @@ fn a_dirtree_naming_dotdot_is_refused() {
     require_ostree();
     let w = TempDir::new("hostile-dotdot");
     let (srv, head) = served_repo(&w);
-    let repo = oxtree_store::Repo::open(&srv).unwrap();
-    let mut commit = repo.load_commit(&head).unwrap();
-    let mut dt = DirTree::from_bytes(&repo.read_metadata(ObjectType::DirTree, &commit.root_tree).unwrap()).unwrap();
-    dt.files[0].name = "..".into();
-    let bytes = dt.to_bytes();
-    let bad = Checksum::digest(&bytes);
-    write_object(&srv, &bad, ObjectType::DirTree, &bytes);
-    commit.root_tree = bad;
-    publish(&srv, &commit);
+    let bad = replace_root_dirtree(&srv, &head, |bytes| {
+        let mut dt = DirTree::from_bytes(&bytes).unwrap();
+        dt.files[0].name = "..".into();
+        dt.to_bytes()
+    });
     let server = Server::start(serve_dir(srv.clone()));
     let (_, err) = failing_pull(&w, &server.url, &["origin", "main"]);
     assert!(err.contains(&bad.to_hex()) && err.contains(".."), "names the dirtree and the name: {err}");
@@ -159,6 +151,19 @@ fn serve_but(repo: &Path, victim: &str, reply: impl Fn(Vec<u8>) -> Reply + Send 
         Some(body) => Reply::Full(200, body),
         None => Reply::Full(404, Vec::new()),
     })
+}
+
+/// Points `main` of the served repo at a copy of commit `head` whose root
+/// dirtree is `craft` of the real one; returns the crafted dirtree's name.
+fn replace_root_dirtree(repo: &Path, head: &Checksum, craft: impl FnOnce(Vec<u8>) -> Vec<u8>) -> Checksum {
+    let r = oxtree_store::Repo::open(repo).unwrap();
+    let mut commit = r.load_commit(head).unwrap();
+    let bytes = craft(r.read_metadata(ObjectType::DirTree, &commit.root_tree).unwrap());
+    let bad = Checksum::digest(&bytes);
+    write_object(repo, &bad, ObjectType::DirTree, &bytes);
+    commit.root_tree = bad;
+    publish(repo, &commit);
+    bad
 }
 
 /// Writes a metadata object into the served repo.

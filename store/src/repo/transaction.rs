@@ -168,8 +168,7 @@ impl<'r> Transaction<'r> {
         if !self.staged.lock().map(|s| s.contains(&(*csum, ty))).unwrap_or(false) {
             return None;
         }
-        let rel = loose_path(csum, ty, self.repo.mode() == RepoMode::Archive);
-        Some(self.staging.join(rel.strip_prefix("objects/").unwrap_or(&rel)))
+        Some(self.staging_path(csum, ty))
     }
 
     /// The repository.
@@ -187,9 +186,7 @@ impl<'r> Transaction<'r> {
                 self.mark_staged(*csum, ty);
                 return true;
             }
-            if let Some(p) = self.staged_path_if_present(csum, ty) {
-                let _ = std::fs::remove_file(p);
-            }
+            let _ = std::fs::remove_file(self.staging_path(csum, ty));
         }
         // No objects/XX directory when the transaction began, and no parent
         // repo: the object cannot be there (a concurrent writer's copy
@@ -211,7 +208,7 @@ impl<'r> Transaction<'r> {
     /// boot ID, and other boots' directories are never taken over).
     /// Anything else has its checksum recomputed.
     fn check_leftover(&self, ty: ObjectType, csum: &Checksum) -> bool {
-        let Some(p) = self.staged_path_if_present(csum, ty) else { return false };
+        let p = self.staging_path(csum, ty);
         if ty == ObjectType::File && self.repo.mode() != RepoMode::Archive {
             let finished = rustix::fs::statat(rustix::fs::CWD, &p, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
                 .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_file() && st.st_mtime == 0);
@@ -227,9 +224,9 @@ impl<'r> Transaction<'r> {
     }
 
     /// Where object `csum` would be staged (whether it is or not).
-    fn staged_path_if_present(&self, csum: &Checksum, ty: ObjectType) -> Option<PathBuf> {
+    fn staging_path(&self, csum: &Checksum, ty: ObjectType) -> PathBuf {
         let rel = loose_path(csum, ty, self.repo.mode() == RepoMode::Archive);
-        Some(self.staging.join(rel.strip_prefix("objects/")?))
+        self.staging.join(rel.strip_prefix("objects/").unwrap_or(&rel))
     }
 
     /// The bytes of metadata object `csum` staged in this transaction (or
@@ -238,7 +235,7 @@ impl<'r> Transaction<'r> {
         if !self.has_object(ty, csum) || !self.staged.lock().is_ok_and(|s| s.contains(&(*csum, ty))) {
             return None;
         }
-        std::fs::read(self.staged_path_if_present(csum, ty)?).ok()
+        std::fs::read(self.staging_path(csum, ty)).ok()
     }
 
     fn staged_path(&self, csum: &Checksum, ty: ObjectType) -> Result<PathBuf, Error> {

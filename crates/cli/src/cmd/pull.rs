@@ -117,7 +117,7 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         http.retries = n.parse().map_err(|_| anyhow!("Invalid --network-retries '{n}'"))?;
     }
     http.user_agent_suffix = a.get("append-user-agent").map(str::to_string);
-    let opts = PullOptions {
+    let mut opts = PullOptions {
         depth,
         commit_metadata_only: a.flag("commit-metadata-only"),
         bareuseronly_files: a.flag("bareuseronly-files"),
@@ -131,7 +131,6 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         disable_verify_bindings: a.flag("disable-verify-bindings"),
         progress: None,
     };
-    let mut opts = opts;
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if on_terminal {
         let ms = match a.get("update-frequency") {
