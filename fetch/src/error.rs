@@ -11,6 +11,9 @@ pub enum PullError {
     /// Fetching failed.
     #[error(transparent)]
     Http(#[from] HttpError),
+    /// A static delta is unusable.
+    #[error("static delta: {0}")]
+    Delta(#[from] crate::delta::DeltaError),
     /// The remote or the request is unusable as configured.
     #[error("{0}")]
     Invalid(String),

@@ -14,6 +14,7 @@
 #![deny(unsafe_code)]
 
 pub mod cookies;
+pub mod delta;
 mod error;
 pub mod http;
 pub mod local;
