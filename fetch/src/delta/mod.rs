@@ -10,11 +10,14 @@
 
 pub mod apply;
 pub mod bspatch;
+pub mod generate;
 pub mod ops;
 pub mod part;
+mod rollsum;
 pub mod superblock;
 
 pub use apply::{apply_offline, apply_part, ApplyStats};
+pub use generate::{generate, GenerateOptions, GenerateStats};
 pub use oxtree_store::deltas::StaticDelta;
 pub use superblock::{Endianness, Superblock};
 

@@ -369,7 +369,7 @@ pub fn parse_object_records(b: &[u8]) -> Result<Vec<(ObjectType, Checksum)>, Del
     b.chunks_exact(33)
         .map(|r| {
             let ty = ObjectType::from_id(r[0]).ok_or_else(|| malformed(format!("object of type {}", r[0])))?;
-            if ty == ObjectType::Commit || ty == ObjectType::CommitMeta || ty == ObjectType::TombstoneCommit {
+            if !matches!(ty, ObjectType::File | ObjectType::DirTree | ObjectType::DirMeta) {
                 return Err(malformed(format!("a part may not create {} objects", ty.name())));
             }
             Ok((ty, checksum_of(&r[1..], "object record")?))

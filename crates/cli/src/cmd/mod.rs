@@ -28,6 +28,7 @@ mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod static_delta;
 mod summary;
 
 /// A command of the CLI.
@@ -118,6 +119,7 @@ pub static COMMANDS: &[&Command] = &[
     &reset::COMMAND,
     &rev_parse::COMMAND,
     &show::COMMAND,
+    &static_delta::COMMAND,
     &summary::COMMAND,
 ];
 

@@ -1,0 +1,655 @@
+//! Building static deltas that the real OSTree applies.
+//!
+//! The objects are everything TO reaches that FROM does not (the TO commit
+//! itself travels in the superblock). New files are paired with old files
+//! they are likely versions of: the same path, else the same name, else the
+//! same path or name once digit runs are ignored (`libfoo.so.1.2.3` and
+//! `libfoo.so.1.2.4`, `/usr/share/doc/pkg-1.0/` and `pkg-1.1/`), which
+//! catches the renames of a package upgrade that OSTree's basename rule
+//! misses. A pair is encoded by content-defined chunk matching when at
+//! least half the new file is found in the old one, else by bsdiff when
+//! enabled and small enough; other files are stored whole, grouped by
+//! extension so that xz sees similar data together, or, when larger than
+//! the fallback size, left for the client to fetch on its own.
+//!
+//! Parts are compressed on worker threads while the next part is built;
+//! at most a few parts' worth of data is in memory at once.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+
+use oxtree_store::gvariant::Value;
+use oxtree_store::object::{FileHeader, ObjectType};
+use oxtree_store::repo::{write_atomic, FileContent, Repo};
+use oxtree_store::Checksum;
+use rayon::prelude::*;
+
+use super::ops::{self, put_varint};
+use super::part::{Compression, Payload};
+use super::rollsum::{self, Piece};
+use super::superblock::{Endianness, Fallback, PartHeader, Superblock, ENDIANNESS_KEY};
+use super::{DeltaError, StaticDelta};
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// The starting commit; `None` for a from-scratch delta.
+    pub from: Option<Checksum>,
+    /// The target commit.
+    pub to: Checksum,
+    /// Carry the parts inside the superblock.
+    pub inline: bool,
+    /// Files larger than this (bytes) are fallbacks; 0: none are.
+    pub min_fallback_size: u64,
+    /// Pairs whose sizes add up to more than this (bytes) are not bsdiffed.
+    pub max_bsdiff_size: u64,
+    /// Start a new part beyond this many bytes.
+    pub max_chunk_size: u64,
+    /// Use bsdiff for changed files.
+    pub bsdiff: bool,
+    /// Byte order of the sizes.
+    pub endianness: Endianness,
+    /// Write the superblock here (parts beside it) instead of the repo.
+    pub filename: Option<PathBuf>,
+    /// How parts are compressed.
+    pub compression: Compression,
+    /// Extra superblock metadata, first in its dictionary.
+    pub metadata: Vec<(String, Value<'static>)>,
+}
+
+impl GenerateOptions {
+    /// OSTree's defaults: fallbacks above 4 MB, bsdiff up to 128 MB, parts
+    /// of 32 MB, xz, host byte order.
+    pub fn new(from: Option<Checksum>, to: Checksum) -> GenerateOptions {
+        GenerateOptions {
+            from,
+            to,
+            inline: false,
+            min_fallback_size: 4_000_000,
+            max_bsdiff_size: 128_000_000,
+            max_chunk_size: 32_000_000,
+            bsdiff: true,
+            endianness: Endianness::host(),
+            filename: None,
+            compression: Compression::Xz,
+            metadata: Vec::new(),
+        }
+    }
+}
+
+/// What was built (what `static-delta generate` reports).
+#[derive(Debug, Clone, Default)]
+pub struct GenerateStats {
+    /// New files paired with an old one.
+    pub modified: u64,
+    /// Of those, encoded by chunk matching.
+    pub rollsum_objects: u64,
+    /// Bytes chunk matching took from old files.
+    pub rollsum_bytes: u64,
+    /// Of those, encoded by bsdiff.
+    pub bsdiff_objects: u64,
+    /// New metadata objects.
+    pub new_metadata: u64,
+    /// New regular files.
+    pub new_regular: u64,
+    /// New symlinks.
+    pub new_symlinks: u64,
+    /// Fallback objects.
+    pub fallbacks: u64,
+    /// Per part: objects, compressed size, uncompressed size.
+    pub parts: Vec<(usize, u64, u64)>,
+    /// What the new objects take as loose objects in the repo.
+    pub loose_size: u64,
+}
+
+/// A file of the TO tree the delta must carry.
+struct NewFile {
+    checksum: Checksum,
+    path: String,
+    header: FileHeader,
+    size: u64,
+}
+
+/// How a new regular file is encoded.
+enum Encoding {
+    Whole,
+    Rollsum { old: Checksum, pieces: Vec<Piece>, new_bytes: Vec<u8> },
+    Bsdiff { old: Checksum, patch: Vec<u8> },
+}
+
+/// Every object of a tree, and for each file the first path it has.
+#[derive(Default)]
+struct TreeIndex {
+    metadata: Vec<(ObjectType, Checksum)>,
+    objects: HashSet<(Checksum, ObjectType)>,
+    files: Vec<(String, Checksum)>,
+}
+
+fn index_tree(repo: &Repo, commit: &Checksum) -> Result<TreeIndex, DeltaError> {
+    let c = repo.load_commit(commit)?;
+    let mut idx = TreeIndex::default();
+    let mut stack = vec![(String::new(), c.root_tree, c.root_meta)];
+    while let Some((path, tree, meta)) = stack.pop() {
+        if idx.objects.insert((meta, ObjectType::DirMeta)) {
+            idx.metadata.push((ObjectType::DirMeta, meta));
+        }
+        if !idx.objects.insert((tree, ObjectType::DirTree)) {
+            continue;
+        }
+        idx.metadata.push((ObjectType::DirTree, tree));
+        let dt = repo.load_dirtree(&tree)?;
+        for f in &dt.files {
+            if idx.objects.insert((f.checksum, ObjectType::File)) {
+                idx.files.push((format!("{path}/{}", f.name), f.checksum));
+            }
+        }
+        for d in dt.dirs.iter().rev() {
+            stack.push((format!("{path}/{}", d.name), d.tree, d.meta));
+        }
+    }
+    Ok(idx)
+}
+
+/// A name or path with every run of digits replaced by `#`: versions of a
+/// file across a package upgrade have the same one.
+fn versionless(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut in_digits = false;
+    for ch in s.chars() {
+        if ch.is_ascii_digit() {
+            if !in_digits {
+                out.push('#');
+            }
+            in_digits = true;
+        } else {
+            out.push(ch);
+            in_digits = false;
+        }
+    }
+    out
+}
+
+fn basename(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+/// Data that chunk matching and bsdiff cannot improve on.
+fn already_compressed(path: &str) -> bool {
+    let ext = basename(path).rsplit('.').next().unwrap_or("");
+    matches!(ext, "xz" | "bz2" | "gz" | "zst" | "lz4" | "zip" | "jar" | "png" | "jpg" | "jpeg" | "gpg")
+}
+
+/// Where to look for the old version of a new file, best first.
+struct OldFiles {
+    by_path: HashMap<String, Checksum>,
+    by_name: HashMap<String, Checksum>,
+    by_versionless_path: HashMap<String, Checksum>,
+    by_versionless_name: HashMap<String, Checksum>,
+}
+
+impl OldFiles {
+    fn new(files: &[(String, Checksum)]) -> OldFiles {
+        let mut o = OldFiles {
+            by_path: HashMap::new(),
+            by_name: HashMap::new(),
+            by_versionless_path: HashMap::new(),
+            by_versionless_name: HashMap::new(),
+        };
+        for (p, c) in files {
+            o.by_path.insert(p.clone(), *c);
+            o.by_name.entry(basename(p).to_string()).or_insert(*c);
+            o.by_versionless_path.entry(versionless(p)).or_insert(*c);
+            o.by_versionless_name.entry(versionless(basename(p))).or_insert(*c);
+        }
+        o
+    }
+
+    fn candidates(&self, path: &str) -> Vec<Checksum> {
+        let mut out = Vec::new();
+        for c in [
+            self.by_path.get(path),
+            self.by_name.get(basename(path)),
+            self.by_versionless_path.get(&versionless(path)),
+            self.by_versionless_name.get(&versionless(basename(path))),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !out.contains(c) {
+                out.push(*c);
+            }
+        }
+        out
+    }
+}
+
+fn read_data(repo: &Repo, c: &Checksum) -> Result<Vec<u8>, DeltaError> {
+    Ok(repo.read_file(c)?.1)
+}
+
+/// The old file a new one is best encoded against, and how.
+fn encode(repo: &Repo, f: &NewFile, old: &OldFiles, opts: &GenerateOptions) -> Result<Encoding, DeltaError> {
+    if f.size == 0 || already_compressed(&f.path) {
+        return Ok(Encoding::Whole);
+    }
+    let mut new_data: Option<Vec<u8>> = None;
+    for cand in old.candidates(&f.path) {
+        let obj = repo.open_file(&cand)?;
+        // Only readable, non-empty regular files of similar size (OSTree
+        // also requires the old file to be world-readable).
+        let (small, large) = (obj.size.min(f.size), obj.size.max(f.size));
+        if !obj.header.is_regular() || obj.header.mode & 0o004 == 0 || small == 0 || large > small * 2 {
+            continue;
+        }
+        let old_data = match obj.content {
+            FileContent::Regular(mut r) => {
+                let mut v = Vec::with_capacity(obj.size as usize);
+                std::io::Read::read_to_end(&mut r, &mut v).map_err(|source| oxtree_store::Error::Io {
+                    path: repo.object_path(&cand, ObjectType::File),
+                    source,
+                })?;
+                v
+            }
+            FileContent::Symlink => continue,
+        };
+        let new = match &new_data {
+            Some(d) => d,
+            None => new_data.insert(read_data(repo, &f.checksum)?),
+        };
+        let (pieces, matched) = rollsum::matches(&old_data, new);
+        if matched * 2 >= new.len() as u64 {
+            let mut new_bytes = Vec::new();
+            for p in &pieces {
+                if let Piece::New { new_off, len } = *p {
+                    new_bytes.extend_from_slice(&new[new_off as usize..(new_off + len) as usize]);
+                }
+            }
+            return Ok(Encoding::Rollsum { old: cand, pieces, new_bytes });
+        }
+        if opts.bsdiff && old_data.len() as u64 + new.len() as u64 <= opts.max_bsdiff_size {
+            let mut patch = Vec::new();
+            bsdiff::diff(&old_data, new, &mut patch)
+                .map_err(|e| DeltaError::Malformed(format!("bsdiff of {} against {cand}: {e}", f.checksum)))?;
+            return Ok(Encoding::Bsdiff { old: cand, patch });
+        }
+        // Paired, but neither encoding applies: try no other candidate.
+        break;
+    }
+    Ok(Encoding::Whole)
+}
+
+/// One part being filled.
+#[derive(Default)]
+struct PartBuilder {
+    modes: Vec<(u32, u32, u32)>,
+    mode_index: HashMap<(u32, u32, u32), u64>,
+    xattrs: Vec<oxtree_store::object::Xattrs>,
+    xattr_index: HashMap<Vec<u8>, u64>,
+    blob: Vec<u8>,
+    ops: Vec<u8>,
+    objects: Vec<(ObjectType, Checksum)>,
+    usize: u64,
+}
+
+impl PartBuilder {
+    fn size(&self) -> u64 {
+        (self.blob.len() + self.ops.len() + self.modes.len() * 12 + self.objects.len() * 33) as u64
+    }
+
+    fn mode(&mut self, h: &FileHeader) -> u64 {
+        let key = (h.uid, h.gid, h.mode);
+        let next = self.modes.len() as u64;
+        let modes = &mut self.modes;
+        *self.mode_index.entry(key).or_insert_with(|| {
+            modes.push(key);
+            next
+        })
+    }
+
+    fn xattr(&mut self, h: &FileHeader) -> u64 {
+        let key = h.xattrs.to_value().to_bytes();
+        let next = self.xattrs.len() as u64;
+        let xattrs = &mut self.xattrs;
+        *self.xattr_index.entry(key).or_insert_with(|| {
+            xattrs.push(h.xattrs.clone());
+            next
+        })
+    }
+
+    fn append(&mut self, data: &[u8]) -> u64 {
+        let off = self.blob.len() as u64;
+        self.blob.extend_from_slice(data);
+        off
+    }
+
+    fn op(&mut self, op: u8, operands: &[u64]) {
+        self.ops.push(op);
+        for &v in operands {
+            put_varint(&mut self.ops, v);
+        }
+    }
+}
+
+/// A finished part on its way to a compressor.
+struct PartJob {
+    index: usize,
+    payload: Vec<u8>,
+    objects: Vec<(ObjectType, Checksum)>,
+    usize: u64,
+}
+
+/// A compressed part.
+struct PartDone {
+    index: usize,
+    header: PartHeader,
+    /// The bytes, kept only for inline deltas.
+    inline: Option<Vec<u8>>,
+    uncompressed: u64,
+}
+
+/// Compresses a payload into part-file bytes.
+pub fn compress(payload: &[u8], compression: Compression) -> Result<Vec<u8>, DeltaError> {
+    let mut out = vec![compression.byte()];
+    match compression {
+        Compression::None => out.extend_from_slice(payload),
+        Compression::Xz => {
+            let mut o = lzma_rust2::XzOptions::with_preset(8);
+            // A dictionary larger than the data finds nothing more and
+            // costs memory: size it to the payload (the decoder sizes its
+            // own from the stream header).
+            let want = (payload.len() as u64).next_power_of_two().clamp(1 << 16, 1 << 26) as u32;
+            o.lzma_options.dict_size = o.lzma_options.dict_size.min(want);
+            let mut w = lzma_rust2::XzWriter::new(out, o).map_err(|e| DeltaError::Malformed(format!("xz: {e}")))?;
+            std::io::Write::write_all(&mut w, payload).map_err(|e| DeltaError::Malformed(format!("xz: {e}")))?;
+            out = w.finish().map_err(|e| DeltaError::Malformed(format!("xz: {e}")))?;
+        }
+        Compression::Zstd => {
+            let z = ruzstd::encoding::compress_to_vec(payload, ruzstd::encoding::CompressionLevel::Default);
+            out.extend_from_slice(&z);
+        }
+    }
+    Ok(out)
+}
+
+/// Builds the delta `opts` describes in `repo` (or at `opts.filename`) and
+/// returns its superblock.
+pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, GenerateStats), DeltaError> {
+    let commit = repo.read_metadata(ObjectType::Commit, &opts.to)?;
+    let to_idx = index_tree(repo, &opts.to)?;
+    let from_idx = match &opts.from {
+        Some(f) => {
+            repo.read_metadata(ObjectType::Commit, f)?;
+            index_tree(repo, f)?
+        }
+        None => TreeIndex::default(),
+    };
+    let mut stats = GenerateStats::default();
+    let new_meta: Vec<(ObjectType, Checksum)> =
+        to_idx.metadata.iter().filter(|(ty, c)| !from_idx.objects.contains(&(*c, *ty))).copied().collect();
+    // OSTree counts the commit among the new metadata.
+    stats.new_metadata = new_meta.len() as u64 + 1;
+
+    // The new content objects, with their headers.
+    let mut new_files = Vec::new();
+    for (path, c) in &to_idx.files {
+        if from_idx.objects.contains(&(*c, ObjectType::File)) {
+            continue;
+        }
+        let obj = repo.open_file(c)?;
+        new_files.push(NewFile { checksum: *c, path: path.clone(), header: obj.header, size: obj.size });
+    }
+    let (symlinks, regular): (Vec<NewFile>, Vec<NewFile>) = new_files.into_iter().partition(|f| f.header.is_symlink());
+    stats.new_regular = regular.len() as u64;
+    stats.new_symlinks = symlinks.len() as u64;
+    for (c, ty) in new_meta.iter().map(|(t, c)| (c, t)).chain(regular.iter().chain(&symlinks).map(|f| (&f.checksum, &ObjectType::File))) {
+        stats.loose_size += std::fs::symlink_metadata(repo.object_path(c, *ty)).map(|m| m.len()).unwrap_or(0);
+    }
+
+    // Pair and encode changed files, in parallel.
+    let old = OldFiles::new(&from_idx.files);
+    let encodings: Vec<Encoding> = if opts.from.is_some() {
+        regular.par_iter().map(|f| encode(repo, f, &old, opts)).collect::<Result<_, _>>()?
+    } else {
+        regular.iter().map(|_| Encoding::Whole).collect()
+    };
+
+    let mut rollsums = Vec::new();
+    let mut bsdiffs = Vec::new();
+    let mut whole = Vec::new();
+    let mut fallbacks = Vec::new();
+    for (f, e) in regular.iter().zip(encodings) {
+        match e {
+            Encoding::Rollsum { .. } => rollsums.push((f, e)),
+            Encoding::Bsdiff { .. } => bsdiffs.push((f, e)),
+            Encoding::Whole if opts.min_fallback_size > 0 && f.size > opts.min_fallback_size => fallbacks.push(f),
+            Encoding::Whole => whole.push(f),
+        }
+    }
+    stats.modified = (rollsums.len() + bsdiffs.len()) as u64;
+    stats.rollsum_objects = rollsums.len() as u64;
+    stats.bsdiff_objects = bsdiffs.len() as u64;
+    stats.fallbacks = fallbacks.len() as u64;
+    // Similar files side by side compress better.
+    let ext = |p: &str| basename(p).rsplit_once('.').map(|(_, e)| e.to_string()).unwrap_or_default();
+    whole.sort_by_cached_key(|f| (ext(&f.path), basename(&f.path).to_string(), f.checksum));
+
+    // Where parts go.
+    let delta = StaticDelta { from: opts.from, to: opts.to };
+    let rel = delta.rel_path();
+    let (dir, superblock_path) = match &opts.filename {
+        Some(f) => (f.parent().map(Path::to_path_buf).unwrap_or_default(), f.clone()),
+        None => {
+            oxtree_store::deltas::delete_static_delta(repo, &delta)?;
+            let d = delta.path(repo);
+            (d.clone(), d.join("superblock"))
+        }
+    };
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| DeltaError::Store(oxtree_store::Error::Io { path: p, source })
+    };
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+
+    let workers = rayon::current_num_threads().clamp(1, 2);
+    let (job_tx, job_rx) = mpsc::sync_channel::<PartJob>(1);
+    let job_rx = std::sync::Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Result<PartDone, DeltaError>>();
+    let parts: Result<Vec<PartDone>, DeltaError> = std::thread::scope(|s| {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let job_rx = &job_rx;
+            let dir = &dir;
+            s.spawn(move || loop {
+                let job = match job_rx.lock().map(|rx| rx.recv()) {
+                    Ok(Ok(j)) => j,
+                    _ => return,
+                };
+                let r = finish_part(job, opts, dir);
+                if done_tx.send(r).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let built = build_parts(repo, opts, &new_meta, &rollsums, &bsdiffs, &whole, &symlinks, &job_tx);
+        drop(job_tx);
+        let mut parts = Vec::new();
+        for r in done_rx {
+            parts.push(r?);
+        }
+        built?;
+        Ok(parts)
+    });
+    let mut parts = parts?;
+    parts.sort_by_key(|p| p.index);
+
+    let mut metadata = opts.metadata.clone();
+    metadata.push((ENDIANNESS_KEY.into(), Value::Byte(opts.endianness.byte())));
+    for p in &parts {
+        if let Some(bytes) = &p.inline {
+            let (kind, body) = bytes.split_first().map(|(k, b)| (*k, b.to_vec())).unwrap_or((0, Vec::new()));
+            let v = Value::Tuple(vec![Value::Byte(kind), Value::Bytes(Cow::Owned(body))]);
+            metadata.push((format!("{rel}/{}", p.index), v));
+        }
+    }
+    if let Some(meta) = repo.load_commitmeta(&opts.to)? {
+        metadata.push((format!("{rel}/commitmeta"), meta.to_value().into_owned()));
+    }
+    let mut fallback_entries = Vec::new();
+    for f in &fallbacks {
+        let stored = std::fs::metadata(repo.object_path(&f.checksum, ObjectType::File)).map(|m| m.len()).unwrap_or(0);
+        fallback_entries.push(Fallback { ty: ObjectType::File, checksum: f.checksum, size: stored, usize: f.size });
+    }
+    stats.parts = parts.iter().map(|p| (p.header.objects.len(), p.header.size, p.uncompressed)).collect();
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let sb = Superblock {
+        metadata,
+        timestamp,
+        from: opts.from,
+        to: opts.to,
+        commit,
+        parts: parts.into_iter().map(|p| p.header).collect(),
+        fallbacks: fallback_entries,
+        endianness: opts.endianness,
+        endianness_source: super::superblock::EndiannessSource::Declared,
+        signed: false,
+    };
+    // The superblock goes last: a delta directory without one is not a
+    // delta (listing and indexing skip it).
+    write_atomic(&superblock_path, &sb.to_bytes(), 0o644, repo.fsync_enabled())?;
+    Ok((sb, stats))
+}
+
+fn finish_part(job: PartJob, opts: &GenerateOptions, dir: &Path) -> Result<PartDone, DeltaError> {
+    let bytes = compress(&job.payload, opts.compression)?;
+    let header = PartHeader {
+        version: opts.compression.part_version(),
+        checksum: Checksum::digest(&bytes),
+        size: bytes.len() as u64,
+        usize: job.usize,
+        objects: job.objects,
+    };
+    let uncompressed = job.payload.len() as u64;
+    let inline = if opts.inline {
+        Some(bytes)
+    } else {
+        let p = dir.join(job.index.to_string());
+        std::fs::write(&p, &bytes).map_err(|source| oxtree_store::Error::Io { path: p, source })?;
+        None
+    };
+    Ok(PartDone { index: job.index, header, inline, uncompressed })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_parts(
+    repo: &Repo,
+    opts: &GenerateOptions,
+    meta: &[(ObjectType, Checksum)],
+    rollsums: &[(&NewFile, Encoding)],
+    bsdiffs: &[(&NewFile, Encoding)],
+    whole: &[&NewFile],
+    symlinks: &[NewFile],
+    jobs: &mpsc::SyncSender<PartJob>,
+) -> Result<(), DeltaError> {
+    let mut cur = PartBuilder::default();
+    let mut index = 0usize;
+    let send = |cur: &mut PartBuilder, index: &mut usize| -> Result<(), DeltaError> {
+        let p = std::mem::take(cur);
+        let payload = Payload { modes: p.modes, xattrs: p.xattrs, blob: &p.blob, ops: &p.ops }.to_bytes();
+        jobs.send(PartJob { index: *index, payload, objects: p.objects, usize: p.usize })
+            .map_err(|_| DeltaError::Malformed("part compression stopped".into()))?;
+        *index += 1;
+        Ok(())
+    };
+    let room = |cur: &mut PartBuilder, index: &mut usize, need: u64| -> Result<(), DeltaError> {
+        if !cur.objects.is_empty() && cur.size() + need > opts.max_chunk_size {
+            send(cur, index)?;
+        }
+        Ok(())
+    };
+    for (ty, c) in meta {
+        let bytes = repo.read_metadata(*ty, c)?;
+        room(&mut cur, &mut index, bytes.len() as u64)?;
+        let off = cur.append(&bytes);
+        cur.op(ops::OPEN_SPLICE_AND_CLOSE, &[bytes.len() as u64, off]);
+        cur.objects.push((*ty, *c));
+        cur.usize += bytes.len() as u64;
+    }
+    for (f, e) in rollsums.iter().chain(bsdiffs) {
+        match e {
+            Encoding::Rollsum { old, pieces, new_bytes } => {
+                room(&mut cur, &mut index, new_bytes.len() as u64 + pieces.len() as u64 * 8)?;
+                let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
+                let src = cur.append(old.as_bytes());
+                cur.op(ops::OPEN, &[m, x, f.size]);
+                let mut reading = false;
+                let mut taken = 0usize;
+                for p in pieces {
+                    match *p {
+                        Piece::Old { old_off, len } => {
+                            if !reading {
+                                cur.op(ops::SET_READ_SOURCE, &[src]);
+                                reading = true;
+                            }
+                            cur.op(ops::WRITE, &[len, old_off]);
+                        }
+                        Piece::New { len, .. } => {
+                            if reading {
+                                cur.op(ops::UNSET_READ_SOURCE, &[]);
+                                reading = false;
+                            }
+                            let off = cur.append(&new_bytes[taken..taken + len as usize]);
+                            taken += len as usize;
+                            cur.op(ops::WRITE, &[len, off]);
+                        }
+                    }
+                }
+                if reading {
+                    cur.op(ops::UNSET_READ_SOURCE, &[]);
+                }
+                cur.op(ops::CLOSE, &[]);
+            }
+            Encoding::Bsdiff { old, patch } => {
+                room(&mut cur, &mut index, patch.len() as u64 + 32)?;
+                let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
+                let src = cur.append(old.as_bytes());
+                let off = cur.append(patch);
+                cur.op(ops::SET_READ_SOURCE, &[src]);
+                cur.op(ops::OPEN, &[m, x, f.size]);
+                cur.op(ops::BSPATCH, &[off, patch.len() as u64]);
+                cur.op(ops::CLOSE, &[]);
+                cur.op(ops::UNSET_READ_SOURCE, &[]);
+            }
+            Encoding::Whole => {}
+        }
+        cur.objects.push((ObjectType::File, f.checksum));
+        cur.usize += f.size;
+    }
+    for f in whole {
+        room(&mut cur, &mut index, f.size)?;
+        let data = read_data(repo, &f.checksum)?;
+        let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
+        let off = cur.append(&data);
+        cur.op(ops::OPEN_SPLICE_AND_CLOSE, &[m, x, data.len() as u64, off]);
+        cur.objects.push((ObjectType::File, f.checksum));
+        cur.usize += data.len() as u64;
+    }
+    for f in symlinks {
+        let target = f.header.symlink_target.as_bytes();
+        room(&mut cur, &mut index, target.len() as u64)?;
+        let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
+        let off = cur.append(target);
+        cur.op(ops::OPEN_SPLICE_AND_CLOSE, &[m, x, target.len() as u64, off]);
+        cur.objects.push((ObjectType::File, f.checksum));
+    }
+    // Even a delta with nothing to carry has one (empty) part, as OSTree's.
+    if !cur.objects.is_empty() || index == 0 {
+        send(&mut cur, &mut index)?;
+    }
+    Ok(())
+}
