@@ -33,6 +33,67 @@ pub struct PullLocalOptions {
     /// Pull only these paths of the tree (`--subpath`); the commit stays
     /// partial.
     pub subpaths: Vec<String>,
+    /// Bring commits in through the source's static deltas, and fail when
+    /// it has none (`--require-static-deltas`). Local pulls use deltas
+    /// only when asked to, as OSTree's do.
+    pub require_static_deltas: bool,
+}
+
+/// Delta files of a repository on this machine.
+struct LocalDeltaFiles<'a>(&'a Repo);
+
+impl crate::delta::pull::DeltaFiles for LocalDeltaFiles<'_> {
+    fn get(&self, rel: &str, max: u64, _content: bool) -> Result<Option<Vec<u8>>, PullError> {
+        let p = self.0.path().join(rel);
+        let f = match std::fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(Error::Io { path: p, source }.into()),
+        };
+        let mut b = Vec::new();
+        f.take(max + 1).read_to_end(&mut b).map_err(|source| Error::Io { path: p.clone(), source })?;
+        if b.len() as u64 > max {
+            return Err(PullError::Invalid(format!("{}: larger than {max} bytes", p.display())));
+        }
+        Ok(Some(b))
+    }
+}
+
+/// Applies the static deltas that bring `targets` into `tx` from `src`.
+fn pull_deltas(
+    src: &Repo,
+    tx: &Transaction<'_>,
+    targets: &[(Option<String>, Checksum)],
+    opts: &PullLocalOptions,
+) -> Result<(), PullError> {
+    use crate::delta::pull::{pull_delta, DeltaPolicy, DeltaPullStats, KnownDeltas};
+    let summary_path = src.path().join("summary");
+    let summary = match std::fs::read(&summary_path) {
+        Ok(b) => Some(
+            oxtree_store::summary::Summary::from_bytes(&b)
+                .map_err(|e| PullError::Invalid(format!("{}: {e}", summary_path.display())))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => return Err(Error::Io { path: summary_path, source }.into()),
+    };
+    let indexed = src.config().get_bool("core", "indexed-deltas") == Some(Ok(true));
+    let mut known = KnownDeltas::new(summary.as_ref(), indexed);
+    let policy = DeltaPolicy { require: true, bareuseronly_files: opts.bareuseronly_files };
+    let mut stats = DeltaPullStats::default();
+    for (name, c) in targets {
+        let from_ref = match name {
+            Some(n) => {
+                let spec = match &opts.remote {
+                    Some(r) => format!("{r}:{n}"),
+                    None => n.clone(),
+                };
+                tx.repo().resolve_rev(&spec, true)?
+            }
+            None => None,
+        };
+        pull_delta(tx, &LocalDeltaFiles(src), &mut known, from_ref, c, policy, &mut stats)?;
+    }
+    Ok(())
 }
 
 /// Objects from a repository on this machine: linked when both repos
@@ -184,6 +245,13 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
     };
     // A pull that was killed left its objects staged: take them over.
     let mut tx = dest.resume_transaction()?;
+    if opts.require_static_deltas && !opts.commit_metadata_only {
+        if let Err(e) = pull_deltas(src, &tx, &targets, opts) {
+            // Keep what the finished parts wrote: a retry skips them.
+            let _ = tx.commit();
+            return Err(e);
+        }
+    }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));

@@ -31,6 +31,7 @@ use crate::local::{check_storable, store_content};
 use crate::mirrors::Bases;
 use crate::spool::{partial_downloads, Download};
 use crate::walk::{clear_partial_chain, lock, verify_metadata, PullStats, Source, Walk};
+use crate::delta::pull::{pull_delta, DeltaFiles, DeltaPolicy, DeltaPullStats, KnownDeltas};
 use crate::PullError;
 
 /// The largest metadata object (or summary) fetched: OSTree's limit.
@@ -79,6 +80,10 @@ pub struct PullOptions {
     pub disable_verify_bindings: bool,
     /// Called as objects arrive (from the fetching threads).
     pub progress: Option<ProgressFn>,
+    /// Never use static deltas (`--disable-static-deltas`).
+    pub disable_static_deltas: bool,
+    /// Fail unless static deltas bring every commit (`--require-static-deltas`).
+    pub require_static_deltas: bool,
 }
 
 /// How far a pull is: objects imported, objects known so far (the total
@@ -315,6 +320,23 @@ pub struct HttpPullStats {
     pub meta_files: u64,
     /// Bytes received from the server.
     pub bytes_received: u64,
+    /// What static deltas brought.
+    pub deltas: DeltaPullStats,
+}
+
+/// Delta files of an HTTP remote: superblocks and indexes from its url,
+/// parts from its content url.
+struct HttpDeltaFiles<'a> {
+    client: &'a Client,
+    meta: &'a Bases,
+    content: &'a Bases,
+}
+
+impl DeltaFiles for HttpDeltaFiles<'_> {
+    fn get(&self, rel: &str, max: u64, content: bool) -> Result<Option<Vec<u8>>, PullError> {
+        let bases = if content { self.content } else { self.meta };
+        Ok(bases.each(rel, |u| self.client.get_bytes(u, max))?)
+    }
 }
 
 /// Pulls `refs` (the remote's `branches` when empty; a ref may be a commit
@@ -416,15 +438,35 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
 
     // A pull that was killed left its objects staged: take them over.
     let mut tx = repo.resume_transaction()?;
+    let mut deltas = DeltaPullStats::default();
+    if !opts.disable_static_deltas && !opts.commit_metadata_only && opts.subpaths.is_empty() {
+        let files = HttpDeltaFiles { client: &client, meta: &meta, content };
+        let mut known = KnownDeltas::new(summary.as_ref(), false);
+        let policy = DeltaPolicy { require: opts.require_static_deltas, bareuseronly_files: opts.bareuseronly_files };
+        let applied = targets.iter().try_for_each(|(name, c)| {
+            let from_ref = match name {
+                Some(n) if opts.mirror => repo.resolve_rev(n, true)?,
+                Some(n) => repo.resolve_rev(&format!("{remote}:{n}"), true)?,
+                None => None,
+            };
+            pull_delta(&tx, &files, &mut known, from_ref, c, policy, &mut deltas).map(|_| ())
+        });
+        if let Err(e) = applied {
+            // Keep the parts that were applied: a retry skips them.
+            let _ = tx.commit();
+            return Err(e);
+        }
+    }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
     let stats = HttpPullStats {
+        deltas,
         objects: walk.stats(),
         local_metadata: walk.src.local_metadata.load(Ordering::Relaxed),
         local_content: walk.src.local_content.load(Ordering::Relaxed),
         meta_files: files.files,
-        bytes_received: walk.src.received.load(Ordering::Relaxed) + files.bytes,
+        bytes_received: walk.src.received.load(Ordering::Relaxed) + files.bytes + deltas.bytes,
     };
     if let Err(e) = walked {
         drop(walk);

@@ -6,9 +6,9 @@
 //! same path or name once digit runs are ignored (`libfoo.so.1.2.3` and
 //! `libfoo.so.1.2.4`, `/usr/share/doc/pkg-1.0/` and `pkg-1.1/`), which
 //! catches the renames of a package upgrade that OSTree's basename rule
-//! misses. A pair is encoded by content-defined chunk matching when at
-//! least half the new file is found in the old one, else by bsdiff when
-//! enabled and small enough; other files are stored whole, grouped by
+//! misses. A pair is encoded by bsdiff when enabled and small enough, else
+//! by content-defined chunk matching when at least half the new file is
+//! found in the old one; other files are stored whole, grouped by
 //! extension so that xz sees similar data together, or, when larger than
 //! the fallback size, left for the client to fetch on its own.
 //!
@@ -115,7 +115,7 @@ struct NewFile {
 /// How a new regular file is encoded.
 enum Encoding {
     Whole,
-    Rollsum { old: Checksum, pieces: Vec<Piece>, new_bytes: Vec<u8> },
+    Rollsum { old: Checksum, pieces: Vec<Piece>, new_bytes: Vec<u8>, matched: u64 },
     Bsdiff { old: Checksum, patch: Vec<u8> },
 }
 
@@ -258,6 +258,15 @@ fn encode(repo: &Repo, f: &NewFile, old: &OldFiles, opts: &GenerateOptions) -> R
             Some(d) => d,
             None => new_data.insert(read_data(repo, &f.checksum)?),
         };
+        // bsdiff first: on binaries rebuilt or shifted it is far smaller
+        // than chunk matching (a prepended header costs one chunk of
+        // literal bytes with chunks, a few bytes with bsdiff).
+        if opts.bsdiff && old_data.len() as u64 + new.len() as u64 <= opts.max_bsdiff_size {
+            let mut patch = Vec::new();
+            bsdiff::diff(&old_data, new, &mut patch)
+                .map_err(|e| DeltaError::Malformed(format!("bsdiff of {} against {cand}: {e}", f.checksum)))?;
+            return Ok(Encoding::Bsdiff { old: cand, patch });
+        }
         let (pieces, matched) = rollsum::matches(&old_data, new);
         if matched * 2 >= new.len() as u64 {
             let mut new_bytes = Vec::new();
@@ -266,13 +275,7 @@ fn encode(repo: &Repo, f: &NewFile, old: &OldFiles, opts: &GenerateOptions) -> R
                     new_bytes.extend_from_slice(&new[new_off as usize..(new_off + len) as usize]);
                 }
             }
-            return Ok(Encoding::Rollsum { old: cand, pieces, new_bytes });
-        }
-        if opts.bsdiff && old_data.len() as u64 + new.len() as u64 <= opts.max_bsdiff_size {
-            let mut patch = Vec::new();
-            bsdiff::diff(&old_data, new, &mut patch)
-                .map_err(|e| DeltaError::Malformed(format!("bsdiff of {} against {cand}: {e}", f.checksum)))?;
-            return Ok(Encoding::Bsdiff { old: cand, patch });
+            return Ok(Encoding::Rollsum { old: cand, pieces, new_bytes, matched });
         }
         // Paired, but neither encoding applies: try no other candidate.
         break;
@@ -421,7 +424,10 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
     let mut fallbacks = Vec::new();
     for (f, e) in regular.iter().zip(encodings) {
         match e {
-            Encoding::Rollsum { .. } => rollsums.push((f, e)),
+            Encoding::Rollsum { matched, .. } => {
+                stats.rollsum_bytes += matched;
+                rollsums.push((f, e))
+            }
             Encoding::Bsdiff { .. } => bsdiffs.push((f, e)),
             Encoding::Whole if opts.min_fallback_size > 0 && f.size > opts.min_fallback_size => fallbacks.push(f),
             Encoding::Whole => whole.push(f),
@@ -582,7 +588,7 @@ fn build_parts(
     }
     for (f, e) in rollsums.iter().chain(bsdiffs) {
         match e {
-            Encoding::Rollsum { old, pieces, new_bytes } => {
+            Encoding::Rollsum { old, pieces, new_bytes, .. } => {
                 room(&mut cur, &mut index, new_bytes.len() as u64 + pieces.len() as u64 * 8)?;
                 let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
                 let src = cur.append(old.as_bytes());

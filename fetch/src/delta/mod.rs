@@ -13,6 +13,7 @@ pub mod bspatch;
 pub mod generate;
 pub mod ops;
 pub mod part;
+pub mod pull;
 mod rollsum;
 pub mod superblock;
 

@@ -39,8 +39,8 @@ pub static COMMAND: Command = Command {
         flag!("timestamp-check", 'T', "Require fetched commits to have newer timestamps"),
         opt!("timestamp-check-from-rev", "REV", "Require fetched commits to have newer timestamps than given rev"),
         flag!("disable-verify-bindings", "Do not verify commit bindings"),
-        flag!("disable-static-deltas", "Do not use static deltas (oxtree does not use them yet)"),
-        flag!("require-static-deltas", "Require static deltas (refused: oxtree cannot apply them yet)"),
+        flag!("disable-static-deltas", "Do not use static deltas"),
+        flag!("require-static-deltas", "Require static deltas"),
         flag!("dry-run", "Only print information on what will be downloaded (requires static deltas)"),
         flag!("http-trusted", "Accepted for compatibility; oxtree verifies every object it fetches"),
     ],
@@ -61,8 +61,8 @@ fn run(ctx: &Context) -> Result<()> {
     if a.flag("dry-run") && !a.flag("require-static-deltas") {
         anyhow::bail!("--dry-run requires --require-static-deltas");
     }
-    if a.flag("require-static-deltas") {
-        anyhow::bail!("--require-static-deltas: oxtree cannot apply static deltas yet");
+    if a.flag("dry-run") {
+        anyhow::bail!("--dry-run: not supported yet");
     }
     let mut dest = ctx.repo()?;
     if a.flag("disable-fsync") {
@@ -101,6 +101,7 @@ fn run(ctx: &Context) -> Result<()> {
         remote: Some(remote.to_string()),
         bareuseronly_files: a.flag("bareuseronly-files"),
         subpaths: a.all("subpath").into_iter().map(str::to_string).collect(),
+        require_static_deltas: a.flag("require-static-deltas"),
     };
     let stats = pull_local(&src, &dest, &refs, &opts)?;
     println!("{}", closing_line(&stats, None));
@@ -130,6 +131,8 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         timestamp_check_from_rev: a.get("timestamp-check-from-rev").map(str::to_string),
         disable_verify_bindings: a.flag("disable-verify-bindings"),
         progress: None,
+        disable_static_deltas: a.flag("disable-static-deltas"),
+        require_static_deltas: a.flag("require-static-deltas"),
     };
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if on_terminal {

@@ -33,7 +33,6 @@ fn run(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     let src_path = ctx.arg(0, "DESTINATION must be specified; SRC_REPO")?;
     for (o, why) in [
-        ("require-static-deltas", "static deltas are not supported for local pulls"),
         ("gpg-verify", "GPG verification is not supported yet"),
         ("gpg-verify-summary", "GPG verification is not supported yet"),
     ] {
@@ -58,6 +57,7 @@ fn run(ctx: &Context) -> Result<()> {
         remote: a.get("remote").map(str::to_string),
         bareuseronly_files: a.flag("bareuseronly-files"),
         subpaths: Vec::new(),
+        require_static_deltas: a.flag("require-static-deltas"),
     };
     let refs: Vec<String> = a.args[1..].to_vec();
     let stats = pull_local(&src, &dest, &refs, &opts)?;
