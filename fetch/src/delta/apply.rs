@@ -461,7 +461,7 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<(Superblock, ApplyStats
         }
     }
     if !sb.fallbacks.is_empty() {
-        return Err(malformed("Cannot execute delta offline: contains nonempty fallback list"));
+        return Err(malformed("Cannot execute delta offline: contains nonempty http fallback entries"));
     }
     let rel = StaticDelta { from: sb.from, to: sb.to }.rel_path();
     let tx = repo.resume_transaction()?;

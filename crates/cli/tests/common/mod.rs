@@ -301,3 +301,45 @@ pub fn largest_filez(repo: &Path) -> String {
     }
     best.1
 }
+
+/// nginx serving a directory, stopped on drop.
+pub struct Nginx {
+    pub state: PathBuf,
+    pub url: String,
+}
+
+fn serve_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/serve-nginx.sh")
+}
+
+impl Nginx {
+    /// Serves `dir`; `limit_rate` slows each response to that many bytes
+    /// per second.
+    pub fn start(dir: &str, state: PathBuf, limit_rate: Option<&str>) -> Nginx {
+        let mut cmd = Command::new(serve_script());
+        cmd.arg("start").arg(dir).arg(&state);
+        if let Some(r) = limit_rate {
+            cmd.env("NGINX_LIMIT_RATE", r);
+        }
+        let out = cmd.output().expect("running scripts/serve-nginx.sh");
+        assert!(
+            out.status.success(),
+            "nginx is needed (apt-get install nginx-light): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        Nginx { state, url }
+    }
+
+    /// The access log: `ADDR "REQUEST" STATUS BYTES "RANGE"` per line.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.join("access.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new(serve_script()).arg("stop").arg(&self.state).status();
+    }
+}
