@@ -37,6 +37,9 @@ pub struct PullLocalOptions {
     /// it has none (`--require-static-deltas`). Local pulls use deltas
     /// only when asked to, as OSTree's do.
     pub require_static_deltas: bool,
+    /// With `require_static_deltas`: fetch only the superblocks, report
+    /// what the deltas hold in [`PullStats::deltas`], and change nothing.
+    pub dry_run: bool,
 }
 
 /// Delta files of a repository on this machine.
@@ -65,7 +68,7 @@ fn pull_deltas(
     tx: &Transaction<'_>,
     targets: &[(Option<String>, Checksum)],
     opts: &PullLocalOptions,
-) -> Result<(), PullError> {
+) -> Result<crate::delta::pull::DeltaPullStats, PullError> {
     use crate::delta::pull::{pull_delta, DeltaPolicy, DeltaPullStats, KnownDeltas};
     let summary_path = src.path().join("summary");
     let summary = match std::fs::read(&summary_path) {
@@ -78,7 +81,7 @@ fn pull_deltas(
     };
     let indexed = src.config().get_bool("core", "indexed-deltas") == Some(Ok(true));
     let mut known = KnownDeltas::new(summary.as_ref(), indexed);
-    let policy = DeltaPolicy { require: true, bareuseronly_files: opts.bareuseronly_files };
+    let policy = DeltaPolicy { require: true, bareuseronly_files: opts.bareuseronly_files, dry_run: opts.dry_run };
     let mut stats = DeltaPullStats::default();
     for (name, c) in targets {
         let from_ref = match name {
@@ -93,7 +96,7 @@ fn pull_deltas(
         };
         pull_delta(tx, &LocalDeltaFiles(src), &mut known, from_ref, c, policy, &mut stats)?;
     }
-    Ok(())
+    Ok(stats)
 }
 
 /// Objects from a repository on this machine: linked when both repos
@@ -153,7 +156,11 @@ impl Source for LocalSource<'_> {
                 return Ok(0);
             }
         }
-        Ok(store_content(tx, c, self.src.open_file(c)?)?)
+        let obj = self.src.open_file(c)?;
+        if self.untrusted {
+            return Ok(store_content(tx, c, obj)?);
+        }
+        Ok(store_content_trusted(tx, c, obj)?)
     }
 
     fn concurrency(&self) -> usize {
@@ -222,16 +229,49 @@ pub(crate) fn store_content(tx: &Transaction<'_>, c: &Checksum, obj: FileObject)
     Ok(obj.size)
 }
 
+/// Writes an opened content object into `tx` as object `c` without
+/// hashing it (a trusted source). Returns the payload size.
+pub(crate) fn store_content_trusted(tx: &Transaction<'_>, c: &Checksum, obj: FileObject) -> Result<u64, Error> {
+    let size = obj.size;
+    let mut header = obj.header;
+    if tx.repo().mode() == RepoMode::BareUserOnly && header.uid == 0 && header.gid == 0 {
+        header.xattrs = Default::default();
+    }
+    match obj.content {
+        FileContent::Symlink => tx.write_file_trusted(c, &header, &mut std::io::empty(), 0)?,
+        FileContent::Regular(mut r) => tx.write_file_trusted(c, &header, &mut r, size)?,
+    }
+    Ok(size)
+}
+
 /// Pulls `refs` (all of the source's refs when empty; a ref may also be a
 /// commit checksum) from `src` into `dest`, then points the refs at them.
 pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOptions) -> Result<PullStats, PullError> {
     let mut targets: Vec<(Option<String>, Checksum)> = Vec::new();
     if refs.is_empty() {
+        // A copy of every ref cannot hold the source's remote refs
+        // (OSTree refuses them the same way).
+        if let Ok(rd) = std::fs::read_dir(src.path().join("refs/remotes")) {
+            let mut remotes: Vec<String> =
+                rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+            remotes.sort();
+            for r in remotes {
+                if let Some(name) = src.list_refs(Some(&r))?.into_keys().next() {
+                    return Err(PullError::Invalid(format!("Invalid ref name {r}:{name}")));
+                }
+            }
+        }
         for (name, c) in src.list_refs(None)? {
             targets.push((Some(name), c));
         }
     } else {
         for r in refs {
+            // `REF@COMMIT`: that commit, and the ref pointed at it.
+            if let Some((name, c)) = r.split_once('@').filter(|(_, c)| Checksum::is_hex(c)) {
+                let c = Checksum::from_hex(c).map_err(|e| PullError::Invalid(format!("{r}: {e}")))?;
+                targets.push((Some(name.to_string()), c));
+                continue;
+            }
             let c = src.resolve_rev(r, false)?.ok_or_else(|| Error::RefNotFound(r.clone()))?;
             let name = if Checksum::is_hex(r) { None } else { Some(r.clone()) };
             targets.push((name, c));
@@ -245,17 +285,24 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
     };
     // A pull that was killed left its objects staged: take them over.
     let mut tx = dest.resume_transaction()?;
+    let mut deltas = Default::default();
     if opts.require_static_deltas && !opts.commit_metadata_only {
-        if let Err(e) = pull_deltas(src, &tx, &targets, opts) {
-            // Keep what the finished parts wrote: a retry skips them.
-            let _ = tx.commit();
-            return Err(e);
+        match pull_deltas(src, &tx, &targets, opts) {
+            Ok(d) => deltas = d,
+            Err(e) => {
+                // Keep what the finished parts wrote: a retry skips them.
+                let _ = tx.commit();
+                return Err(e);
+            }
+        }
+        if opts.dry_run {
+            return Ok(PullStats { deltas, ..Default::default() });
         }
     }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
-    let stats = walk.stats();
+    let stats = PullStats { deltas, ..walk.stats() };
     if let Err(e) = walked {
         drop(walk);
         // Keep what was fetched and verified (no ref moves; the commit

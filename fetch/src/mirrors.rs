@@ -39,7 +39,7 @@ impl Bases {
         check_http(list_url, option)?;
         let bytes = client
             .get_bytes(list_url, MAX_MIRRORLIST_SIZE)?
-            .ok_or_else(|| PullError::Invalid(format!("{list_url}: mirrorlist not found on the server")))?;
+            .ok_or_else(|| PullError::Invalid(format!("{list_url}: mirrorlist not found on the server (HTTP 404)")))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| PullError::Invalid(format!("{list_url}: mirrorlist is not UTF-8 text")))?;
         let urls = parse_mirrorlist(&text);

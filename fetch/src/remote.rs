@@ -26,12 +26,12 @@ use oxtree_store::repo::{FileObject, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
 
+use crate::delta::pull::{pull_delta, DeltaFiles, DeltaPolicy, DeltaPullStats, KnownDeltas};
 use crate::http::{Client, HttpOptions, Spool};
-use crate::local::{check_storable, store_content};
+use crate::local::{check_storable, store_content, store_content_trusted};
 use crate::mirrors::Bases;
 use crate::spool::{partial_downloads, Download};
 use crate::walk::{clear_partial_chain, lock, verify_metadata, PullStats, Source, Walk};
-use crate::delta::pull::{pull_delta, DeltaFiles, DeltaPolicy, DeltaPullStats, KnownDeltas};
 use crate::PullError;
 
 /// The largest metadata object (or summary) fetched: OSTree's limit.
@@ -84,6 +84,13 @@ pub struct PullOptions {
     pub disable_static_deltas: bool,
     /// Fail unless static deltas bring every commit (`--require-static-deltas`).
     pub require_static_deltas: bool,
+    /// Take content as the server has it when mirroring into an archive
+    /// repo (`--http-trusted`); every other pull verifies regardless.
+    pub http_trusted: bool,
+    /// With `require_static_deltas`: fetch only the superblocks, report
+    /// what the deltas hold in [`HttpPullStats::deltas`], and change
+    /// nothing (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// How far a pull is: objects imported, objects known so far (the total
@@ -147,6 +154,9 @@ struct HttpSource<'a> {
     local_content: AtomicU64,
     /// Bytes received.
     received: AtomicU64,
+    /// A mirror into an archive repo with `--http-trusted`: content is
+    /// taken as the server has it, unverified, as OSTree does.
+    trusted_mirror: bool,
 }
 
 impl HttpSource<'_> {
@@ -181,7 +191,7 @@ impl HttpSource<'_> {
 
     fn missing(&self, ty: ObjectType, c: &Checksum) -> PullError {
         let rel = oxtree_store::object::loose_path(c, ty, true);
-        PullError::Invalid(format!("{}: not found on the server", self.content.url(&rel)))
+        PullError::Invalid(format!("{}: not found on the server (HTTP 404)", self.content.url(&rel)))
     }
 
     /// Copies metadata object `c` from a local cache repo that has it.
@@ -212,7 +222,14 @@ impl HttpSource<'_> {
 
 /// An error about what `url` delivered.
 fn fetched(url: &str, e: PullError) -> PullError {
-    PullError::Invalid(format!("{url}: {e}"))
+    match e {
+        // Named as OSTree names it, `CSUM.TYPE: what is wrong`, then where
+        // it came from.
+        PullError::Store(oxtree_store::Error::BadObject { checksum, ty, source }) => {
+            PullError::Invalid(format!("{checksum}.{}: {source} (from {url})", ty.name()))
+        }
+        e => PullError::Invalid(format!("{url}: {e}")),
+    }
 }
 
 impl Source for HttpSource<'_> {
@@ -283,6 +300,9 @@ impl Source for HttpSource<'_> {
                 None => FileObject::from_filez_bytes(std::mem::take(&mut spool.mem), c, &url)?,
             };
             check_storable(tx, self.bareuseronly_files, c, &obj.header)?;
+            if self.trusted_mirror {
+                return Ok(store_content_trusted(tx, c, obj)?);
+            }
             Ok::<u64, PullError>(store_content(tx, c, obj)?)
         })();
         // Stored, or not worth resuming: a complete download that is not
@@ -351,14 +371,12 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         None => option(repo, remote, "url")?
             .ok_or_else(|| PullError::Invalid(format!("No \"url\" option in remote \"{remote}\"")))?,
     };
+    let bare = url.strip_prefix("mirrorlist=").unwrap_or(&url);
+    if !url.starts_with("metalink=") && !bare.starts_with("http://") && !bare.starts_with("https://") {
+        return Err(PullError::Invalid(format!("Invalid URI scheme in {bare}")));
+    }
     if url.starts_with("metalink=") {
         return Err(PullError::Invalid(format!("remote \"{remote}\": metalinks are not supported")));
-    }
-    if flag(repo, remote, "gpg-verify", true)? {
-        return Err(PullError::Invalid(format!(
-            "remote \"{remote}\" has gpg-verify on, and oxtree cannot verify GPG signatures yet; \
-             set gpg-verify=false for this remote to pull without verification"
-        )));
     }
     let client = remote_client(repo, remote, &opts.http)?;
     let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
@@ -399,13 +417,20 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         local_metadata: AtomicU64::new(0),
         local_content: AtomicU64::new(0),
         received: AtomicU64::new(0),
+        trusted_mirror: opts.http_trusted && opts.mirror && repo.mode() == oxtree_store::RepoMode::Archive,
     };
 
     // What each ref names: the summary if the server has one, else
     // `refs/heads/REF`.
     // The summary, config and ref files fetched.
     let mut files = Tally::default();
-    let (summary, summary_bytes) = match fetch_summary(&client, &meta, &mut files)? {
+    // Refs given with their commit (`REF@COMMIT`) need no summary: OSTree
+    // does not fetch it when every ref is given so, and neither do we. (A
+    // bare checksum still fetches it: the summary lists the deltas.)
+    let is_override = |r: &String| r.split_once('@').is_some_and(|(_, c)| Checksum::is_hex(c));
+    let needs_summary = mirror_all || !wanted.iter().all(is_override);
+    let fetched_summary = if needs_summary { fetch_summary(&client, &meta, &mut files)? } else { None };
+    let (summary, summary_bytes) = match fetched_summary {
         Some((s, b)) => (Some(s), Some(b)),
         None => (None, None),
     };
@@ -419,6 +444,16 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     }
     let mut targets: Vec<(Option<String>, Checksum)> = Vec::new();
     for r in &wanted {
+        // `REF@COMMIT`: that commit, and the ref pointed at it.
+        if let Some((name, c)) = r.split_once('@').filter(|(_, c)| Checksum::is_hex(c)) {
+            oxtree_store::repo::validate_ref_name(name)
+                .map_err(|e| PullError::Invalid(format!("Invalid ref name {name}: {e}")))?;
+            targets.push((
+                Some(name.to_string()),
+                Checksum::from_hex(c).map_err(|e| PullError::Invalid(format!("{r}: {e}")))?,
+            ));
+            continue;
+        }
         if Checksum::is_hex(r) {
             targets.push((None, Checksum::from_hex(r).map_err(|e| PullError::Invalid(format!("{r}: {e}")))?));
             continue;
@@ -435,6 +470,14 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         targets.push((Some(r.clone()), c));
     }
     check_targets(repo, remote, &source, &targets, opts)?;
+    // Refused once the server has answered (a missing repo is reported as
+    // such first, as OSTree does), before anything is stored.
+    if flag(repo, remote, "gpg-verify", true)? {
+        return Err(PullError::Invalid(format!(
+            "remote \"{remote}\" has gpg-verify on, and oxtree cannot verify GPG signatures yet; \
+             set gpg-verify=false for this remote to pull without verification"
+        )));
+    }
 
     // A pull that was killed left its objects staged: take them over.
     let mut tx = repo.resume_transaction()?;
@@ -442,7 +485,11 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     if !opts.disable_static_deltas && !opts.commit_metadata_only && opts.subpaths.is_empty() {
         let files = HttpDeltaFiles { client: &client, meta: &meta, content };
         let mut known = KnownDeltas::new(summary.as_ref(), false);
-        let policy = DeltaPolicy { require: opts.require_static_deltas, bareuseronly_files: opts.bareuseronly_files };
+        let policy = DeltaPolicy {
+            require: opts.require_static_deltas,
+            bareuseronly_files: opts.bareuseronly_files,
+            dry_run: opts.dry_run,
+        };
         let applied = targets.iter().try_for_each(|(name, c)| {
             let from_ref = match name {
                 Some(n) if opts.mirror => repo.resolve_rev(n, true)?,
@@ -456,6 +503,14 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
             let _ = tx.commit();
             return Err(e);
         }
+    }
+    if opts.dry_run {
+        return Ok(HttpPullStats {
+            deltas,
+            meta_files: files.files,
+            bytes_received: files.bytes + deltas.bytes,
+            ..Default::default()
+        });
     }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
@@ -646,7 +701,7 @@ fn fetch_summary(client: &Client, meta: &Bases, tally: &mut Tally) -> Result<Opt
         let config_url = meta.url("config");
         let text = client
             .get_bytes(&config_url, 1 << 20)?
-            .ok_or_else(|| PullError::Invalid(format!("{config_url}: not found on the server")))?;
+            .ok_or_else(|| PullError::Invalid(format!("{config_url}: not found on the server (HTTP 404)")))?;
         tally.add(&text);
         let text = String::from_utf8(text).map_err(|_| PullError::Invalid(format!("{config_url}: not UTF-8")))?;
         let kf =
@@ -674,10 +729,14 @@ fn resolve_ref(
     let rel = format!("refs/heads/{name}");
     let ref_url = meta.url(&rel);
     let bytes = meta.each(&rel, |u| client.get_bytes(u, 1024))?.ok_or_else(|| {
-        PullError::Invalid(format!("No such branch '{name}' in remote {remote} ({ref_url} not found)"))
+        PullError::Invalid(format!("No such branch '{name}' in remote {remote} ({ref_url}: Server returned HTTP 404)"))
     })?;
     tally.add(&bytes);
     let text = String::from_utf8(bytes).map_err(|_| PullError::Invalid(format!("{ref_url}: not UTF-8")))?;
-    Checksum::from_hex(text.trim_end())
-        .map_err(|e| PullError::Invalid(format!("{ref_url}: not a commit checksum: {e}")))
+    Checksum::from_hex(text.trim_end()).map_err(|_| {
+        // OSTree's wording, quoting the first 64 characters on one line
+        // (an HTML error page served with status 200, say).
+        let shown: String = text.chars().take(64).map(|c| if c == '\n' { ' ' } else { c }).collect();
+        PullError::Invalid(format!("Fetching checksum for ref ((empty), {name}): Invalid rev {shown} ({ref_url})"))
+    })
 }

@@ -68,6 +68,8 @@ pub struct PullStats {
     pub content: u64,
     /// Payload bytes of imported content.
     pub content_bytes: u64,
+    /// What static deltas brought.
+    pub deltas: crate::delta::pull::DeltaPullStats,
 }
 
 /// One object the tree walk still has to fetch.

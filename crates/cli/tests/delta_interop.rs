@@ -109,7 +109,8 @@ fn delta_dir(srv: &str, from: Option<&str>, to: &str) -> String {
 }
 
 /// The variants: extra `generate` options, and whether from scratch.
-const VARIANTS: &[(&[&str], bool)] = &[(&[], false), (&["--swap-endianness"], false), (&["--inline"], false), (&[], true)];
+const VARIANTS: &[(&[&str], bool)] =
+    &[(&[], false), (&["--swap-endianness"], false), (&["--inline"], false), (&[], true)];
 
 /// Generates every variant with `generator` and applies it offline with
 /// `applier`, each into a repo that holds FROM.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use oxtree_store::checksum::Hasher;
 use oxtree_store::object::{Commit, CommitMetadata, DirMeta, DirTree, FileHeader, ObjectType};
-use oxtree_store::repo::{Transaction, RepoMode};
+use oxtree_store::repo::{RepoMode, Transaction};
 use oxtree_store::{Checksum, Repo};
 
 use super::bspatch::bspatch;
@@ -154,11 +154,9 @@ impl Exec<'_, '_, '_> {
     }
 
     fn file_header(&self, mode_idx: u64, xattr_idx: u64) -> Result<FileHeader, DeltaError> {
-        let &(uid, gid, mode) = self
-            .payload
-            .modes
-            .get(mode_idx as usize)
-            .ok_or_else(|| malformed(format!("mode index {mode_idx} outside the table of {}", self.payload.modes.len())))?;
+        let &(uid, gid, mode) = self.payload.modes.get(mode_idx as usize).ok_or_else(|| {
+            malformed(format!("mode index {mode_idx} outside the table of {}", self.payload.modes.len()))
+        })?;
         let xattrs = self.payload.xattrs.get(xattr_idx as usize).cloned().ok_or_else(|| {
             malformed(format!("xattr index {xattr_idx} outside the table of {}", self.payload.xattrs.len()))
         })?;
@@ -325,7 +323,9 @@ impl Exec<'_, '_, '_> {
         let actual = o.hasher.finish();
         if actual != o.checksum {
             cleanup(&o.sink);
-            return Err(oxtree_store::Error::ChecksumMismatch { ty: ObjectType::File, expected: o.checksum, actual }.into());
+            return Err(
+                oxtree_store::Error::ChecksumMismatch { ty: ObjectType::File, expected: o.checksum, actual }.into()
+            );
         }
         let res = match o.sink {
             Sink::Memory(v) => store_file(self.tx, &o.checksum, o.header, &mut &v[..], o.size),
@@ -357,7 +357,9 @@ fn store_file(
     }
     let written = tx.write_file(&header, data, size)?;
     if written != *c {
-        return Err(oxtree_store::Error::ChecksumMismatch { ty: ObjectType::File, expected: *c, actual: written }.into());
+        return Err(
+            oxtree_store::Error::ChecksumMismatch { ty: ObjectType::File, expected: *c, actual: written }.into()
+        );
     }
     Ok(())
 }
@@ -377,10 +379,8 @@ fn open_source(repo: &Repo, c: &Checksum) -> Result<ReadSource, DeltaError> {
     }
     let mut data = Vec::new();
     if let oxtree_store::repo::FileContent::Regular(mut r) = obj.content {
-        r.read_to_end(&mut data).map_err(|source| oxtree_store::Error::Io {
-            path: repo.object_path(c, ObjectType::File),
-            source,
-        })?;
+        r.read_to_end(&mut data)
+            .map_err(|source| oxtree_store::Error::Io { path: repo.object_path(c, ObjectType::File), source })?;
     }
     Ok(ReadSource::Memory(data))
 }
@@ -429,12 +429,13 @@ pub(crate) fn write_target_commit(tx: &Transaction<'_>, sb: &Superblock) -> Resu
     }
     repo.mark_partial(&sb.to, b"")?;
     if let Some(meta) = sb.commitmeta(&rel) {
-        let meta = CommitMetadata::from_bytes(&meta)
-            .map_err(|e| malformed(format!("detached metadata of {}: {e}", sb.to)))?;
+        let meta =
+            CommitMetadata::from_bytes(&meta).map_err(|e| malformed(format!("detached metadata of {}: {e}", sb.to)))?;
         tx.write_commitmeta(&sb.to, &meta)?;
     }
-    Commit::from_bytes_normal(&sb.commit)
-        .map_err(|e| DeltaError::Store(oxtree_store::Error::BadObject { checksum: sb.to, ty: ObjectType::Commit, source: e }))?;
+    Commit::from_bytes_normal(&sb.commit).map_err(|e| {
+        DeltaError::Store(oxtree_store::Error::BadObject { checksum: sb.to, ty: ObjectType::Commit, source: e })
+    })?;
     tx.write_metadata(ObjectType::Commit, &sb.commit)?;
     Ok(())
 }
@@ -443,7 +444,9 @@ pub(crate) fn write_target_commit(tx: &Transaction<'_>, sb: &Superblock) -> Resu
 /// superblock file) `path` into `repo`. FROM must be here, and the delta
 /// may not have fallbacks (they would have to be downloaded).
 pub fn apply_offline(repo: &Repo, path: &Path) -> Result<(Superblock, ApplyStats), DeltaError> {
-    let (dir, sb_path) = if path.is_dir() { (path.to_path_buf(), path.join("superblock")) } else {
+    let (dir, sb_path) = if path.is_dir() {
+        (path.to_path_buf(), path.join("superblock"))
+    } else {
         (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.to_path_buf())
     };
     let io = |p: &Path| {

@@ -406,7 +406,11 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
     let (symlinks, regular): (Vec<NewFile>, Vec<NewFile>) = new_files.into_iter().partition(|f| f.header.is_symlink());
     stats.new_regular = regular.len() as u64;
     stats.new_symlinks = symlinks.len() as u64;
-    for (c, ty) in new_meta.iter().map(|(t, c)| (c, t)).chain(regular.iter().chain(&symlinks).map(|f| (&f.checksum, &ObjectType::File))) {
+    for (c, ty) in new_meta
+        .iter()
+        .map(|(t, c)| (c, t))
+        .chain(regular.iter().chain(&symlinks).map(|f| (&f.checksum, &ObjectType::File)))
+    {
         stats.loose_size += std::fs::symlink_metadata(repo.object_path(c, *ty)).map(|m| m.len()).unwrap_or(0);
     }
 
@@ -509,10 +513,8 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
         fallback_entries.push(Fallback { ty: ObjectType::File, checksum: f.checksum, size: stored, usize: f.size });
     }
     stats.parts = parts.iter().map(|p| (p.header.objects.len(), p.header.size, p.uncompressed)).collect();
-    let timestamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let timestamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let sb = Superblock {
         metadata,
         timestamp,

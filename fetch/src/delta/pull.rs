@@ -64,6 +64,9 @@ pub(crate) struct DeltaPolicy {
     pub require: bool,
     /// Check that objects are storable in bare-user-only.
     pub bareuseronly_files: bool,
+    /// Only fetch superblocks and count what their parts hold
+    /// (`--dry-run`).
+    pub dry_run: bool,
 }
 
 /// What a delta pull did.
@@ -79,6 +82,12 @@ pub struct DeltaPullStats {
     pub bytes: u64,
     /// Objects written by parts.
     pub objects: u64,
+    /// Parts of the deltas chosen, whether fetched or not.
+    pub total_parts: u64,
+    /// Their compressed size, fallbacks included.
+    pub total_size: u64,
+    /// Their uncompressed size, fallbacks included.
+    pub total_usize: u64,
 }
 
 /// The delta to `to` to use, given the local ref value `from_ref`: its
@@ -174,7 +183,7 @@ pub(crate) fn pull_delta(
     let repo = tx.repo();
     if repo.mode() == RepoMode::Archive {
         if policy.require {
-            return Err(PullError::Invalid("Static deltas cannot be applied to archive repositories".into()));
+            return Err(PullError::Invalid("Can't use static deltas in an archive repo".into()));
         }
         return Ok(false);
     }
@@ -207,6 +216,18 @@ pub(crate) fn pull_delta(
     if sb.to != *to || sb.from != delta.from {
         return Err(DeltaError::Malformed(format!("{sb_rel}: the superblock is for another delta")).into());
     }
+    stats.total_parts += sb.parts.len() as u64;
+    for p in &sb.parts {
+        stats.total_size = stats.total_size.saturating_add(p.size);
+        stats.total_usize = stats.total_usize.saturating_add(p.usize);
+    }
+    for f in &sb.fallbacks {
+        stats.total_size = stats.total_size.saturating_add(f.size);
+        stats.total_usize = stats.total_usize.saturating_add(f.usize);
+    }
+    if policy.dry_run {
+        return Ok(true);
+    }
     write_target_commit(tx, &sb)?;
     for i in 0..sb.parts.len() {
         let h = &sb.parts[i];
@@ -220,7 +241,7 @@ pub(crate) fn pull_delta(
             None => {
                 let b = files
                     .get(&what, h.size, true)?
-                    .ok_or_else(|| PullError::Invalid(format!("{what}: not found on the server")))?;
+                    .ok_or_else(|| PullError::Invalid(format!("{what}: not found on the server (HTTP 404)")))?;
                 stats.bytes += b.len() as u64;
                 run_part(tx, &sb, i, &b, false, policy.bareuseronly_files)
             }

@@ -112,7 +112,7 @@ impl Repo {
     pub fn add_remote(
         &mut self,
         name: &str,
-        url: &str,
+        url: Option<&str>,
         options: &[(String, String)],
         if_not_exists: bool,
         force: bool,
@@ -137,7 +137,10 @@ impl Repo {
         let g = group(name);
         let mut cfg = self.config().clone();
         cfg.remove_group(&g);
-        cfg.set(&g, "url", url);
+        // A remote served by a custom backend may have no URL.
+        if let Some(url) = url {
+            cfg.set(&g, "url", url);
+        }
         for (k, v) in options {
             cfg.set(&g, k, v);
         }

@@ -406,6 +406,36 @@ impl<'r> Transaction<'r> {
         Ok(csum)
     }
 
+    /// Writes a content object under the name `csum` without hashing it:
+    /// a trusted import from a local repository (OSTree's `pull-local`
+    /// without `--untrusted` copies objects the same way, and so carries a
+    /// corrupt object over as it is, for fsck to find).
+    pub fn write_file_trusted(
+        &self,
+        csum: &Checksum,
+        header: &FileHeader,
+        reader: &mut dyn Read,
+        size: u64,
+    ) -> Result<(), Error> {
+        self.stats.content_total.fetch_add(1, Ordering::Relaxed);
+        if self.has_object(ObjectType::File, csum) {
+            return Ok(());
+        }
+        let tmp = self.staging.join(format!(".tmp-{:016x}", unique()));
+        let payload = if header.is_symlink() { Payload::Bytes(b"") } else { Payload::Stream(reader) };
+        if let Err(e) = self.store_content(&tmp, header, payload, size, None) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        let p = self.staged_path(csum, ObjectType::File)?;
+        std::fs::rename(&tmp, &p).map_err(io_err(&p))?;
+        self.mark_staged(*csum, ObjectType::File);
+        self.stats.content_written.fetch_add(1, Ordering::Relaxed);
+        self.stats.content_bytes_written.fetch_add(size, Ordering::Relaxed);
+        self.record(csum, ObjectType::File, size);
+        Ok(())
+    }
+
     /// Takes a regular file into the repo by renaming it into place instead
     /// of copying it (`commit --consume` in bare and bare-user-only repos,
     /// where the object is the file itself). The file must be on the repo's

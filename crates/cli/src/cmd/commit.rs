@@ -13,7 +13,6 @@ use oxtree_store::object::CommitMetadata;
 use oxtree_store::RepoMode;
 
 use super::{Command, Context};
-use crate::util::parse_time;
 use crate::{flag, opt};
 
 pub static COMMAND: Command = Command {
@@ -175,7 +174,13 @@ fn run(ctx: &Context) -> Result<()> {
     }
 
     let timestamp = match a.get("timestamp") {
-        Some(t) => parse_time(t).map_err(|_| anyhow!("Could not parse '{t}'"))?,
+        // Dates as GNU `date -d` reads them (`October 25 1985` too), as
+        // OSTree's parser does.
+        Some(t) => {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            super::prune::parse_date(t, now).ok_or_else(|| anyhow!("Could not parse '{t}'"))?
+        }
         None => match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(s) if !s.is_empty() => {
                 s.parse().map_err(|_| anyhow!("Failed to convert SOURCE_DATE_EPOCH='{s}' to a number"))?

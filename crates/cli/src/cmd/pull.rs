@@ -42,7 +42,7 @@ pub static COMMAND: Command = Command {
         flag!("disable-static-deltas", "Do not use static deltas"),
         flag!("require-static-deltas", "Require static deltas"),
         flag!("dry-run", "Only print information on what will be downloaded (requires static deltas)"),
-        flag!("http-trusted", "Accepted for compatibility; oxtree verifies every object it fetches"),
+        flag!("http-trusted", "Do not verify checksums of content mirrored into an archive repo"),
     ],
     repo: true,
     run,
@@ -61,9 +61,6 @@ fn run(ctx: &Context) -> Result<()> {
     if a.flag("dry-run") && !a.flag("require-static-deltas") {
         anyhow::bail!("--dry-run requires --require-static-deltas");
     }
-    if a.flag("dry-run") {
-        anyhow::bail!("--dry-run: not supported yet");
-    }
     let mut dest = ctx.repo()?;
     if a.flag("disable-fsync") {
         dest.set_fsync(false);
@@ -72,6 +69,12 @@ fn run(ctx: &Context) -> Result<()> {
         Some(d) => d.parse::<i64>().map_err(|_| anyhow!("Invalid --depth '{d}'"))?,
         None => 0,
     };
+    if let Some(state) = dest.remote_option(remote, "unconfigured-state")? {
+        anyhow::bail!("{state}");
+    }
+    if let Some(backend) = dest.remote_option(remote, "custom-backend")? {
+        anyhow::bail!("Cannot pull via ostree: remote '{remote}' uses custom backend '{backend}'");
+    }
     let url = match a.get("url") {
         Some(u) => u.to_string(),
         None => {
@@ -102,8 +105,13 @@ fn run(ctx: &Context) -> Result<()> {
         bareuseronly_files: a.flag("bareuseronly-files"),
         subpaths: a.all("subpath").into_iter().map(str::to_string).collect(),
         require_static_deltas: a.flag("require-static-deltas"),
+        dry_run: a.flag("dry-run"),
     };
     let stats = pull_local(&src, &dest, &refs, &opts)?;
+    if a.flag("dry-run") {
+        println!("{}", dry_run_line(&stats.deltas));
+        return Ok(());
+    }
     println!("{}", closing_line(&stats, None));
     Ok(())
 }
@@ -133,6 +141,8 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         progress: None,
         disable_static_deltas: a.flag("disable-static-deltas"),
         require_static_deltas: a.flag("require-static-deltas"),
+        http_trusted: a.flag("http-trusted"),
+        dry_run: a.flag("dry-run"),
     };
     let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
     if on_terminal {
@@ -150,6 +160,10 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         let _ = std::io::Write::flush(&mut std::io::stdout());
     }
     let stats = result?;
+    if a.flag("dry-run") {
+        println!("{}", dry_run_line(&stats.deltas));
+        return Ok(());
+    }
     let mut fetched = stats.objects;
     fetched.metadata -= stats.local_metadata.min(fetched.metadata);
     fetched.metadata += stats.meta_files;
@@ -162,6 +176,19 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
     }
     println!("{line}");
     Ok(())
+}
+
+/// What `--dry-run` reports: the parts and bytes the deltas would bring
+/// (none of which a dry run fetches).
+fn dry_run_line(d: &oxtree_fetch::delta::pull::DeltaPullStats) -> String {
+    format!(
+        "Delta update: {}/{} parts, {}/{}, {} total uncompressed",
+        d.parts_fetched,
+        d.total_parts,
+        format_size(0),
+        format_size(d.total_size),
+        format_size(d.total_usize)
+    )
 }
 
 /// A progress line on the terminal, redrawn at most every `every`:

@@ -58,6 +58,7 @@ fn run(ctx: &Context) -> Result<()> {
         bareuseronly_files: a.flag("bareuseronly-files"),
         subpaths: Vec::new(),
         require_static_deltas: a.flag("require-static-deltas"),
+        dry_run: false,
     };
     let refs: Vec<String> = a.args[1..].to_vec();
     let stats = pull_local(&src, &dest, &refs, &opts)?;

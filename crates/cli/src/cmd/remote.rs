@@ -215,7 +215,12 @@ fn repo_for(ctx: &Context) -> Result<oxtree_store::Repo> {
 fn add(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     let name = ctx.arg(0, "NAME")?;
-    let url = ctx.arg(1, "URL")?;
+    // A remote of a custom backend (containers, say) needs no URL.
+    let url = match a.args.get(1) {
+        Some(u) => Some(u.as_str()),
+        None if a.get("custom-backend").is_some() => None,
+        None => Some(ctx.arg(1, "URL")?),
+    };
     if a.get("gpg-import").is_some() {
         bail!("--gpg-import: GPG keyrings are not supported yet");
     }
@@ -226,7 +231,7 @@ fn add(ctx: &Context) -> Result<()> {
     if let Some(c) = a.get("contenturl") {
         options.push(("contenturl".into(), c.into()));
     }
-    let branches = &a.args[2..];
+    let branches = a.args.get(2..).unwrap_or_default();
     if !branches.is_empty() {
         options.push(("branches".into(), branches.iter().map(|b| format!("{b};")).collect()));
     }
