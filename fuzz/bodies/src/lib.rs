@@ -16,8 +16,10 @@
 #![deny(unsafe_code)]
 
 mod checkout;
+mod delta;
 mod filez;
 pub use checkout::checkout_escape;
+pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
 
 use oxtree_store::deltas::StaticDelta;
@@ -44,6 +46,9 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("keyfile", keyfile),
     ("summary", summary),
     ("remote_text", remote_text),
+    ("delta_superblock", delta_superblock),
+    ("delta_part", delta_part),
+    ("bspatch", bspatch),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

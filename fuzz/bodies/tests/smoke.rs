@@ -139,6 +139,41 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         "remote_text",
         b"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tfoo\tbar\n#HttpOnly_example.org\tTRUE\t/repo\tTRUE\t1999999999\tid\tx y\n".to_vec(),
     );
+    // The golden static deltas: superblocks, and parts (with their object
+    // records, as `delta_part` takes them, and stored uncompressed too so
+    // that mutations reach the payload).
+    let delta = golden.join("delta");
+    for sb_path in ["repo/deltas/dH", "repo/deltas/QF"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(delta.join(d)).expect("golden deltas"))
+    {
+        let dir = sb_path.expect("entry").path();
+        let sb_bytes = std::fs::read(dir.join("superblock")).expect("superblock");
+        push("delta_superblock", sb_bytes.clone());
+        let sb = oxtree_fetch::delta::Superblock::parse(&sb_bytes).expect("golden superblock");
+        let part = std::fs::read(dir.join("0")).expect("part");
+        let h = &sb.parts[0];
+        let raw = oxtree_fetch::delta::part::decompress(&part, 0, 1 << 20).expect("golden part");
+        let records = oxtree_fetch::delta::superblock::object_records(&h.objects[..h.objects.len().min(31)]);
+        for body in [part, [&[0u8][..], &raw].concat()] {
+            let mut seed = vec![h.objects.len().min(31) as u8];
+            seed.extend_from_slice(&records);
+            seed.extend_from_slice(&body);
+            push("delta_part", seed);
+        }
+    }
+    push(
+        "delta_superblock",
+        std::fs::read(delta.join("delta-inline-bigendian/superblock")).expect("inline superblock"),
+    );
+    let mut patch = vec![10, 0, 10];
+    patch.extend_from_slice(b"kernel v1\n");
+    for n in [8u64, 2, 1] {
+        patch.extend_from_slice(&n.to_le_bytes());
+    }
+    patch.extend_from_slice(&[0; 8]);
+    patch.extend_from_slice(b"2\n");
+    push("bspatch", patch);
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }
