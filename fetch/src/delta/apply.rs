@@ -74,6 +74,42 @@ struct OpenObject {
     sink: Sink,
 }
 
+impl OpenObject {
+    /// Adds `data` to the object, refusing to go past its declared size.
+    fn append(&mut self, data: &[u8]) -> Result<(), DeltaError> {
+        if data.len() as u64 > self.size - self.written {
+            return Err(malformed(format!(
+                "writes past the {} bytes declared for object {}",
+                self.size, self.checksum
+            )));
+        }
+        self.written += data.len() as u64;
+        if self.present {
+            return Ok(());
+        }
+        self.hasher.update(data);
+        match &mut self.sink {
+            Sink::Memory(v) => v.extend_from_slice(data),
+            Sink::File(f, p) => {
+                f.write_all(data).map_err(|source| oxtree_store::Error::Io { path: p.clone(), source })?
+            }
+        }
+        Ok(())
+    }
+}
+
+/// bspatch writes its output here.
+impl Write for OpenObject {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.append(buf).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The data of a local content object that `w` and `B` read from.
 enum ReadSource {
     File(File, u64),
@@ -137,9 +173,9 @@ struct Exec<'a, 't, 'r> {
     written: u64,
 }
 
-impl Exec<'_, '_, '_> {
-    fn blob(&self, off: u64, len: u64) -> Result<&[u8], DeltaError> {
-        let blob = self.payload.blob;
+impl<'a> Exec<'a, '_, '_> {
+    fn blob(&self, off: u64, len: u64) -> Result<&'a [u8], DeltaError> {
+        let blob: &'a [u8] = self.payload.blob;
         match off.checked_add(len) {
             Some(end) if end <= blob.len() as u64 => Ok(&blob[off as usize..end as usize]),
             _ => Err(malformed(format!("range of {len} bytes at {off} is outside the {}-byte blob", blob.len()))),
@@ -222,11 +258,10 @@ impl Exec<'_, '_, '_> {
                     let patch = self.blob(off, len)?;
                     let (c, src) = self.source.as_ref().ok_or_else(|| malformed("bspatch without a read source"))?;
                     let old = src.all(c)?;
-                    let open = self.open.as_ref().ok_or_else(|| malformed("bspatch with no open object"))?;
+                    let open = self.open.as_mut().ok_or_else(|| malformed("bspatch with no open object"))?;
                     let want = open.size - open.written;
-                    let mut out = Vec::with_capacity(want.min(IN_MEMORY_OBJECT) as usize);
-                    bspatch(&old, patch, want, &mut out)?;
-                    self.append(&out)?;
+                    // Straight into the object: no copy of the new data.
+                    bspatch(&old, patch, want, open)?;
                 }
                 other => return Err(malformed(format!("unknown operation {other:#04x}"))),
             }
@@ -287,21 +322,7 @@ impl Exec<'_, '_, '_> {
 
     fn append(&mut self, data: &[u8]) -> Result<(), DeltaError> {
         let o = self.open.as_mut().ok_or_else(|| malformed("write with no open object"))?;
-        if data.len() as u64 > o.size - o.written {
-            return Err(malformed(format!("writes past the {} bytes declared for object {}", o.size, o.checksum)));
-        }
-        o.written += data.len() as u64;
-        if o.present {
-            return Ok(());
-        }
-        o.hasher.update(data);
-        match &mut o.sink {
-            Sink::Memory(v) => v.extend_from_slice(data),
-            Sink::File(f, p) => {
-                f.write_all(data).map_err(|source| oxtree_store::Error::Io { path: p.clone(), source })?
-            }
-        }
-        Ok(())
+        o.append(data)
     }
 
     fn close(&mut self) -> Result<(), DeltaError> {

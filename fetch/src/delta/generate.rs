@@ -60,8 +60,10 @@ pub struct GenerateOptions {
 }
 
 impl GenerateOptions {
-    /// OSTree's defaults: fallbacks above 4 MB, bsdiff up to 128 MB, parts
-    /// of 32 MB, xz, host byte order.
+    /// OSTree's defaults (fallbacks above 4 MB, bsdiff up to 128 MB, xz,
+    /// host byte order) but for parts of 8 MB rather than 32: with a 2 MiB
+    /// xz dictionary a bigger part compresses no better, and the client
+    /// holds a part in memory while it applies it.
     pub fn new(from: Option<Checksum>, to: Checksum) -> GenerateOptions {
         GenerateOptions {
             from,
@@ -69,7 +71,7 @@ impl GenerateOptions {
             inline: false,
             min_fallback_size: 4_000_000,
             max_bsdiff_size: 128_000_000,
-            max_chunk_size: 32_000_000,
+            max_chunk_size: 8_000_000,
             bsdiff: true,
             endianness: Endianness::host(),
             filename: None,
@@ -175,10 +177,13 @@ fn basename(p: &str) -> &str {
     p.rsplit('/').next().unwrap_or(p)
 }
 
-/// Data that chunk matching and bsdiff cannot improve on.
+/// Data that chunk matching and bsdiff cannot improve on (OSTree's rule).
+/// Gzip files are diffed: Debian's are made with `gzip -n`, so a changed
+/// man page or changelog keeps the deflate blocks before the change, and
+/// on the benchmark's update pair diffing them made the delta 8% smaller.
 fn already_compressed(path: &str) -> bool {
     let ext = basename(path).rsplit('.').next().unwrap_or("");
-    matches!(ext, "xz" | "bz2" | "gz" | "zst" | "lz4" | "zip" | "jar" | "png" | "jpg" | "jpeg" | "gpg")
+    matches!(ext, "xz" | "bz2")
 }
 
 /// Where to look for the old version of a new file, best first.
@@ -261,10 +266,11 @@ fn encode(repo: &Repo, f: &NewFile, old: &OldFiles, opts: &GenerateOptions) -> R
         // bsdiff first: on binaries rebuilt or shifted it is far smaller
         // than chunk matching (a prepended header costs one chunk of
         // literal bytes with chunks, a few bytes with bsdiff).
-        if opts.bsdiff && old_data.len() as u64 + new.len() as u64 <= opts.max_bsdiff_size {
+        let fits =
+            old_data.len() < i32::MAX as usize && old_data.len() as u64 + new.len() as u64 <= opts.max_bsdiff_size;
+        if opts.bsdiff && fits {
             let mut patch = Vec::new();
-            bsdiff::diff(&old_data, new, &mut patch)
-                .map_err(|e| DeltaError::Malformed(format!("bsdiff of {} against {cand}: {e}", f.checksum)))?;
+            super::bsdiff::diff(&old_data, new, &mut patch);
             return Ok(Encoding::Bsdiff { old: cand, patch });
         }
         let (pieces, matched) = rollsum::matches(&old_data, new);
@@ -338,9 +344,7 @@ impl PartBuilder {
 /// A finished part on its way to a compressor.
 struct PartJob {
     index: usize,
-    payload: Vec<u8>,
-    objects: Vec<(ObjectType, Checksum)>,
-    usize: u64,
+    part: PartBuilder,
 }
 
 /// A compressed part.
@@ -352,25 +356,58 @@ struct PartDone {
     uncompressed: u64,
 }
 
-/// Compresses a payload into part-file bytes.
+/// Counts what is written to it.
+struct Counting(u64);
+
+impl std::io::Write for Counting {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0 += b.len() as u64;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Compresses serialised payload bytes into part-file bytes.
 pub fn compress(payload: &[u8], compression: Compression) -> Result<Vec<u8>, DeltaError> {
+    compress_with(payload.len() as u64, compression, &mut |w| w.write_all(payload))
+}
+
+fn compress_payload(payload: &Payload<'_>, len: u64, compression: Compression) -> Result<Vec<u8>, DeltaError> {
+    compress_with(len, compression, &mut |w| payload.write_to(w))
+}
+
+/// Part-file bytes: the compression byte, then what `write` produces
+/// (`len` bytes) compressed.
+fn compress_with(
+    len: u64,
+    compression: Compression,
+    write: &mut dyn FnMut(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<Vec<u8>, DeltaError> {
+    let err = |e: std::io::Error| DeltaError::Malformed(format!("compressing a part: {e}"));
     let mut out = vec![compression.byte()];
     match compression {
-        Compression::None => out.extend_from_slice(payload),
+        Compression::None => write(&mut out).map_err(err)?,
         Compression::Xz => {
             let mut o = lzma_rust2::XzOptions::with_preset(8);
-            // A dictionary larger than the data finds nothing more and
-            // costs memory: size it to the payload (the decoder sizes its
-            // own from the stream header).
-            let want = (payload.len() as u64).next_power_of_two().clamp(1 << 16, 1 << 26) as u32;
+            // A dictionary larger than the data finds nothing more, and
+            // costs the encoder about ten times its size and the client's
+            // decoder its size: 2 MiB at most, which compressed the update
+            // pair of the benchmark as well as 32 MiB did.
+            let want = len.next_power_of_two().clamp(1 << 16, 1 << 21) as u32;
             o.lzma_options.dict_size = o.lzma_options.dict_size.min(want);
-            let mut w = lzma_rust2::XzWriter::new(out, o).map_err(|e| DeltaError::Malformed(format!("xz: {e}")))?;
-            std::io::Write::write_all(&mut w, payload).map_err(|e| DeltaError::Malformed(format!("xz: {e}")))?;
-            out = w.finish().map_err(|e| DeltaError::Malformed(format!("xz: {e}")))?;
+            let mut w = lzma_rust2::XzWriter::new(out, o).map_err(err)?;
+            write(&mut w).map_err(err)?;
+            out = w.finish().map_err(err)?;
         }
         Compression::Zstd => {
-            let z = ruzstd::encoding::compress_to_vec(payload, ruzstd::encoding::CompressionLevel::Default);
-            out.extend_from_slice(&z);
+            let mut data = Vec::with_capacity(len as usize);
+            write(&mut data).map_err(err)?;
+            out.extend_from_slice(&ruzstd::encoding::compress_to_vec(
+                &data[..],
+                ruzstd::encoding::CompressionLevel::Fastest,
+            ));
         }
     }
     Ok(out)
@@ -414,36 +451,7 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
         stats.loose_size += std::fs::symlink_metadata(repo.object_path(c, *ty)).map(|m| m.len()).unwrap_or(0);
     }
 
-    // Pair and encode changed files, in parallel.
     let old = OldFiles::new(&from_idx.files);
-    let encodings: Vec<Encoding> = if opts.from.is_some() {
-        regular.par_iter().map(|f| encode(repo, f, &old, opts)).collect::<Result<_, _>>()?
-    } else {
-        regular.iter().map(|_| Encoding::Whole).collect()
-    };
-
-    let mut rollsums = Vec::new();
-    let mut bsdiffs = Vec::new();
-    let mut whole = Vec::new();
-    let mut fallbacks = Vec::new();
-    for (f, e) in regular.iter().zip(encodings) {
-        match e {
-            Encoding::Rollsum { matched, .. } => {
-                stats.rollsum_bytes += matched;
-                rollsums.push((f, e))
-            }
-            Encoding::Bsdiff { .. } => bsdiffs.push((f, e)),
-            Encoding::Whole if opts.min_fallback_size > 0 && f.size > opts.min_fallback_size => fallbacks.push(f),
-            Encoding::Whole => whole.push(f),
-        }
-    }
-    stats.modified = (rollsums.len() + bsdiffs.len()) as u64;
-    stats.rollsum_objects = rollsums.len() as u64;
-    stats.bsdiff_objects = bsdiffs.len() as u64;
-    stats.fallbacks = fallbacks.len() as u64;
-    // Similar files side by side compress better.
-    let ext = |p: &str| basename(p).rsplit_once('.').map(|(_, e)| e.to_string()).unwrap_or_default();
-    whole.sort_by_cached_key(|f| (ext(&f.path), basename(&f.path).to_string(), f.checksum));
 
     // Where parts go.
     let delta = StaticDelta { from: opts.from, to: opts.to };
@@ -463,9 +471,11 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
     std::fs::create_dir_all(&dir).map_err(io(&dir))?;
 
     let workers = rayon::current_num_threads().clamp(1, 2);
-    let (job_tx, job_rx) = mpsc::sync_channel::<PartJob>(1);
+    // A rendezvous: a part is built only once a worker is free for it.
+    let (job_tx, job_rx) = mpsc::sync_channel::<PartJob>(0);
     let job_rx = std::sync::Mutex::new(job_rx);
     let (done_tx, done_rx) = mpsc::channel::<Result<PartDone, DeltaError>>();
+    let mut fallbacks: Result<Vec<&NewFile>, DeltaError> = Ok(Vec::new());
     let parts: Result<Vec<PartDone>, DeltaError> = std::thread::scope(|s| {
         for _ in 0..workers {
             let done_tx = done_tx.clone();
@@ -483,13 +493,13 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
             });
         }
         drop(done_tx);
-        let built = build_parts(repo, opts, &new_meta, &rollsums, &bsdiffs, &whole, &symlinks, &job_tx);
+        let built = build_parts(repo, opts, &old, &new_meta, &regular, &symlinks, &job_tx, &mut stats);
         drop(job_tx);
         let mut parts = Vec::new();
         for r in done_rx {
             parts.push(r?);
         }
-        built?;
+        fallbacks = built;
         Ok(parts)
     });
     let mut parts = parts?;
@@ -507,8 +517,9 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
     if let Some(meta) = repo.load_commitmeta(&opts.to)? {
         metadata.push((format!("{rel}/commitmeta"), meta.to_value().into_owned()));
     }
+    let fallbacks = fallbacks?;
     let mut fallback_entries = Vec::new();
-    for f in &fallbacks {
+    for f in fallbacks {
         let stored = std::fs::metadata(repo.object_path(&f.checksum, ObjectType::File)).map(|m| m.len()).unwrap_or(0);
         fallback_entries.push(Fallback { ty: ObjectType::File, checksum: f.checksum, size: stored, usize: f.size });
     }
@@ -534,42 +545,58 @@ pub fn generate(repo: &Repo, opts: &GenerateOptions) -> Result<(Superblock, Gene
 }
 
 fn finish_part(job: PartJob, opts: &GenerateOptions, dir: &Path) -> Result<PartDone, DeltaError> {
-    let bytes = compress(&job.payload, opts.compression)?;
+    let p = job.part;
+    let payload = Payload { modes: p.modes, xattrs: p.xattrs, blob: &p.blob, ops: &p.ops };
+    let mut counted = Counting(0);
+    payload.write_to(&mut counted).map_err(|e| DeltaError::Malformed(format!("part {}: {e}", job.index)))?;
+    let bytes = compress_payload(&payload, counted.0, opts.compression)?;
+    drop(p.blob);
     let header = PartHeader {
         version: opts.compression.part_version(),
         checksum: Checksum::digest(&bytes),
         size: bytes.len() as u64,
-        usize: job.usize,
-        objects: job.objects,
+        usize: p.usize,
+        objects: p.objects,
     };
-    let uncompressed = job.payload.len() as u64;
     let inline = if opts.inline {
         Some(bytes)
     } else {
-        let p = dir.join(job.index.to_string());
-        std::fs::write(&p, &bytes).map_err(|source| oxtree_store::Error::Io { path: p, source })?;
+        let path = dir.join(job.index.to_string());
+        std::fs::write(&path, &bytes).map_err(|source| oxtree_store::Error::Io { path, source })?;
         None
     };
-    Ok(PartDone { index: job.index, header, inline, uncompressed })
+    Ok(PartDone { index: job.index, header, inline, uncompressed: counted.0 })
 }
 
+/// Pairs of changed files encoded at once: enough to keep both cores
+/// busy, few enough that their patches do not pile up in memory.
+const ENCODE_BATCH: usize = 16;
+
+/// Fills parts and hands them to the compressors: new metadata, changed
+/// files encoded against their old versions (in parallel batches, emitted
+/// as they come), the other new regular files grouped by extension, then
+/// symlinks. Returns the files left for the client to fetch on its own.
 #[allow(clippy::too_many_arguments)]
-fn build_parts(
+fn build_parts<'f>(
     repo: &Repo,
     opts: &GenerateOptions,
+    old: &OldFiles,
     meta: &[(ObjectType, Checksum)],
-    rollsums: &[(&NewFile, Encoding)],
-    bsdiffs: &[(&NewFile, Encoding)],
-    whole: &[&NewFile],
+    regular: &'f [NewFile],
     symlinks: &[NewFile],
     jobs: &mpsc::SyncSender<PartJob>,
-) -> Result<(), DeltaError> {
-    let mut cur = PartBuilder::default();
+    stats: &mut GenerateStats,
+) -> Result<Vec<&'f NewFile>, DeltaError> {
+    // Blobs get their whole room up front: growing by doubling would copy
+    // tens of megabytes and hold twice that for a moment (untouched
+    // capacity costs nothing).
+    let fresh =
+        || PartBuilder { blob: Vec::with_capacity(opts.max_chunk_size.min(1 << 30) as usize), ..Default::default() };
+    let mut cur = fresh();
     let mut index = 0usize;
     let send = |cur: &mut PartBuilder, index: &mut usize| -> Result<(), DeltaError> {
-        let p = std::mem::take(cur);
-        let payload = Payload { modes: p.modes, xattrs: p.xattrs, blob: &p.blob, ops: &p.ops }.to_bytes();
-        jobs.send(PartJob { index: *index, payload, objects: p.objects, usize: p.usize })
+        let part = std::mem::replace(cur, fresh());
+        jobs.send(PartJob { index: *index, part })
             .map_err(|_| DeltaError::Malformed("part compression stopped".into()))?;
         *index += 1;
         Ok(())
@@ -588,56 +615,38 @@ fn build_parts(
         cur.objects.push((*ty, *c));
         cur.usize += bytes.len() as u64;
     }
-    for (f, e) in rollsums.iter().chain(bsdiffs) {
-        match e {
-            Encoding::Rollsum { old, pieces, new_bytes, .. } => {
-                room(&mut cur, &mut index, new_bytes.len() as u64 + pieces.len() as u64 * 8)?;
-                let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
-                let src = cur.append(old.as_bytes());
-                cur.op(ops::OPEN, &[m, x, f.size]);
-                let mut reading = false;
-                let mut taken = 0usize;
-                for p in pieces {
-                    match *p {
-                        Piece::Old { old_off, len } => {
-                            if !reading {
-                                cur.op(ops::SET_READ_SOURCE, &[src]);
-                                reading = true;
-                            }
-                            cur.op(ops::WRITE, &[len, old_off]);
-                        }
-                        Piece::New { len, .. } => {
-                            if reading {
-                                cur.op(ops::UNSET_READ_SOURCE, &[]);
-                                reading = false;
-                            }
-                            let off = cur.append(&new_bytes[taken..taken + len as usize]);
-                            taken += len as usize;
-                            cur.op(ops::WRITE, &[len, off]);
-                        }
-                    }
+    let mut whole: Vec<&NewFile> = Vec::new();
+    let mut fallbacks = Vec::new();
+    for batch in regular.chunks(ENCODE_BATCH) {
+        let encodings: Vec<Encoding> = if opts.from.is_some() {
+            batch.par_iter().map(|f| encode(repo, f, old, opts)).collect::<Result<_, _>>()?
+        } else {
+            batch.iter().map(|_| Encoding::Whole).collect()
+        };
+        for (f, e) in batch.iter().zip(encodings) {
+            match &e {
+                Encoding::Whole if opts.min_fallback_size > 0 && f.size > opts.min_fallback_size => {
+                    fallbacks.push(f);
+                    continue;
                 }
-                if reading {
-                    cur.op(ops::UNSET_READ_SOURCE, &[]);
+                Encoding::Whole => {
+                    whole.push(f);
+                    continue;
                 }
-                cur.op(ops::CLOSE, &[]);
+                Encoding::Rollsum { matched, .. } => {
+                    stats.rollsum_objects += 1;
+                    stats.rollsum_bytes += matched;
+                }
+                Encoding::Bsdiff { .. } => stats.bsdiff_objects += 1,
             }
-            Encoding::Bsdiff { old, patch } => {
-                room(&mut cur, &mut index, patch.len() as u64 + 32)?;
-                let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
-                let src = cur.append(old.as_bytes());
-                let off = cur.append(patch);
-                cur.op(ops::SET_READ_SOURCE, &[src]);
-                cur.op(ops::OPEN, &[m, x, f.size]);
-                cur.op(ops::BSPATCH, &[off, patch.len() as u64]);
-                cur.op(ops::CLOSE, &[]);
-                cur.op(ops::UNSET_READ_SOURCE, &[]);
-            }
-            Encoding::Whole => {}
+            stats.modified += 1;
+            emit_encoded(&mut cur, &mut index, &room, f, e)?;
         }
-        cur.objects.push((ObjectType::File, f.checksum));
-        cur.usize += f.size;
     }
+    stats.fallbacks = fallbacks.len() as u64;
+    // Similar files side by side compress better.
+    let ext = |p: &str| basename(p).rsplit_once('.').map(|(_, e)| e.to_string()).unwrap_or_default();
+    whole.sort_by_cached_key(|f| (ext(&f.path), basename(&f.path).to_string(), f.checksum));
     for f in whole {
         room(&mut cur, &mut index, f.size)?;
         let data = read_data(repo, &f.checksum)?;
@@ -659,5 +668,64 @@ fn build_parts(
     if !cur.objects.is_empty() || index == 0 {
         send(&mut cur, &mut index)?;
     }
+    Ok(fallbacks)
+}
+
+/// Appends the operations of a file encoded against an old one.
+fn emit_encoded(
+    cur: &mut PartBuilder,
+    index: &mut usize,
+    room: &dyn Fn(&mut PartBuilder, &mut usize, u64) -> Result<(), DeltaError>,
+    f: &NewFile,
+    e: Encoding,
+) -> Result<(), DeltaError> {
+    match e {
+        Encoding::Rollsum { old, pieces, new_bytes, .. } => {
+            room(cur, index, new_bytes.len() as u64 + pieces.len() as u64 * 8)?;
+            let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
+            let src = cur.append(old.as_bytes());
+            cur.op(ops::OPEN, &[m, x, f.size]);
+            let mut reading = false;
+            let mut taken = 0usize;
+            for p in pieces {
+                match p {
+                    Piece::Old { old_off, len } => {
+                        if !reading {
+                            cur.op(ops::SET_READ_SOURCE, &[src]);
+                            reading = true;
+                        }
+                        cur.op(ops::WRITE, &[len, old_off]);
+                    }
+                    Piece::New { len, .. } => {
+                        if reading {
+                            cur.op(ops::UNSET_READ_SOURCE, &[]);
+                            reading = false;
+                        }
+                        let off = cur.append(&new_bytes[taken..taken + len as usize]);
+                        taken += len as usize;
+                        cur.op(ops::WRITE, &[len, off]);
+                    }
+                }
+            }
+            if reading {
+                cur.op(ops::UNSET_READ_SOURCE, &[]);
+            }
+            cur.op(ops::CLOSE, &[]);
+        }
+        Encoding::Bsdiff { old, patch } => {
+            room(cur, index, patch.len() as u64 + 32)?;
+            let (m, x) = (cur.mode(&f.header), cur.xattr(&f.header));
+            let src = cur.append(old.as_bytes());
+            let off = cur.append(&patch);
+            cur.op(ops::SET_READ_SOURCE, &[src]);
+            cur.op(ops::OPEN, &[m, x, f.size]);
+            cur.op(ops::BSPATCH, &[off, patch.len() as u64]);
+            cur.op(ops::CLOSE, &[]);
+            cur.op(ops::UNSET_READ_SOURCE, &[]);
+        }
+        Encoding::Whole => return Ok(()),
+    }
+    cur.objects.push((ObjectType::File, f.checksum));
+    cur.usize += f.size;
     Ok(())
 }

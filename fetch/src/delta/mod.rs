@@ -9,6 +9,7 @@
 //! the real OSTree applies.
 
 pub mod apply;
+pub mod bsdiff;
 pub mod bspatch;
 pub mod generate;
 pub mod ops;

@@ -144,24 +144,48 @@ impl<'a> Payload<'a> {
         Ok(Payload { modes, xattrs, blob, ops })
     }
 
-    /// Serialises a payload (what the generator compresses).
+    /// Serialises a payload.
     pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.blob.len() + self.ops.len() + 64);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    /// Streams the serialised payload to `w` (what the generator
+    /// compresses) without building it in memory: the blob is most of it,
+    /// and parts are tens of megabytes.
+    pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mode_ty = Type::parse("(uuu)").unwrap_or(Type::Variant);
         let xattr_ty = Type::parse("a(ayay)").unwrap_or(Type::Variant);
-        Value::Tuple(vec![
-            Value::Array(
-                mode_ty,
-                self.modes
-                    .iter()
-                    .map(|&(u, g, m)| {
-                        Value::Tuple(vec![Value::Uint32(u.to_be()), Value::Uint32(g.to_be()), Value::Uint32(m.to_be())])
-                    })
-                    .collect(),
-            ),
-            Value::Array(xattr_ty, self.xattrs.iter().map(|x| x.to_value().into_owned()).collect()),
-            Value::Bytes(Cow::Borrowed(self.blob)),
-            Value::Bytes(Cow::Borrowed(self.ops)),
-        ])
-        .to_bytes()
+        let modes = Value::Array(
+            mode_ty,
+            self.modes
+                .iter()
+                .map(|&(u, g, m)| {
+                    Value::Tuple(vec![Value::Uint32(u.to_be()), Value::Uint32(g.to_be()), Value::Uint32(m.to_be())])
+                })
+                .collect(),
+        )
+        .to_bytes();
+        let xattrs = Value::Array(xattr_ty, self.xattrs.iter().map(|x| x.to_value().into_owned()).collect()).to_bytes();
+        // The tuple (a(uuu) aa(ayay) ay ay): members need no padding (the
+        // first is at offset 0, the others align to 1), then the end offsets
+        // of the first three, last first, in the smallest width that
+        // addresses the whole.
+        let body = modes.len() + xattrs.len() + self.blob.len() + self.ops.len();
+        let k =
+            [1usize, 2, 4, 8].into_iter().find(|&k| k == 8 || ((body + 3 * k) as u64) < 1u64 << (8 * k)).unwrap_or(8);
+        let end0 = modes.len();
+        let end1 = end0 + xattrs.len();
+        let end2 = end1 + self.blob.len();
+        w.write_all(&modes)?;
+        w.write_all(&xattrs)?;
+        w.write_all(self.blob)?;
+        w.write_all(self.ops)?;
+        for end in [end2, end1, end0] {
+            w.write_all(&(end as u64).to_le_bytes()[..k])?;
+        }
+        Ok(())
     }
 }

@@ -82,6 +82,8 @@ pub struct DeltaPullStats {
     pub bytes: u64,
     /// Objects written by parts.
     pub objects: u64,
+    /// Payload bytes of the content objects they wrote.
+    pub content_bytes: u64,
     /// Parts of the deltas chosen, whether fetched or not.
     pub total_parts: u64,
     /// Their compressed size, fallbacks included.
@@ -229,6 +231,7 @@ pub(crate) fn pull_delta(
         return Ok(true);
     }
     write_target_commit(tx, &sb)?;
+    let bytes_before = tx.stats.content_bytes_written.load(std::sync::atomic::Ordering::Relaxed);
     for i in 0..sb.parts.len() {
         let h = &sb.parts[i];
         if part_done(tx, h) {
@@ -250,6 +253,8 @@ pub(crate) fn pull_delta(
         stats.parts_fetched += 1;
         stats.objects += written;
     }
+    stats.content_bytes +=
+        tx.stats.content_bytes_written.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(bytes_before);
     stats.deltas += 1;
     Ok(true)
 }

@@ -169,6 +169,19 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
     fetched.metadata += stats.meta_files;
     fetched.content -= stats.local_content.min(fetched.content);
     let mut line = closing_line(&fetched, Some((stats.bytes_received, start.elapsed().as_secs())));
+    let d = &stats.deltas;
+    if d.deltas > 0 {
+        // OSTree's line after a delta pull: parts, then the objects fetched
+        // one by one (fallbacks and what the deltas did not bring).
+        fetched.content_bytes += d.content_bytes;
+        let rest = closing_line(&fetched, Some((stats.bytes_received, start.elapsed().as_secs())));
+        let rest = rest.split_once("; ").map_or(rest.as_str(), |(_, r)| r).to_string();
+        line = format!(
+            "{} delta parts, {} loose fetched; {rest}",
+            d.parts_fetched,
+            fetched.metadata + fetched.content - stats.meta_files.min(fetched.metadata)
+        );
+    }
     if stats.local_metadata + stats.local_content > 0 {
         // OSTree puts what came from --localcache-repo after the counts.
         let at = line.find(" fetched").map_or(line.len(), |i| i + " fetched".len());
