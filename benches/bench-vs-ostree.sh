@@ -12,7 +12,9 @@
 #   KEEP_LOGS=1   keep the per-run logs (their path is printed)
 #   DROP_CACHES=0 never drop the page cache, even where that is possible
 #   OPS="..."     which groups to run after the commits (which make the repos
-#                 the others use): any of fsck checkout pull (default: all)
+#                 the others use): any of fsck checkout pull delta (default: all)
+#   UPDATE=DIR    the updated tree of the delta pair (default: CORPUS-update,
+#                 made by scripts/make-update.sh)
 #
 # Operations (both tools get the same command line):
 #   commit-bare-user  `init --mode=bare-user` (not timed), then timed
@@ -33,6 +35,18 @@
 #                     half the bytes of the repo's objects (untimed), then the
 #                     timed pull that finishes it; the table also shows
 #                     pull-resume/pull for each tool
+#   delta-generate    an update pair: CORPUS and UPDATE (CORPUS after
+#                     `apt-get upgrade` from the -updates and -security suites)
+#                     committed by ostree into an archive repo (untimed); each
+#                     tool runs `static-delta generate --to=main` (from main^)
+#                     in a fresh copy of it; the table also shows the delta
+#                     sizes (parts, fallbacks and superblock)
+#   delta-pull        each tool's delta, with `summary -u` by that tool, served by
+#                     nginx and pulled with `pull --require-static-deltas` into a
+#                     bare-user repo holding main^ (made untimed)
+#   delta-apply-xz,   oxtree only: `static-delta apply-offline` of its delta with
+#   delta-apply-zstd  xz parts and with zstd parts (--compression=zstd), each
+#                     into a bare-user repo holding main^
 #
 # The tools run alternately, and the one that goes first changes every round.
 # Each run is measured with `/usr/bin/time -f '%e %M'` (wall seconds, peak RSS
@@ -66,7 +80,7 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- tools
-OPS=${OPS:-fsck checkout pull}
+OPS=${OPS:-fsck checkout pull delta}
 want() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ -x /usr/bin/time ] || apt_install time
 if want pull && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light; fi
@@ -329,6 +343,82 @@ if want pull && [ -d "$work/ostree-archive/objects" ]; then
   "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx"
 fi
 
+# ---------------------------------------------------------------- delta
+# delta_size REPO: bytes a client downloads for the FROM-TO delta of main:
+# parts and fallbacks (as the real ostree's `static-delta show` counts
+# them) plus the superblock.
+delta_size() {
+  local repo=$1 name total sb
+  name=$("$OSTREE_BIN" --repo="$repo" static-delta list | grep -- - | head -n 1)
+  total=$("$OSTREE_BIN" --repo="$repo" static-delta show "$name" | sed -n 's/^Total Size: \([0-9]*\).*/\1/p')
+  sb=$(find "$repo/deltas" -name superblock -printf '%s\n' | head -n 1)
+  echo $((total + sb))
+}
+if want delta; then
+  update=${UPDATE:-$corpus-update}
+  if [ ! -e "$update/.update-done" ] && [ -z "${UPDATE:-}" ]; then
+    "$ROOT/scripts/make-update.sh" "$corpus" "$update" || true
+  fi
+fi
+if want delta && [ -d "$update" ]; then
+  base=$work/delta-base
+  "$OSTREE_BIN" --repo="$base" init --mode=archive
+  "$OSTREE_BIN" --repo="$base" commit -b main --no-xattrs --timestamp=2026-01-01T00:00:00Z "$corpus" >/dev/null
+  "$OSTREE_BIN" --repo="$base" commit -b main --no-xattrs --timestamp=2026-02-01T00:00:00Z "$update" >/dev/null
+  from=$("$OSTREE_BIN" --repo="$base" rev-parse main^)
+  section "static-delta generate (update pair: $(wc -l <"$update/.update-packages" 2>/dev/null || echo '?') packages upgraded)"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      repo=$work/delta-$tool.$round
+      cp -a "$base" "$repo"
+      measure delta-generate "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" static-delta generate --to=main
+      delta_size "$repo" >>"$work/results/delta-size.$tool"
+    done
+  done
+  for tool in ostree oxtree; do
+    "$(tool_bin "$tool")" --repo="$work/delta-$tool.$ROUNDS" summary -u >/dev/null
+  done
+  url_ostree=$("$ROOT/scripts/serve-nginx.sh" start "$work/delta-ostree.$ROUNDS" "$work/nginx-delta-ostree")
+  url_oxtree=$("$ROOT/scripts/serve-nginx.sh" start "$work/delta-oxtree.$ROUNDS" "$work/nginx-delta-oxtree")
+  section "pull --require-static-deltas of each tool's delta (nginx) into bare-user repos holding main^"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      bin=$(tool_bin "$tool")
+      repo=$work/delta-pull-$tool.$round
+      url=$url_ostree
+      [ "$tool" = oxtree ] && url=$url_oxtree
+      { "$bin" --repo="$repo" init --mode=bare-user && "$bin" --repo="$repo" pull-local "$base" "$from" &&
+        "$bin" --repo="$repo" remote add --no-gpg-verify origin "$url"; } >"$work/logs/delta-pull-init.$tool.log" 2>&1
+      measure delta-pull "$tool" "$round" "$bin" --repo="$repo" pull --require-static-deltas origin main
+    done
+  done
+  for tool in ostree oxtree; do
+    if ! "$OSTREE_BIN" --repo="$work/delta-pull-$tool.$ROUNDS" fsck -q >"$work/logs/delta-pull-fsck.$tool.log" 2>&1; then
+      echo "  real ostree fsck of $tool's delta pull: FAILED"
+      failures=$((failures + 1))
+    fi
+  done
+  "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx-delta-ostree"
+  "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx-delta-oxtree"
+  section "oxtree: apply-offline of its delta with xz parts and with zstd parts"
+  for c in xz zstd; do
+    mkdir -p "$work/delta-$c"
+    "$OXTREE_BIN" --repo="$base" static-delta generate --from="$from" --to=main --min-fallback-size=0 \
+      --compression="$c" --filename="$work/delta-$c/superblock" >"$work/logs/delta-$c.log" 2>&1
+    find "$work/delta-$c" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }' >"$work/results/delta-size-$c"
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    for c in xz zstd; do
+      repo=$work/delta-apply-$c.$round
+      { "$OXTREE_BIN" --repo="$repo" init --mode=bare-user && "$OXTREE_BIN" --repo="$repo" pull-local "$base" "$from"; } \
+        >"$work/logs/delta-apply-init.log" 2>&1
+      measure "delta-apply-$c" oxtree "$round" "$OXTREE_BIN" --repo="$repo" static-delta apply-offline "$work/delta-$c"
+    done
+  done
+elif want delta; then
+  echo "  deltas skipped: no update tree ($update); make one with scripts/make-update.sh"
+fi
+
 # ---------------------------------------------------------------- interop
 section "interop checks (untimed)"
 for mode in bare-user archive; do
@@ -377,7 +467,7 @@ section "results: median wall time over $ROUNDS rounds, highest peak RSS (drop c
 fmt='%-24s %10s %10s %8s %14s %14s %8s\n'
 printf "$fmt" operation "ostree s" "oxtree s" "ox/os" "ostree KiB" "oxtree KiB" "RSS ox/os"
 for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout checkout-H checkout-C checkout-archive \
-  checkout-archive-nocache pull pull-resume; do
+  checkout-archive-nocache pull pull-resume delta-generate delta-pull; do
   read -r os_t os_m < <(stat_of "$op.ostree")
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op" "$os_t" "$ox_t" "$(ratio "$os_t" "$ox_t")" "$os_m" "$ox_m" "$(ratio "$os_m" "$ox_m")"
@@ -393,6 +483,23 @@ done
 echo
 printf "$fmt" "pull-resume / pull" "$(ratio "$(stat_of pull.ostree | cut -d' ' -f1)" "$(stat_of pull-resume.ostree | cut -d' ' -f1)")" \
   "$(ratio "$(stat_of pull.oxtree | cut -d' ' -f1)" "$(stat_of pull-resume.oxtree | cut -d' ' -f1)")" "" "" "" ""
+
+if [ -s "$work/results/delta-size.ostree" ] && [ -s "$work/results/delta-size.oxtree" ]; then
+  echo
+  os_b=$(tail -n 1 "$work/results/delta-size.ostree")
+  ox_b=$(tail -n 1 "$work/results/delta-size.oxtree")
+  printf "$fmt" "delta size (bytes)" "$os_b" "$ox_b" "$(ratio "$os_b" "$ox_b")" "" "" ""
+fi
+if [ -s "$work/results/delta-size-xz" ]; then
+  read -r xz_t xz_m < <(stat_of delta-apply-xz.oxtree)
+  read -r zs_t zs_m < <(stat_of delta-apply-zstd.oxtree)
+  xz_b=$(cat "$work/results/delta-size-xz")
+  zs_b=$(cat "$work/results/delta-size-zstd")
+  echo
+  printf "$fmt" "oxtree delta" "xz" "zstd" "zstd/xz" "" "" ""
+  printf "$fmt" "apply-offline s" "$xz_t" "$zs_t" "$(ratio "$xz_t" "$zs_t")" "" "" ""
+  printf "$fmt" "size bytes" "$xz_b" "$zs_b" "$(ratio "$xz_b" "$zs_b")" "" "" ""
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo

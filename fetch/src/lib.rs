@@ -8,6 +8,8 @@
 //! and `Range` resumption. Both walk commits the same way (`walk`), with
 //! several threads fetching at once, into a transaction that takes over
 //! what a killed pull had stored ([`oxtree_store::Repo::resume_transaction`]).
+//! Static deltas ([`delta`]) are read, applied (by pulls when the server
+//! offers one, and offline) and generated in OSTree's format.
 //!
 //! Stability: young; the API may change between 0.x releases.
 #![deny(missing_docs)]

@@ -191,3 +191,41 @@ fn ostree_pulls_oxtree_deltas_from_nginx() {
     pull_both(ox, ostree, "delta-pull-ox-os", false);
     pull_both(ox, ostree, "delta-pull-ox-os-swapped", true);
 }
+
+/// A delta pull that fails part-way (a part missing on the server) keeps
+/// the parts it applied: the retry fetches only the rest (seen in nginx's
+/// log), and the ref moves only once the whole delta is in.
+#[test]
+fn an_interrupted_delta_pull_does_not_fetch_finished_parts_again() {
+    require_ostree();
+    let w = TempDir::new("delta-pull-retry");
+    let (v1, v2) = make_versions(&w);
+    let (srv, a, b) = server(&w, ostree, "srv", &v1, &v2);
+    let r = format!("--repo={srv}");
+    // Small parts, no fallbacks: the 4.5 MB file gets a part of its own.
+    ox(&[&r, "static-delta", "generate", "--to=main", "--max-chunk-size=1", "--min-fallback-size=0"]);
+    ox(&[&r, "summary", "-u"]);
+    let dir = delta_dir(&srv, Some(&a), &b);
+    let parts = std::fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name() != "superblock").count();
+    assert!(parts >= 2, "{parts} parts");
+    let last = format!("{dir}/{}", parts - 1);
+    std::fs::rename(&last, format!("{last}.away")).unwrap();
+    let nginx = Nginx::start(&srv, w.join("nginx"), None);
+    let dest = client(&w, ox, "dest", &srv, Some(&a));
+    let d = format!("--repo={dest}");
+    ox(&[&d, "remote", "add", "--no-gpg-verify", "origin", &nginx.url]);
+    let out = ox_out(&[&d, "pull", "--require-static-deltas", "origin", "main"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found on the server"), "{out:?}");
+    assert!(ox_out(&[&d, "rev-parse", "origin:main"]).stdout.is_empty(), "the ref moved");
+    std::fs::rename(format!("{last}.away"), &last).unwrap();
+    ox(&[&d, "pull", "--require-static-deltas", "origin", "main"]);
+    assert_has_clean(&dest, &b);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]).trim(), b);
+    let rel = delta_dir("", Some(&a), &b);
+    let log = nginx.log();
+    for i in 0..parts - 1 {
+        let n = log.lines().filter(|l| l.contains(&format!("GET {rel}/{i} "))).count();
+        assert_eq!(n, 1, "part {i} fetched {n} times: {log}");
+    }
+}
