@@ -16,15 +16,15 @@ use oxtree_store::object::{Commit, CommitMetadata, DirMeta, DirTree, FileHeader,
 use oxtree_store::repo::{RepoMode, Transaction};
 use oxtree_store::{Checksum, Repo};
 
-use super::bspatch::bspatch;
+use super::bspatch::{bspatch_from, OldData};
 use super::ops::{self, Reader};
-use super::part::{decompress, payload_limit, Payload};
+use super::part::{decompress_into, payload_limit, Payload};
 use super::superblock::{PartHeader, Superblock};
 use super::{DeltaError, StaticDelta};
 
 /// Objects larger than this are assembled in a file under the repo's
 /// `tmp/` rather than in memory.
-const IN_MEMORY_OBJECT: u64 = 4 << 20;
+const IN_MEMORY_OBJECT: u64 = 1 << 20;
 
 fn malformed(why: impl Into<String>) -> DeltaError {
     DeltaError::Malformed(why.into())
@@ -140,9 +140,18 @@ impl ReadSource {
             }
         }
     }
+}
 
-    fn all(&self, what: &Checksum) -> Result<Vec<u8>, DeltaError> {
-        self.read(0, self.len(), what)
+impl OldData for ReadSource {
+    fn len(&self) -> u64 {
+        ReadSource::len(self)
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        match self {
+            ReadSource::Memory(v) => v.as_slice().read_at(off, buf),
+            ReadSource::File(f, _) => f.read_exact_at(buf, off),
+        }
     }
 }
 
@@ -257,11 +266,12 @@ impl<'a> Exec<'a, '_, '_> {
                     let (off, len) = (r.varint()?, r.varint()?);
                     let patch = self.blob(off, len)?;
                     let (c, src) = self.source.as_ref().ok_or_else(|| malformed("bspatch without a read source"))?;
-                    let old = src.all(c)?;
+                    let _ = c;
                     let open = self.open.as_mut().ok_or_else(|| malformed("bspatch with no open object"))?;
                     let want = open.size - open.written;
-                    // Straight into the object: no copy of the new data.
-                    bspatch(&old, patch, want, open)?;
+                    // Old data read in pieces, new data straight into the
+                    // object: neither is held whole.
+                    bspatch_from(src, patch, want, open)?;
                 }
                 other => return Err(malformed(format!("unknown operation {other:#04x}"))),
             }
@@ -412,9 +422,10 @@ pub(crate) fn run_part(
     tx: &Transaction<'_>,
     sb: &Superblock,
     i: usize,
-    bytes: &[u8],
+    bytes: Vec<u8>,
     inline: bool,
     bareuseronly_files: bool,
+    raw: &mut Vec<u8>,
 ) -> Result<u64, DeltaError> {
     let h = &sb.parts[i];
     let what = format!("part {i}");
@@ -425,13 +436,15 @@ pub(crate) fn run_part(
         if bytes.len() as u64 != h.size {
             return Err(malformed(format!("{what}: {} bytes, its header says {}", bytes.len(), h.size)));
         }
-        let actual = Checksum::digest(bytes);
+        let actual = Checksum::digest(&bytes);
         if actual != h.checksum {
             return Err(malformed(format!("{what}: checksum {actual}, expected {}", h.checksum)));
         }
     }
-    let raw = decompress(bytes, h.version, payload_limit(h.usize, h.objects.len())).map_err(|e| e.context(&what))?;
-    let payload = Payload::parse(&raw).map_err(|e| e.context(&what))?;
+    decompress_into(&bytes, h.version, payload_limit(h.usize, h.objects.len()), raw).map_err(|e| e.context(&what))?;
+    // The compressed part is no longer needed while the program runs.
+    drop(bytes);
+    let payload = Payload::parse(raw).map_err(|e| e.context(&what))?;
     apply_part(tx, h, &payload, bareuseronly_files).map_err(|e| e.context(&what))
 }
 
@@ -490,6 +503,7 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<(Superblock, ApplyStats
     let rel = StaticDelta { from: sb.from, to: sb.to }.rel_path();
     let tx = repo.resume_transaction()?;
     let mut stats = ApplyStats::default();
+    let mut raw = Vec::new();
     write_target_commit(&tx, &sb)?;
     for i in 0..sb.parts.len() {
         if part_done(&tx, &sb.parts[i]) {
@@ -497,11 +511,11 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<(Superblock, ApplyStats
             continue;
         }
         let written = match sb.inline_part(&rel, i) {
-            Some(b) => run_part(&tx, &sb, i, &b, true, false)?,
+            Some(b) => run_part(&tx, &sb, i, b, true, false, &mut raw)?,
             None => {
                 let p = dir.join(i.to_string());
                 let b = std::fs::read(&p).map_err(io(&p))?;
-                run_part(&tx, &sb, i, &b, false, false)?
+                run_part(&tx, &sb, i, b, false, false, &mut raw)?
             }
         };
         stats.parts_applied += 1;

@@ -27,9 +27,38 @@ fn offtin(b: &[u8]) -> i64 {
     }
 }
 
+/// The old data a patch applies to, read in pieces (a file need not be
+/// read whole into memory).
+pub trait OldData {
+    /// Its length.
+    fn len(&self) -> u64;
+    /// Whether it has no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` from offset `off` (within the data).
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl OldData for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at(&self, off: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        buf.copy_from_slice(&self[off as usize..off as usize + buf.len()]);
+        Ok(())
+    }
+}
+
 /// Writes `size` bytes, `old` patched by `patch`, to `out`. A patch that
 /// would write past `size`, or ends before it, is an error.
 pub fn bspatch(old: &[u8], patch: &[u8], size: u64, out: &mut dyn Write) -> Result<(), DeltaError> {
+    bspatch_from(&old, patch, size, out)
+}
+
+/// [`bspatch`] over old data read in pieces.
+pub fn bspatch_from(old: &dyn OldData, patch: &[u8], size: u64, out: &mut dyn Write) -> Result<(), DeltaError> {
     let mut newpos = 0u64;
     let mut oldpos = 0i64;
     let mut p = patch;
@@ -52,15 +81,26 @@ pub fn bspatch(old: &[u8], patch: &[u8], size: u64, out: &mut dyn Write) -> Resu
             return Err(bad("patch ends early"));
         }
         let (diff, rest) = p.split_at(x as usize);
-        buf.clear();
-        buf.extend_from_slice(diff);
-        for (i, b) in buf.iter_mut().enumerate() {
-            let at = oldpos.saturating_add(i as i64);
-            if at >= 0 && (at as u64) < old.len() as u64 {
-                *b = b.wrapping_add(old[at as usize]);
+        // In pieces: a diff run can be as long as the file, and a copy of
+        // it all would double what the apply holds.
+        let mut olds = Vec::new();
+        for (k, piece) in diff.chunks(64 * 1024).enumerate() {
+            let base = oldpos.saturating_add((k * 64 * 1024) as i64);
+            buf.clear();
+            buf.extend_from_slice(piece);
+            // The part of [base, base + len) inside the old data.
+            let end = base.saturating_add(piece.len() as i64);
+            let (lo, hi) = (base.max(0), end.min(old.len() as i64));
+            if lo < hi {
+                olds.resize((hi - lo) as usize, 0);
+                old.read_at(lo as u64, &mut olds).map_err(|e| bad(format!("reading the old data: {e}")))?;
+                let skip = (lo - base) as usize;
+                for (b, o) in buf[skip..].iter_mut().zip(&olds) {
+                    *b = b.wrapping_add(*o);
+                }
             }
+            out.write_all(&buf).map_err(io)?;
         }
-        out.write_all(&buf).map_err(io)?;
         let (extra, rest) = rest.split_at(y as usize);
         out.write_all(extra).map_err(io)?;
         p = rest;

@@ -70,6 +70,16 @@ fn malformed(why: impl Into<String>) -> DeltaError {
 /// longer than `limit` bytes: a part that expands beyond what its header
 /// declares is a decompression bomb.
 pub fn decompress(part: &[u8], version: u32, limit: u64) -> Result<Vec<u8>, DeltaError> {
+    let mut out = Vec::new();
+    decompress_into(part, version, limit, &mut out)?;
+    Ok(out)
+}
+
+/// [`decompress`] into `out` (cleared first), whose allocation is kept:
+/// a pull reuses one buffer for all the parts a thread applies, rather
+/// than letting the allocator keep a freed one per part.
+pub fn decompress_into(part: &[u8], version: u32, limit: u64, out: &mut Vec<u8>) -> Result<(), DeltaError> {
+    out.clear();
     let (&kind, body) = part.split_first().ok_or_else(|| malformed("empty part"))?;
     let expected_version = match kind {
         b'z' => 1,
@@ -78,7 +88,6 @@ pub fn decompress(part: &[u8], version: u32, limit: u64) -> Result<Vec<u8>, Delt
     if version > 1 || (version != expected_version && kind != 0) {
         return Err(malformed(format!("part version {version} is not supported with compression {kind:#04x}")));
     }
-    let mut out = Vec::new();
     let read = |r: &mut dyn Read, out: &mut Vec<u8>| -> Result<(), DeltaError> {
         r.take(limit + 1).read_to_end(out).map_err(|e| malformed(format!("decompressing part: {e}")))?;
         Ok(())
@@ -88,23 +97,24 @@ pub fn decompress(part: &[u8], version: u32, limit: u64) -> Result<Vec<u8>, Delt
             if body.len() as u64 > limit {
                 return Err(malformed(format!("part of {} bytes exceeds the {limit} its header allows", body.len())));
             }
-            return Ok(body.to_vec());
+            out.extend_from_slice(body);
+            return Ok(());
         }
         b'x' => {
             let mut r = lzma_rust2::XzReader::new(body, false);
-            read(&mut r, &mut out)?;
+            read(&mut r, out)?;
         }
         b'z' => {
             let mut r = ruzstd::decoding::StreamingDecoder::new(body)
                 .map_err(|e| malformed(format!("decompressing part: {e}")))?;
-            read(&mut r, &mut out)?;
+            read(&mut r, out)?;
         }
         other => return Err(malformed(format!("Invalid compression type '{other}'"))),
     }
     if out.len() as u64 > limit {
         return Err(malformed(format!("part expands beyond the {limit} bytes its header allows")));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The most a part's payload may expand to, given the part header's

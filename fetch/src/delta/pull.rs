@@ -16,6 +16,9 @@ use super::apply::{part_done, run_part, write_target_commit};
 use super::{DeltaError, StaticDelta, Superblock};
 use crate::PullError;
 
+/// Parts fetched and applied at once.
+const PARTS_AT_ONCE: usize = 2;
+
 /// Superblocks larger than this are refused (OSTree's limit).
 pub const MAX_SUPERBLOCK_SIZE: u64 = 128 << 20;
 
@@ -232,26 +235,63 @@ pub(crate) fn pull_delta(
     }
     write_target_commit(tx, &sb)?;
     let bytes_before = tx.stats.content_bytes_written.load(std::sync::atomic::Ordering::Relaxed);
-    for i in 0..sb.parts.len() {
-        let h = &sb.parts[i];
-        if part_done(tx, h) {
-            stats.parts_skipped += 1;
-            continue;
-        }
-        let what = format!("{rel}/{i}");
-        let written = match sb.inline_part(&rel, i) {
-            Some(b) => run_part(tx, &sb, i, &b, true, policy.bareuseronly_files),
-            None => {
-                let b = files
-                    .get(&what, h.size, true)?
-                    .ok_or_else(|| PullError::Invalid(format!("{what}: not found on the server (HTTP 404)")))?;
-                stats.bytes += b.len() as u64;
-                run_part(tx, &sb, i, &b, false, policy.bareuseronly_files)
-            }
-        }
-        .map_err(|e| e.context(&delta.name()))?;
-        stats.parts_fetched += 1;
-        stats.objects += written;
+    let todo: Vec<usize> = (0..sb.parts.len()).filter(|&i| !part_done(tx, &sb.parts[i])).collect();
+    stats.parts_skipped += (sb.parts.len() - todo.len()) as u64;
+    // Parts are independent: two at a time, each fetched then run by the
+    // thread that took it (as OSTree keeps two in flight). Two parts of
+    // our own deltas (8 MB each) stay within the pull's memory bound.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let results: Vec<Result<(u64, u64, u64), PullError>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..PARTS_AT_ONCE.min(todo.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut fetched, mut objects, mut bytes) = (0u64, 0u64, 0u64);
+                    let mut raw = Vec::new();
+                    loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if k >= todo.len() || failed.load(std::sync::atomic::Ordering::Relaxed) {
+                            return Ok((fetched, objects, bytes));
+                        }
+                        let i = todo[k];
+                        let what = format!("{rel}/{i}");
+                        let mut run = || -> Result<u64, PullError> {
+                            let written = match sb.inline_part(&rel, i) {
+                                Some(b) => run_part(tx, &sb, i, b, true, policy.bareuseronly_files, &mut raw),
+                                None => {
+                                    let b = files.get(&what, sb.parts[i].size, true)?.ok_or_else(|| {
+                                        PullError::Invalid(format!("{what}: not found on the server (HTTP 404)"))
+                                    })?;
+                                    bytes += b.len() as u64;
+                                    run_part(tx, &sb, i, b, false, policy.bareuseronly_files, &mut raw)
+                                }
+                            };
+                            Ok(written.map_err(|e| e.context(&delta.name()))?)
+                        };
+                        match run() {
+                            Ok(written) => {
+                                fetched += 1;
+                                objects += written;
+                            }
+                            Err(e) => {
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err(PullError::Invalid("a delta part worker panicked".into()))))
+            .collect()
+    });
+    for r in results {
+        let (fetched, objects, bytes) = r?;
+        stats.parts_fetched += fetched;
+        stats.objects += objects;
+        stats.bytes += bytes;
     }
     stats.content_bytes +=
         tx.stats.content_bytes_written.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(bytes_before);
