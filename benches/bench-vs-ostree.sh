@@ -312,6 +312,16 @@ interrupt() {
   wait "$pid" 2>/dev/null || true
   echo "  $1: killed after $(($(wc -l <"$log") - start)) requests, $((sent >> 20)) MiB"
 }
+# fsck_pulled OP WHAT: the real ostree's fsck of each tool's last OP repo.
+fsck_pulled() {
+  local tool
+  for tool in ostree oxtree; do
+    if ! "$OSTREE_BIN" --repo="$work/$1-$tool.$ROUNDS" fsck -q >"$work/logs/$1-fsck.$tool.log" 2>&1; then
+      echo "  real ostree fsck of $tool's $2: FAILED"
+      failures=$((failures + 1))
+    fi
+  done
+}
 if want pull && [ -d "$work/ostree-archive/objects" ]; then
   url=$("$ROOT/scripts/serve-nginx.sh" start "$work/ostree-archive" "$work/nginx")
   objects=$(find "$work/ostree-archive/objects" -type f | wc -l)
@@ -334,12 +344,7 @@ if want pull && [ -d "$work/ostree-archive/objects" ]; then
       measure pull-resume "$tool" "$round" "$(tool_bin "$tool")" --repo="$repo" pull origin main
     done
   done
-  for tool in ostree oxtree; do
-    if ! "$OSTREE_BIN" --repo="$work/pull-resume-$tool.$ROUNDS" fsck -q >"$work/logs/pull-fsck.$tool.log" 2>&1; then
-      echo "  real ostree fsck of $tool's resumed pull: FAILED"
-      failures=$((failures + 1))
-    fi
-  done
+  fsck_pulled pull-resume "resumed pull"
   "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx"
 fi
 
@@ -392,12 +397,7 @@ if want delta && [ -d "$update" ]; then
       measure delta-pull "$tool" "$round" "$bin" --repo="$repo" pull --require-static-deltas origin main
     done
   done
-  for tool in ostree oxtree; do
-    if ! "$OSTREE_BIN" --repo="$work/delta-pull-$tool.$ROUNDS" fsck -q >"$work/logs/delta-pull-fsck.$tool.log" 2>&1; then
-      echo "  real ostree fsck of $tool's delta pull: FAILED"
-      failures=$((failures + 1))
-    fi
-  done
+  fsck_pulled delta-pull "delta pull"
   "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx-delta-ostree"
   "$ROOT/scripts/serve-nginx.sh" stop "$work/nginx-delta-oxtree"
   section "oxtree: apply-offline of its delta with xz parts and with zstd parts"
