@@ -207,15 +207,21 @@ pub(crate) fn check_storable(
     Ok(())
 }
 
+/// `header` as the destination stores it: bare-user-only drops the
+/// xattrs of root-owned files.
+pub(crate) fn storable_header(tx: &Transaction<'_>, mut header: FileHeader) -> FileHeader {
+    if tx.repo().mode() == RepoMode::BareUserOnly && header.uid == 0 && header.gid == 0 {
+        header.xattrs = Default::default();
+    }
+    header
+}
+
 /// Writes an opened content object into `tx` in the destination's mode and
 /// checks that it is object `c` (the payload always passes through the
 /// hasher: a mismatch means the source object is corrupt). Returns the
 /// payload size.
 pub(crate) fn store_content(tx: &Transaction<'_>, c: &Checksum, obj: FileObject) -> Result<u64, Error> {
-    let mut header = obj.header;
-    if tx.repo().mode() == RepoMode::BareUserOnly && header.uid == 0 && header.gid == 0 {
-        header.xattrs = Default::default();
-    }
+    let header = storable_header(tx, obj.header);
     let written = match obj.content {
         FileContent::Symlink => tx.write_file_bytes(&header, b"")?,
         FileContent::Regular(mut r) => {
@@ -233,10 +239,7 @@ pub(crate) fn store_content(tx: &Transaction<'_>, c: &Checksum, obj: FileObject)
 /// hashing it (a trusted source). Returns the payload size.
 pub(crate) fn store_content_trusted(tx: &Transaction<'_>, c: &Checksum, obj: FileObject) -> Result<u64, Error> {
     let size = obj.size;
-    let mut header = obj.header;
-    if tx.repo().mode() == RepoMode::BareUserOnly && header.uid == 0 && header.gid == 0 {
-        header.xattrs = Default::default();
-    }
+    let header = storable_header(tx, obj.header);
     match obj.content {
         FileContent::Symlink => tx.write_file_trusted(c, &header, &mut std::io::empty(), 0)?,
         FileContent::Regular(mut r) => tx.write_file_trusted(c, &header, &mut r, size)?,

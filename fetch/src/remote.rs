@@ -173,7 +173,7 @@ impl HttpSource<'_> {
             self.content.each(&rel, |url| Ok(self.client.get_bytes(url, limit)?.map(|b| (b, url.to_string()))))?;
         let Some((bytes, url)) = got else { return Ok(None) };
         self.received.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        verify_metadata(ty, c, &bytes).map_err(|e| fetched(&url, e))?;
+        verify_metadata(ty, c, &bytes).map_err(|e| fetched(&url, e.into()))?;
         Ok(Some(bytes))
     }
 

@@ -22,10 +22,10 @@ pub(crate) fn bad(c: &Checksum, ty: ObjectType) -> impl FnOnce(ObjectError) -> P
 
 /// Checks that `bytes` are the metadata object `c` of type `ty`: the
 /// checksum, and for commits and dirtrees the normal form.
-pub(crate) fn verify_metadata(ty: ObjectType, c: &Checksum, bytes: &[u8]) -> Result<(), PullError> {
+pub(crate) fn verify_metadata(ty: ObjectType, c: &Checksum, bytes: &[u8]) -> Result<(), oxtree_store::Error> {
     let actual = Checksum::digest(bytes);
     if actual != *c {
-        return Err(oxtree_store::Error::ChecksumMismatch { ty, expected: *c, actual }.into());
+        return Err(oxtree_store::Error::ChecksumMismatch { ty, expected: *c, actual });
     }
     match ty {
         ObjectType::Commit => Commit::from_bytes_normal(bytes).map(|_| ()),
@@ -33,7 +33,7 @@ pub(crate) fn verify_metadata(ty: ObjectType, c: &Checksum, bytes: &[u8]) -> Res
         ObjectType::DirMeta => oxtree_store::object::DirMeta::from_bytes(bytes).map(|_| ()),
         _ => Ok(()),
     }
-    .map_err(bad(c, ty))
+    .map_err(|source| oxtree_store::Error::BadObject { checksum: *c, ty, source })
 }
 
 /// Where objects come from. Shared by the walk's threads.

@@ -12,7 +12,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use oxtree_store::checksum::Hasher;
-use oxtree_store::object::{Commit, CommitMetadata, DirMeta, DirTree, FileHeader, ObjectType};
+use oxtree_store::object::{Commit, CommitMetadata, FileHeader, ObjectType};
 use oxtree_store::repo::{RepoMode, Transaction};
 use oxtree_store::{Checksum, Repo};
 
@@ -42,18 +42,13 @@ pub struct ApplyStats {
 }
 
 /// Checks metadata bytes against their name and shape before they are
-/// stored.
+/// stored (as a pull checks what it fetches); parts make only dirtrees and
+/// dirmeta.
 fn check_metadata(ty: ObjectType, c: &Checksum, bytes: &[u8]) -> Result<(), DeltaError> {
-    let actual = Checksum::digest(bytes);
-    if actual != *c {
-        return Err(oxtree_store::Error::ChecksumMismatch { ty, expected: *c, actual }.into());
+    if !matches!(ty, ObjectType::DirTree | ObjectType::DirMeta) {
+        return Err(malformed(format!("a part may not create {} object {c}", ty.name())));
     }
-    let bad = |source| DeltaError::Store(oxtree_store::Error::BadObject { checksum: *c, ty, source });
-    match ty {
-        ObjectType::DirTree => DirTree::from_bytes_normal(bytes).map(|_| ()).map_err(bad),
-        ObjectType::DirMeta => DirMeta::from_bytes(bytes).map(|_| ()).map_err(bad),
-        _ => Err(malformed(format!("a part may not create {} object {c}", ty.name()))),
-    }
+    Ok(crate::walk::verify_metadata(ty, c, bytes)?)
 }
 
 /// Where the open object's bytes go until it is closed.
@@ -265,8 +260,7 @@ impl<'a> Exec<'a, '_, '_> {
                 ops::BSPATCH => {
                     let (off, len) = (r.varint()?, r.varint()?);
                     let patch = self.blob(off, len)?;
-                    let (c, src) = self.source.as_ref().ok_or_else(|| malformed("bspatch without a read source"))?;
-                    let _ = c;
+                    let (_, src) = self.source.as_ref().ok_or_else(|| malformed("bspatch without a read source"))?;
                     let open = self.open.as_mut().ok_or_else(|| malformed("bspatch with no open object"))?;
                     let want = open.size - open.written;
                     // Old data read in pieces, new data straight into the
@@ -379,13 +373,11 @@ impl<'a> Exec<'a, '_, '_> {
 fn store_file(
     tx: &Transaction<'_>,
     c: &Checksum,
-    mut header: FileHeader,
+    header: FileHeader,
     data: &mut dyn Read,
     size: u64,
 ) -> Result<(), DeltaError> {
-    if tx.repo().mode() == RepoMode::BareUserOnly && header.uid == 0 && header.gid == 0 {
-        header.xattrs = Default::default();
-    }
+    let header = crate::local::storable_header(tx, header);
     let written = tx.write_file(&header, data, size)?;
     if written != *c {
         return Err(
