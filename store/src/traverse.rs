@@ -153,6 +153,58 @@ pub fn traverse_tree(
     Ok(())
 }
 
+/// The first object that commit `to` reaches and `repo` lacks, if any.
+///
+/// `base` is a commit whose tree is known to be whole here (not partial):
+/// where `to` has, at the same path, the same subtree or the same file as
+/// `base`, it is taken as present without a look. An update that changes a
+/// few packages then costs a walk of the directories it changed, not a
+/// `stat` of every object in the tree.
+pub fn first_missing(repo: &Repo, to: &Checksum, base: Option<&Checksum>) -> Result<Option<ObjectKey>, Error> {
+    let c = match repo.load_commit(to) {
+        Ok(c) => c,
+        Err(Error::MissingObject { .. }) => return Ok(Some((*to, ObjectType::Commit))),
+        Err(e) => return Err(e),
+    };
+    let base_root = match base.map(|b| repo.load_commit(b)).transpose()? {
+        Some(b) => Some((b.root_tree, b.root_meta)),
+        None => None,
+    };
+    type Pair = (Checksum, Checksum);
+    let mut stack: Vec<(Pair, Option<Pair>)> = vec![((c.root_tree, c.root_meta), base_root)];
+    let mut seen = HashSet::new();
+    while let Some(((t, m), b)) = stack.pop() {
+        if b == Some((t, m)) || !seen.insert((t, m)) {
+            continue;
+        }
+        if b.map(|b| b.1) != Some(m) && !repo.has_object(ObjectType::DirMeta, &m) {
+            return Ok(Some((m, ObjectType::DirMeta)));
+        }
+        let dt = match RawDirTree::load(repo, &t) {
+            Ok(d) => d,
+            Err(Error::MissingObject { .. }) => return Ok(Some((t, ObjectType::DirTree))),
+            Err(e) => return Err(e),
+        };
+        let old = match b {
+            Some((bt, _)) => RawDirTree::load(repo, &bt)?,
+            None => RawDirTree::default(),
+        };
+        let old_files: std::collections::HashMap<&str, &Checksum> =
+            old.files.iter().map(|(n, c)| (n.as_str(), c)).collect();
+        for (name, f) in &dt.files {
+            if old_files.get(name.as_str()) != Some(&f) && !repo.has_object(ObjectType::File, f) {
+                return Ok(Some((*f, ObjectType::File)));
+            }
+        }
+        let old_dirs: std::collections::HashMap<&str, Pair> =
+            old.dirs.iter().map(|(n, t, m)| (n.as_str(), (*t, *m))).collect();
+        for (name, st, sm) in dt.dirs.iter().rev() {
+            stack.push(((*st, *sm), old_dirs.get(name.as_str()).copied()));
+        }
+    }
+    Ok(None)
+}
+
 /// `g_format_size` with default flags: `1 byte`, `N bytes`, then SI units
 /// with one decimal (`1.4 kB`, `46.5 MB`).
 pub fn format_size(bytes: u64) -> String {

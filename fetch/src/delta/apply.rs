@@ -7,7 +7,7 @@
 //! finished parts again.
 
 use std::fs::File;
-use std::io::{Read, Seek, Write};
+use std::io::{BufWriter, Read, Seek, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -54,7 +54,8 @@ fn check_metadata(ty: ObjectType, c: &Checksum, bytes: &[u8]) -> Result<(), Delt
 /// Where the open object's bytes go until it is closed.
 enum Sink {
     Memory(Vec<u8>),
-    File(File, PathBuf),
+    /// Buffered: bspatch hands over runs of a few hundred bytes.
+    File(BufWriter<File>, PathBuf),
 }
 
 /// The object between `o` and `c`.
@@ -237,7 +238,7 @@ impl<'a> Exec<'a, '_, '_> {
                             .truncate(true)
                             .open(&p)
                             .map_err(|source| oxtree_store::Error::Io { path: p.clone(), source })?;
-                        Sink::File(f, p)
+                        Sink::File(BufWriter::with_capacity(256 * 1024, f), p)
                     };
                     let hasher = header.hasher();
                     self.open = Some(OpenObject { checksum: c, header, size, written: 0, present, hasher, sink });
@@ -354,11 +355,13 @@ impl<'a> Exec<'a, '_, '_> {
         }
         let res = match o.sink {
             Sink::Memory(v) => store_file(self.tx, &o.checksum, o.header, &mut &v[..], o.size),
-            Sink::File(mut f, p) => {
+            Sink::File(f, p) => {
                 let r = f
-                    .rewind()
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|mut f| f.rewind().map(|()| f))
                     .map_err(|source| DeltaError::Store(oxtree_store::Error::Io { path: p.clone(), source }))
-                    .and_then(|()| store_file(self.tx, &o.checksum, o.header, &mut f, o.size));
+                    .and_then(|mut f| store_file(self.tx, &o.checksum, o.header, &mut f, o.size));
                 let _ = std::fs::remove_file(&p);
                 r
             }
@@ -370,6 +373,8 @@ impl<'a> Exec<'a, '_, '_> {
 }
 
 /// Stores a verified content object in the destination's mode.
+/// Stores an object whose checksum the caller has just verified from its
+/// bytes, so the store need not hash them a second time.
 fn store_file(
     tx: &Transaction<'_>,
     c: &Checksum,
@@ -378,16 +383,15 @@ fn store_file(
     size: u64,
 ) -> Result<(), DeltaError> {
     let header = crate::local::storable_header(tx, header);
-    let written = tx.write_file(&header, data, size)?;
-    if written != *c {
-        return Err(
-            oxtree_store::Error::ChecksumMismatch { ty: ObjectType::File, expected: *c, actual: written }.into()
-        );
-    }
+    tx.write_file_trusted(c, &header, data, size)?;
     Ok(())
 }
 
-/// Opens the data of local content object `c` for `w` and `B`.
+/// Read sources up to this size are read whole, in one call, rather than
+/// piece by piece as bspatch and `w` ask: bsdiff control runs are often a
+/// few hundred bytes, and one read each costs more than the bytes.
+const IN_MEMORY_SOURCE: u64 = 8 << 20;
+
 fn open_source(repo: &Repo, c: &Checksum) -> Result<ReadSource, DeltaError> {
     let obj = repo.open_file(c)?;
     if !obj.header.is_regular() {
@@ -396,11 +400,13 @@ fn open_source(repo: &Repo, c: &Checksum) -> Result<ReadSource, DeltaError> {
     // In the bare modes the object file is the data: read it in place.
     if repo.mode() != RepoMode::Archive {
         let p = repo.object_path(c, ObjectType::File);
-        if let Ok(f) = File::open(&p) {
-            return Ok(ReadSource::File(f, obj.size));
+        if obj.size > IN_MEMORY_SOURCE {
+            if let Ok(f) = File::open(&p) {
+                return Ok(ReadSource::File(f, obj.size));
+            }
         }
     }
-    let mut data = Vec::new();
+    let mut data = Vec::with_capacity(obj.size.min(IN_MEMORY_SOURCE) as usize);
     if let oxtree_store::repo::FileContent::Regular(mut r) = obj.content {
         r.read_to_end(&mut data)
             .map_err(|source| oxtree_store::Error::Io { path: repo.object_path(c, ObjectType::File), source })?;
@@ -515,16 +521,11 @@ pub fn apply_offline(repo: &Repo, path: &Path) -> Result<(Superblock, ApplyStats
     }
     tx.commit()?;
     // The tree must be whole before the commit stops being partial.
-    if let Some((c, ty)) = first_missing(repo, &sb.to)? {
+    // The delta's source was checked whole above, so only what differs from
+    // it is looked at.
+    if let Some((c, ty)) = oxtree_store::traverse::first_missing(repo, &sb.to, sb.from.as_ref())? {
         return Err(DeltaError::Store(oxtree_store::Error::MissingObject { checksum: c, ty }));
     }
     let _ = std::fs::remove_file(repo.commitpartial_path(&sb.to));
     Ok((sb, stats))
-}
-
-/// An object commit `c` reaches that the repo lacks, if any.
-pub(crate) fn first_missing(repo: &Repo, c: &Checksum) -> Result<Option<(Checksum, ObjectType)>, DeltaError> {
-    let mut reachable = std::collections::HashSet::new();
-    oxtree_store::traverse::traverse_commit(repo, c, 0, Default::default(), &mut reachable)?;
-    Ok(reachable.into_iter().find(|(c, ty)| !repo.has_object(*ty, c)))
 }
