@@ -36,7 +36,7 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 2 == 0 {
+        if x.is_multiple_of(2) {
             out.extend_from_slice(format!("line {seed} {x:016x} lorem ipsum dolor sit amet\n").as_bytes());
         } else {
             out.extend_from_slice(&x.to_le_bytes());

@@ -147,6 +147,32 @@ fn deltas_from_oxtree_apply_offline_with_ostree() {
     offline_both_ways(ox, ostree, "delta-ox-os");
 }
 
+/// `--compression=zstd` parts (oxtree's extension) apply with oxtree, from
+/// a commit and from scratch, and the real `ostree` refuses them with an
+/// error instead of misreading them, storing no commit.
+#[test]
+fn zstd_parts_apply_with_oxtree_and_ostree_refuses_them() {
+    require_ostree();
+    let w = TempDir::new("delta-zstd");
+    let (v1, v2) = make_versions(&w);
+    let (srv, a, b) = server(&w, ox, "srv", &v1, &v2);
+    let r = format!("--repo={srv}");
+    for (i, from) in [Some(a.as_str()), None].into_iter().enumerate() {
+        let from_arg = from.map_or("--empty".to_string(), |f| format!("--from={f}"));
+        ox(&[&r, "static-delta", "generate", "--to=main", "--min-fallback-size=0", "--compression=zstd", &from_arg]);
+        let dir = delta_dir(&srv, from, &b);
+        let theirs = client(&w, ostree, &format!("os{i}"), &srv, from);
+        let out = ostree_out(&[&format!("--repo={theirs}"), "static-delta", "apply-offline", &dir]);
+        assert!(!out.status.success(), "ostree applied a zstd delta");
+        assert!(!String::from_utf8_lossy(&out.stderr).trim().is_empty());
+        assert!(ostree_out(&[&format!("--repo={theirs}"), "show", &b]).status.code() != Some(0));
+        let ours = client(&w, ostree, &format!("ox{i}"), &srv, from);
+        ox(&[&format!("--repo={ours}"), "static-delta", "apply-offline", &dir]);
+        assert_has_clean(&ours, &b);
+        sh(&format!("rm -rf '{dir}'"));
+    }
+}
+
 /// Serves `srv` with its deltas and summary over nginx; `puller` pulls
 /// `main` with `--require-static-deltas` into a repo holding v1 (the
 /// FROM-TO delta) and into an empty one (the scratch delta).

@@ -278,7 +278,7 @@ fn a_pull_killed_at_random_points_resumes_to_the_same_commit() {
         let dir = tree.join(format!("d{d}"));
         std::fs::create_dir_all(&dir).unwrap();
         for f in 0..40 {
-            let n = if rng.next() % 3 == 0 { 200_000 } else { 2_000 } + (rng.next() % 1000) as usize;
+            let n = if rng.next().is_multiple_of(3) { 200_000 } else { 2_000 } + (rng.next() % 1000) as usize;
             data.clear();
             rng.fill(n, &mut data);
             std::fs::write(dir.join(format!("f{f}")), &data).unwrap();

@@ -105,7 +105,7 @@ pub fn decompress_into(part: &[u8], version: u32, limit: u64, out: &mut Vec<u8>)
             read(&mut r, out)?;
         }
         b'z' => {
-            let mut r = ruzstd::decoding::StreamingDecoder::new(body)
+            let mut r = structured_zstd::decoding::StreamingDecoder::new(body)
                 .map_err(|e| malformed(format!("decompressing part: {e}")))?;
             read(&mut r, out)?;
         }

@@ -363,7 +363,7 @@ fn vardict(v: &Value<'_>) -> Result<Vec<(String, Value<'static>)>, DeltaError> {
 
 /// Decodes a part's object list: 33-byte `[type][checksum]` records.
 pub fn parse_object_records(b: &[u8]) -> Result<Vec<(ObjectType, Checksum)>, DeltaError> {
-    if b.len() % 33 != 0 {
+    if !b.len().is_multiple_of(33) {
         return Err(malformed(format!("part object list of {} bytes is not a multiple of 33", b.len())));
     }
     b.chunks_exact(33)

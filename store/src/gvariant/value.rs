@@ -411,7 +411,7 @@ fn read_array<'a>(ty: &Type, elem: &Type, data: &'a [u8], depth: usize) -> Resul
     }
     let mut items = Vec::new();
     if let Some(size) = elem.fixed_size() {
-        if data.len() % size != 0 {
+        if !data.len().is_multiple_of(size) {
             return Err(malformed(ty, "array size is not a multiple of its element size"));
         }
         for chunk in data.chunks_exact(size) {
@@ -427,7 +427,7 @@ fn read_array<'a>(ty: &Type, elem: &Type, data: &'a [u8], depth: usize) -> Resul
         return Err(malformed(ty, "array too short for its offset table"));
     }
     let table_start = read_offset(data, data.len() - k, k);
-    if table_start > data.len() - k || (data.len() - table_start) % k != 0 {
+    if table_start > data.len() - k || !(data.len() - table_start).is_multiple_of(k) {
         return Err(malformed(ty, "array offset table out of range"));
     }
     let n = (data.len() - table_start) / k;
