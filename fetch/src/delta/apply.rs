@@ -108,9 +108,18 @@ impl Write for OpenObject {
 
 /// The data of a local content object that `w` and `B` read from.
 enum ReadSource {
+    /// Larger objects, read as asked: bsdiff reads them at offsets all
+    /// over the file, so no window keeps up, and holding them whole would
+    /// cost their size for every part being applied.
     File(File, u64),
+    /// Objects up to [`IN_MEMORY_SOURCE`], read whole in one call: their
+    /// bsdiff control runs are often a few hundred bytes, and a read call
+    /// each costs more than the bytes.
     Memory(Vec<u8>),
 }
+
+/// See [`ReadSource::Memory`].
+const IN_MEMORY_SOURCE: u64 = 1 << 20;
 
 impl ReadSource {
     fn len(&self) -> u64 {
@@ -127,14 +136,9 @@ impl ReadSource {
                 self.len()
             )));
         }
-        match self {
-            ReadSource::Memory(v) => Ok(v[off as usize..(off + len) as usize].to_vec()),
-            ReadSource::File(f, _) => {
-                let mut buf = vec![0u8; len as usize];
-                f.read_exact_at(&mut buf, off).map_err(|e| malformed(format!("reading source object {what}: {e}")))?;
-                Ok(buf)
-            }
-        }
+        let mut buf = vec![0u8; len as usize];
+        self.read_at(off, &mut buf).map_err(|e| malformed(format!("reading source object {what}: {e}")))?;
+        Ok(buf)
     }
 }
 
@@ -386,11 +390,6 @@ fn store_file(
     tx.write_file_trusted(c, &header, data, size)?;
     Ok(())
 }
-
-/// Read sources up to this size are read whole, in one call, rather than
-/// piece by piece as bspatch and `w` ask: bsdiff control runs are often a
-/// few hundred bytes, and one read each costs more than the bytes.
-const IN_MEMORY_SOURCE: u64 = 8 << 20;
 
 fn open_source(repo: &Repo, c: &Checksum) -> Result<ReadSource, DeltaError> {
     let obj = repo.open_file(c)?;
