@@ -23,6 +23,7 @@ pub mod local;
 mod mirrors;
 pub mod remote;
 mod spool;
+pub mod verify;
 mod walk;
 
 pub use error::PullError;

@@ -12,7 +12,9 @@ use cmd::{Context, COMMANDS, EXTRA_COMMANDS};
 use opts::{ParseResult, UsageError};
 
 /// The features `--version` claims: only what works.
-const FEATURES: &[&str] = &["libarchive"];
+/// `sign-ed25519`: the ed25519 signer (oxtree-sign); OSTree's tests skip
+/// what is not listed.
+const FEATURES: &[&str] = &["libarchive", "sign-ed25519"];
 // The OSTree release whose CLI this one mirrors.
 use oxtree_store::OSTREE_COMPAT_VERSION;
 

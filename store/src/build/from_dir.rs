@@ -125,7 +125,12 @@ pub fn write_directory(tx: &Transaction<'_>, src: &Path, filter: &CommitFilter) 
                 tx.adopt_file(&header, &job.abs, md.size)
             } else {
                 let mut f = File::open(&job.abs).map_err(io(&job.abs))?;
-                tx.write_file(&header, &mut f, md.size)
+                // The size now, not at the scan: a file written to between
+                // the two (a commit of a directory holding the repo itself
+                // sees its own staging files grow) is taken as it is when
+                // read, as OSTree does.
+                let size = f.metadata().map_err(io(&job.abs))?.len();
+                tx.write_file(&header, &mut f, size)
             };
             written.map_err(|e| match e {
                 Error::Invalid(m) => Error::Invalid(format!("{}: {m}", job.abs.display())),

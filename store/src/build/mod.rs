@@ -138,7 +138,13 @@ pub struct CommitInfo {
 
 /// Writes a commit for the tree whose root dirtree and dirmeta are given.
 pub fn write_commit(tx: &Transaction<'_>, info: &CommitInfo, root: (Checksum, Checksum)) -> Result<Checksum, Error> {
-    let commit = Commit {
+    tx.write_commit(&commit_object(info, root))
+}
+
+/// The commit object [`write_commit`] writes (whose bytes are what a
+/// signature signs).
+pub fn commit_object(info: &CommitInfo, root: (Checksum, Checksum)) -> Commit {
+    Commit {
         metadata: info.metadata.clone(),
         parent: info.parent,
         related: Vec::new(),
@@ -147,8 +153,7 @@ pub fn write_commit(tx: &Transaction<'_>, info: &CommitInfo, root: (Checksum, Ch
         timestamp: info.timestamp,
         root_tree: root.0,
         root_meta: root.1,
-    };
-    tx.write_commit(&commit)
+    }
 }
 
 /// The `ostree.sizes` entry of one object: checksum, archived size,

@@ -109,7 +109,6 @@ fn run(ctx: &Context) -> Result<()> {
         ("selinux-policy", "SELinux labelling needs libselinux policy loading, which oxtree does not do"),
         ("selinux-policy-from-base", "SELinux labelling needs libselinux policy loading, which oxtree does not do"),
         ("gpg-sign", "GPG signing is not supported yet"),
-        ("sign", "signing is not supported yet"),
         ("tar-pathname-filter", "--tar-pathname-filter is not supported yet"),
         ("editor", "--editor is not supported; give the message with --subject/--body"),
     ] {
@@ -117,6 +116,8 @@ fn run(ctx: &Context) -> Result<()> {
             bail!("--{o}: {why}");
         }
     }
+    // Keys are read before anything is written: a bad one fails the commit.
+    let signers = super::sign::signers(super::sign::sign_type(a.get("sign-type"))?, &a.all("sign"), None)?;
     let mut repo = ctx.repo()?;
     if let Some(policy) = a.get("fsync") {
         match policy {
@@ -300,11 +301,18 @@ fn run(ctx: &Context) -> Result<()> {
     let info = CommitInfo { subject, body, parent, timestamp, metadata };
     let csum = write_commit(&tx, &info, root)?;
     let detached: Vec<&str> = a.all("add-detached-metadata-string");
-    if !detached.is_empty() {
+    if !detached.is_empty() || !signers.is_empty() {
         let mut dm = CommitMetadata::default();
         for kv in detached {
             let (k, v) = key_value(kv, "add-detached-metadata-string")?;
             dm.set(k, Value::Str(Cow::Owned(v.to_string())));
+        }
+        if !signers.is_empty() {
+            let bytes = oxtree_store::build::commit_object(&info, root).to_bytes();
+            for s in &signers {
+                oxtree_fetch::verify::add_signature(&mut dm, s.sign_type(), s.sign(&bytes)?)
+                    .map_err(|e| anyhow!("{csum}: {e}"))?;
+            }
         }
         tx.write_commitmeta(&csum, &dm)?;
     }

@@ -28,6 +28,7 @@ mod remote;
 mod reset;
 mod rev_parse;
 mod show;
+mod sign;
 mod static_delta;
 mod summary;
 
@@ -118,6 +119,7 @@ pub static COMMANDS: &[&Command] = &[
     &remote::COMMAND,
     &reset::COMMAND,
     &rev_parse::COMMAND,
+    &sign::COMMAND,
     &show::COMMAND,
     &static_delta::COMMAND,
     &summary::COMMAND,
