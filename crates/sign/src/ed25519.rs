@@ -200,6 +200,10 @@ impl Verifier {
             .filter(|k| !self.revoked.contains(k))
             .map(|k| (*k, VerifyingKey::from_bytes(&k.0).ok()))
             .collect();
+        if keys.is_empty() {
+            let why = if self.trusted.is_empty() { "no trusted keys" } else { "every trusted key is revoked" };
+            return Err(SignError::NotVerified(format!("ed25519: Signature couldn't be verified: {why}")));
+        }
         let mut failed = Vec::new();
         for sig in sigs {
             let bytes: &[u8; SIGNATURE_LEN] = (*sig)

@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 
 use oxtree_store::gvariant::{Type, Value};
-use oxtree_store::object::{Commit, ObjectType};
+use oxtree_store::object::{Commit, CommitMetadata, ObjectType};
 use oxtree_store::Checksum;
 
 use super::DeltaError;
@@ -330,6 +330,12 @@ impl Superblock {
 /// The unsigned superblock inside a signed one, or `None` when `bytes` is
 /// not signed.
 fn unwrap_signed(bytes: &[u8]) -> Result<Option<&[u8]>, DeltaError> {
+    Ok(split_signed(bytes)?.map(|(inner, _)| inner))
+}
+
+/// A signed superblock's parts: the unsigned superblock's bytes and the
+/// signatures' `a{sv}`; `None` when `bytes` is not signed.
+pub fn split_signed(bytes: &[u8]) -> Result<Option<(&[u8], CommitMetadata)>, DeltaError> {
     // A signed superblock starts with the magic; an unsigned one with its
     // metadata dictionary, which cannot begin with these bytes (a key
     // string starting "OSTSGNDT" would; OSTree tells them apart the same
@@ -340,10 +346,24 @@ fn unwrap_signed(bytes: &[u8]) -> Result<Option<&[u8]>, DeltaError> {
     let ty = Type::parse(SIGNED_TYPE).map_err(|e| malformed(e.to_string()))?;
     let v = Value::from_bytes(&ty, bytes).map_err(|e| malformed(format!("signed superblock: {e}")))?;
     let m = v.as_tuple().ok_or_else(|| malformed("signed superblock is not a tuple"))?;
-    match &m[1] {
-        Value::Bytes(Cow::Borrowed(inner)) => Ok(Some(inner)),
-        _ => Err(malformed("signed superblock without a body")),
-    }
+    let inner = match &m[1] {
+        Value::Bytes(Cow::Borrowed(inner)) => *inner,
+        _ => return Err(malformed("signed superblock without a body")),
+    };
+    Ok(Some((inner, CommitMetadata(vardict(&m[2])?))))
+}
+
+/// The signed superblock of `unsigned` (a superblock's bytes) with the
+/// signatures in `sigs`: `(taya{sv})`, the magic first so the file starts
+/// with `OSTSGNDT`.
+pub fn wrap_signed(unsigned: &[u8], sigs: &CommitMetadata) -> Vec<u8> {
+    Value::Tuple(vec![
+        // Serialised little-endian, so stored as the magic's big-endian bytes.
+        Value::Uint64(u64::from_le_bytes(SIGNED_MAGIC.to_be_bytes())),
+        Value::Bytes(Cow::Borrowed(unsigned)),
+        sigs.to_value(),
+    ])
+    .to_bytes()
 }
 
 fn vardict(v: &Value<'_>) -> Result<Vec<(String, Value<'static>)>, DeltaError> {

@@ -1,11 +1,15 @@
 //! `static-delta`: list, show, delete, generate and apply static deltas,
 //! and keep their per-target indexes.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{anyhow, bail, Result};
 use oxtree_fetch::delta::ops::count;
 use oxtree_fetch::delta::part::{decompress, payload_limit, Compression, Payload};
-use oxtree_fetch::delta::superblock::EndiannessSource;
+use oxtree_fetch::delta::superblock::{split_signed, wrap_signed, EndiannessSource};
 use oxtree_fetch::delta::{apply_offline, generate, Endianness, GenerateOptions, StaticDelta, Superblock};
+use oxtree_fetch::verify::{add_signature, signatures};
+use oxtree_sign::{Signer, Verifier};
 use oxtree_store::deltas::{delete_static_delta, list_static_deltas, reindex_static_deltas};
 use oxtree_store::traverse::format_size;
 use oxtree_store::{Checksum, Repo};
@@ -81,6 +85,7 @@ static GENERATE: Command = Command {
         ),
         opt!("sign", "KEY_ID", "Sign the delta with"),
         opt!("sign-type", "NAME", "Signature type to use (defaults to 'ed25519')"),
+        opt!("keys-file", "NAME", "Read key(s) from file"),
     ],
     repo: true,
     run: generate_cmd,
@@ -91,7 +96,11 @@ static APPLY_OFFLINE: Command = Command {
     name: "apply-offline",
     usage: "",
     summary: "Apply static delta file",
-    opts: &[opt!("sign-type", "NAME", "Signature type to use (defaults to 'ed25519')")],
+    opts: &[
+        opt!("sign-type", "NAME", "Signature type to use (defaults to 'ed25519')"),
+        opt!("keys-file", "NAME", "Read key(s) from file"),
+        opt!("keys-dir", "NAME", "Redefine system-wide directories with public and revoked keys for verification"),
+    ],
     repo: true,
     run: apply,
     subcommands: &[],
@@ -99,7 +108,7 @@ static APPLY_OFFLINE: Command = Command {
 
 static VERIFY: Command = Command {
     name: "verify",
-    usage: "",
+    usage: "STATIC-DELTA-FILE [KEY-ID...]",
     summary: "Verify static delta signatures",
     opts: &[
         opt!("sign-type", "NAME", "Signature type to use (defaults to 'ed25519')"),
@@ -236,14 +245,9 @@ fn megabytes(ctx: &Context, name: &str, default: u64) -> Result<u64> {
 
 fn generate_cmd(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
-    if a.get("sign").is_some() {
-        bail!("--sign: signing static deltas is not supported yet");
-    }
-    if let Some(t) = a.get("sign-type") {
-        if t != "ed25519" {
-            bail!("Requested signature type is not implemented");
-        }
-    }
+    // Keys are read first: a bad one fails before any work.
+    let signers =
+        super::sign::signers(super::sign::sign_type(a.get("sign-type"))?, &a.all("sign"), a.get("keys-file"))?;
     let repo = ctx.repo()?;
     let to_rev = a.get("to").or_else(|| a.args.first().map(String::as_str));
     let Some(to_rev) = to_rev else { bail!("TO revision must be specified") };
@@ -290,6 +294,13 @@ fn generate_cmd(ctx: &Context) -> Result<()> {
     }
     println!("  To:   {to}");
     let (_, stats) = generate(&repo, &opts)?;
+    if !signers.is_empty() {
+        let path = match &opts.filename {
+            Some(f) => f.join("superblock"),
+            None => delta.path(&repo).join("superblock"),
+        };
+        sign_superblock(&path, &signers)?;
+    }
     eprintln!("modified: {}", stats.modified);
     eprintln!(
         "new reachable: metadata={} content regular={} symlink={}",
@@ -311,21 +322,85 @@ fn generate_cmd(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-fn apply(ctx: &Context) -> Result<()> {
-    if let Some(t) = ctx.args.get("sign-type") {
-        if t != "ed25519" {
-            bail!("Requested signature type is not implemented");
-        }
+/// Replaces the superblock at `path` with its signed form, signed by
+/// every one of `signers` (keeping signatures it already had).
+fn sign_superblock(path: &Path, signers: &[Signer]) -> Result<()> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let (inner, mut sigs) = match split_signed(&bytes)? {
+        Some((inner, sigs)) => (inner.to_vec(), sigs),
+        None => (bytes, Default::default()),
+    };
+    for s in signers {
+        add_signature(&mut sigs, s.sign_type(), s.sign(&inner)?).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     }
-    let path = ctx.arg(0, "PATH")?;
+    let tmp = path.with_file_name(".superblock.signed.tmp");
+    std::fs::write(&tmp, wrap_signed(&inner, &sigs)).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
+/// Checks the signatures of the superblock file `path` with `v`; returns
+/// the signer's success message.
+fn verify_superblock(path: &Path, v: &Verifier) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let Some((inner, sigs)) = split_signed(&bytes)? else { bail!("no signatures in static-delta") };
+    let found = signatures(&sigs, v.sign_type()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let refs: Option<Vec<&[u8]>> = found.as_ref().map(|s| s.iter().map(Vec::as_slice).collect());
+    Ok(v.verify(inner, refs.as_deref())?)
+}
+
+/// The superblock file of a delta given as a directory or a file.
+fn superblock_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("superblock")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn apply(ctx: &Context) -> Result<()> {
+    let a = &ctx.args;
+    let ty = super::sign::sign_type(a.get("sign-type"))?;
+    let path = Path::new(ctx.arg(0, "PATH")?);
     let repo = ctx.repo()?;
-    apply_offline(&repo, std::path::Path::new(path))?;
+    // With keys given, the delta must be signed by one of them before
+    // anything of it is applied.
+    if a.get("keys-file").is_some() || a.get("keys-dir").is_some() {
+        let mut v = Verifier::new(ty);
+        super::sign::load_keys(&mut v, a.get("keys-file"), a.get("keys-dir"))?;
+        verify_superblock(&superblock_file(path), &v)?;
+    }
+    apply_offline(&repo, path)?;
     Ok(())
 }
 
 fn verify(ctx: &Context) -> Result<()> {
-    ctx.arg(0, "DELTA")?;
-    bail!("static-delta verify: delta signatures are not supported yet")
+    let a = &ctx.args;
+    let ty = super::sign::sign_type(a.get("sign-type"))?;
+    let name = ctx.arg(0, "STATIC-DELTA-FILE")?;
+    let repo = ctx.repo()?;
+    let delta = StaticDelta::parse_name(name).ok_or_else(|| anyhow!("Invalid static delta name '{name}'"))?;
+    let path = delta.path(&repo).join("superblock");
+    if !path.exists() {
+        bail!("Static delta {name} not found");
+    }
+    let mut v = Verifier::new(ty);
+    for k in &a.args[1..] {
+        v.add_key(k)?;
+    }
+    if a.args.len() == 1 || a.get("keys-file").is_some() {
+        super::sign::load_keys(&mut v, a.get("keys-file"), a.get("keys-dir"))?;
+    }
+    match verify_superblock(&path, &v) {
+        Ok(_) => {
+            println!("Verification OK");
+            Ok(())
+        }
+        Err(e) => {
+            println!("Verification fails");
+            Err(e)
+        }
+    }
 }
 
 fn indexes(ctx: &Context) -> Result<()> {
