@@ -120,6 +120,14 @@ fn option(repo: &Repo, remote: &str, key: &str) -> Result<Option<String>, PullEr
     Ok(repo.remote_option(remote, key)?)
 }
 
+/// The verifiers a remote's `sign-verify` (or `sign-verify-summary`) asks
+/// for, with the keys of its `verification-TYPE-key`/`-file` options.
+fn sign_verifiers(repo: &Repo, remote: &str, key: &str) -> Result<Vec<oxtree_sign::Verifier>, PullError> {
+    let value = option(repo, remote, key)?;
+    let keys = |k: &str| repo.remote_option(remote, k).ok().flatten();
+    crate::verify::verifiers_for_remote(value.as_deref(), &keys).map_err(PullError::Invalid)
+}
+
 /// A boolean remote option as OSTree reads it.
 fn flag(repo: &Repo, remote: &str, key: &str, default: bool) -> Result<bool, PullError> {
     match option(repo, remote, key)? {
@@ -248,6 +256,20 @@ impl Source for HttpSource<'_> {
         if !tx.has_object(ty, c) {
             tx.write_metadata(ty, &bytes)?;
         }
+        Ok(bytes)
+    }
+
+    fn commit_bytes(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<Vec<u8>, PullError> {
+        let ty = ObjectType::Commit;
+        if tx.repo().has_object(ty, c) {
+            return Ok(tx.repo().read_metadata(ty, c)?);
+        }
+        if let Some(bytes) = tx.read_staged_metadata(ty, c) {
+            return Ok(bytes);
+        }
+        let bytes = self.fetch_metadata(ty, c)?.ok_or_else(|| self.missing(ty, c))?;
+        // Kept for `metadata`, which stores it once it is verified.
+        lock(&self.prefetched).insert(*c, bytes.clone());
         Ok(bytes)
     }
 
@@ -470,6 +492,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         targets.push((Some(r.clone()), c));
     }
     check_targets(repo, remote, &source, &targets, opts)?;
+    let commit_verifiers = sign_verifiers(repo, remote, "sign-verify")?;
     // Refused once the server has answered (a missing repo is reported as
     // such first, as OSTree does), before anything is stored.
     if flag(repo, remote, "gpg-verify", true)? {
@@ -514,6 +537,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
+    walk.verifiers = commit_verifiers;
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
     let stats = HttpPullStats {
         deltas,

@@ -43,6 +43,11 @@ pub(crate) trait Source: Sync {
     fn metadata(&self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError>;
     /// The detached metadata of commit `c`, if the source has any.
     fn commitmeta(&self, c: &Checksum) -> Result<Option<Vec<u8>>, PullError>;
+    /// The bytes of commit `c`, checked against its checksum but not yet
+    /// stored (so that its signatures can be verified first).
+    fn commit_bytes(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<Vec<u8>, PullError> {
+        self.metadata(tx, ObjectType::Commit, c)
+    }
     /// Whether the source has commit `c` (a parent may be missing).
     fn has_commit(&self, c: &Checksum) -> Result<bool, PullError>;
     /// Imports the content object `c`, verified; returns its payload size.
@@ -100,6 +105,9 @@ pub(crate) struct Walk<'a, 'r, S: Source> {
     pub commit_only: bool,
     /// Fetch only these paths of each tree (`--subpath`); empty: all.
     pub subpaths: Vec<String>,
+    /// When not empty, every commit must carry a signature one of these
+    /// verifies (the remote's `sign-verify`), checked before it is stored.
+    pub verifiers: Vec<oxtree_sign::Verifier>,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
     stats: Mutex<PullStats>,
 }
@@ -117,6 +125,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             tx,
             commit_only,
             subpaths: Vec::new(),
+            verifiers: Vec::new(),
             seen: Mutex::new(HashSet::new()),
             stats: Mutex::new(PullStats::default()),
         }
@@ -307,12 +316,28 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         }
     }
 
+    /// Checks the signatures in `meta` (the detached metadata fetched for
+    /// commit `c`) against the commit's bytes, before anything is stored.
+    fn verify_commit(&self, c: &Checksum, meta: Option<&[u8]>) -> Result<(), PullError> {
+        let Some(meta) = meta else {
+            return Err(PullError::Invalid(format!("Can't verify commit without detached metadata (commit {c})")));
+        };
+        let meta = CommitMetadata::from_bytes(meta).map_err(bad(c, ObjectType::CommitMeta))?;
+        let bytes = self.src.commit_bytes(self.tx, c)?;
+        crate::verify::verify_any(&self.verifiers, &bytes, &meta)
+            .map(|_| ())
+            .map_err(|e| PullError::Invalid(format!("Can't verify commit: {e} (commit {c})")))
+    }
+
     /// Pulls commit `c` and, while `depth` is not 0, its parents (-1: all).
     pub fn commit(&self, c: &Checksum, depth: i64) -> Result<(), PullError> {
         let dest = self.dest();
         let complete = dest.has_object(ObjectType::Commit, c) && !dest.is_partial(c);
         // Detached metadata first: new signatures may have appeared.
         let meta = self.src.commitmeta(c)?;
+        if !self.verifiers.is_empty() {
+            self.verify_commit(c, meta.as_deref())?;
+        }
         if !complete {
             // Partial before the commit object exists, so that a pull cut
             // short is walked again (and repaired) by the next one.

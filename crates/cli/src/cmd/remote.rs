@@ -224,10 +224,29 @@ fn add(ctx: &Context) -> Result<()> {
     if a.get("gpg-import").is_some() {
         bail!("--gpg-import: GPG keyrings are not supported yet");
     }
-    if a.get("sign-verify").is_some() {
-        bail!("--sign-verify: signature verification is not supported yet");
-    }
     let mut options: Vec<(String, String)> = Vec::new();
+    // --sign-verify=TYPE=inline:KEY or TYPE=file:PATH: verify commits with
+    // that signer and key.
+    let mut sign_types: Vec<&str> = Vec::new();
+    for spec in a.all("sign-verify") {
+        let Some((ty, keyref)) = spec.split_once('=') else {
+            bail!("Failed to parse KEYTYPE=[inline|file]:DATA in {spec}");
+        };
+        oxtree_sign::SignType::from_name(ty)?;
+        let option = match keyref.split_once(':') {
+            Some(("inline", key)) => format!("verification-{ty}-key={key}"),
+            Some(("file", path)) => format!("verification-{ty}-file={path}"),
+            _ => bail!("Invalid key reference {keyref}, expected inline|file"),
+        };
+        let (k, v) = option.split_once('=').unwrap_or_default();
+        options.push((k.to_string(), v.to_string()));
+        if !sign_types.contains(&ty) {
+            sign_types.push(ty);
+        }
+    }
+    if !sign_types.is_empty() {
+        options.push(("sign-verify".into(), sign_types.join(",")));
+    }
     if let Some(c) = a.get("contenturl") {
         options.push(("contenturl".into(), c.into()));
     }
