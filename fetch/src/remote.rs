@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use oxtree_store::object::{Commit, ObjectType};
+use oxtree_store::object::{Commit, CommitMetadata, ObjectType};
 use oxtree_store::repo::{FileObject, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
@@ -49,6 +49,9 @@ const MAX_CONTENT_SIZE: u64 = 1 << 40;
 /// Options of [`pull`].
 #[derive(Debug, Clone, Default)]
 pub struct PullOptions {
+    /// Where summaries are cached (`--cache-dir`; default the repo's
+    /// `tmp/cache`): `summaries/REMOTE` and `summaries/REMOTE.sig`.
+    pub cache_dir: Option<std::path::PathBuf>,
     /// How many parents to follow (`--depth`); 0 = just the commit, -1 = all.
     pub depth: i64,
     /// Fetch only commit objects (`--commit-metadata-only`).
@@ -451,7 +454,13 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     // bare checksum still fetches it: the summary lists the deltas.)
     let is_override = |r: &String| r.split_once('@').is_some_and(|(_, c)| Checksum::is_hex(c));
     let needs_summary = mirror_all || !wanted.iter().all(is_override);
-    let fetched_summary = if needs_summary { fetch_summary(&client, &meta, &mut files)? } else { None };
+    let summary_verifiers = sign_verifiers(repo, remote, "sign-verify-summary")?;
+    let fetched_summary = if needs_summary {
+        let cache = SummaryCache::new(repo, opts.cache_dir.as_deref(), remote);
+        fetch_verified_summary(&client, &meta, &mut files, &summary_verifiers, &cache, remote)?
+    } else {
+        None
+    };
     let (summary, summary_bytes) = match fetched_summary {
         Some((s, b)) => (Some(s), Some(b)),
         None => (None, None),
@@ -715,10 +724,122 @@ impl Tally {
     }
 }
 
-fn fetch_summary(client: &Client, meta: &Bases, tally: &mut Tally) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
+/// A remote's summary as last fetched with a `summary.sig`:
+/// `CACHE/summaries/REMOTE` and `REMOTE.sig`. A pull whose `summary.sig`
+/// is byte for byte the cached one uses the cached summary instead of
+/// fetching it again (as OSTree does); the cache is written only once the
+/// summary has passed verification.
+pub struct SummaryCache {
+    summary: std::path::PathBuf,
+    sig: std::path::PathBuf,
+}
+
+impl SummaryCache {
+    /// The cache of `remote` under `dir` (default: the repo's `tmp/cache`).
+    pub fn new(repo: &Repo, dir: Option<&std::path::Path>, remote: &str) -> SummaryCache {
+        let base = dir.map(std::path::Path::to_path_buf).unwrap_or_else(|| repo.path().join("tmp/cache"));
+        let summaries = base.join("summaries");
+        SummaryCache { summary: summaries.join(remote), sig: summaries.join(format!("{remote}.sig")) }
+    }
+
+    /// The cached summary, when the cached signature is `sig`.
+    fn get(&self, sig: &[u8]) -> Option<Vec<u8>> {
+        let cached_sig = std::fs::read(&self.sig).ok()?;
+        if cached_sig != sig {
+            return None;
+        }
+        std::fs::read(&self.summary).ok()
+    }
+
+    /// Caches `summary` and `sig` (each written whole, then renamed).
+    fn put(&self, summary: &[u8], sig: &[u8]) -> Result<(), PullError> {
+        for (path, bytes) in [(&self.summary, summary), (&self.sig, sig)] {
+            let io = |e| PullError::Store(oxtree_store::Error::Io { path: path.clone(), source: e });
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let tmp = path.with_extension("tmp-write");
+            std::fs::write(&tmp, bytes).map_err(io)?;
+            std::fs::rename(&tmp, path).map_err(io)?;
+        }
+        Ok(())
+    }
+}
+
+/// The signatures of a `summary.sig`; bytes that are not an `a{sv}` hold
+/// none (OSTree reads them as an empty dictionary).
+fn summary_signatures(sig: &[u8]) -> CommitMetadata {
+    CommitMetadata::from_bytes(sig).unwrap_or_default()
+}
+
+/// The remote's summary, checked against its `summary.sig` when
+/// `verifiers` is not empty (`sign-verify-summary`), and taken from the
+/// cache when the signature is the cached one.
+fn fetch_verified_summary(
+    client: &Client,
+    meta: &Bases,
+    tally: &mut Tally,
+    verifiers: &[oxtree_sign::Verifier],
+    cache: &SummaryCache,
+    remote: &str,
+) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
+    let sig = meta.each("summary.sig", |u| client.get_bytes(u, MAX_METADATA_SIZE))?;
+    if let Some(sig) = &sig {
+        tally.add(sig);
+    }
+    let verify = |bytes: &[u8], sig: &Option<Vec<u8>>| -> Result<(), PullError> {
+        if verifiers.is_empty() {
+            return Ok(());
+        }
+        let Some(sig) = sig else {
+            return Err(PullError::Invalid(
+                "Signatures verification enabled, but no summary.sig found \
+                 (use sign-verify-summary=false in remote config to disable)"
+                    .into(),
+            ));
+        };
+        crate::verify::verify_any(verifiers, bytes, &summary_signatures(sig)).map(|_| ()).map_err(PullError::Invalid)
+    };
+    if let Some(cached) = sig.as_deref().and_then(|s| cache.get(s)) {
+        match verify(&cached, &sig) {
+            Ok(()) => return parse_summary(client, meta, tally, cached, "the cached summary").map(Some),
+            Err(e)
+                if std::env::var("OSTREE_REPO_TEST_ERROR")
+                    .is_ok_and(|v| v.split(',').any(|t| t == "invalid-cache")) =>
+            {
+                return Err(PullError::Invalid(format!(
+                    "Remote {remote} cached summary invalid and OSTREE_REPO_TEST_ERROR_INVALID_CACHE specified: {e}"
+                )))
+            }
+            // A cache that no longer matches is fetched again.
+            Err(_) => {}
+        }
+    }
     let got = meta.each("summary", |u| Ok(client.get_bytes(u, MAX_METADATA_SIZE)?.map(|b| (b, u.to_string()))))?;
-    let Some((bytes, summary_url)) = got else { return Ok(None) };
+    let Some((bytes, summary_url)) = got else {
+        if !verifiers.is_empty() {
+            return Err(PullError::Invalid(format!(
+                "remote {remote}: sign-verify-summary is on, and the server has no summary"
+            )));
+        }
+        return Ok(None);
+    };
     tally.add(&bytes);
+    verify(&bytes, &sig)?;
+    let parsed = parse_summary(client, meta, tally, bytes, &summary_url)?;
+    if let Some(sig) = &sig {
+        cache.put(&parsed.1, sig)?;
+    }
+    Ok(Some(parsed))
+}
+
+fn parse_summary(
+    client: &Client,
+    meta: &Bases,
+    tally: &mut Tally,
+    bytes: Vec<u8>,
+    summary_url: &str,
+) -> Result<(Summary, Vec<u8>), PullError> {
     let summary = Summary::from_bytes(&bytes).map_err(|e| PullError::Invalid(format!("{summary_url}: {e}")))?;
     if summary.get("ostree.summary.mode").is_some() && summary.get("ostree.summary.tombstone-commits").is_some() {
         // As OSTree does: the mode comes from the remote's config.
@@ -735,7 +856,7 @@ fn fetch_summary(client: &Client, meta: &Bases, tally: &mut Tally) -> Result<Opt
             return Err(PullError::Invalid(format!("Can't pull from archives with mode \"{mode}\"")));
         }
     }
-    Ok(Some((summary, bytes)))
+    Ok((summary, bytes))
 }
 
 /// `refs/heads/REF` of the remote: 64 hex digits.

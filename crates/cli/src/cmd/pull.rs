@@ -24,6 +24,7 @@ pub static COMMAND: Command = Command {
         flag!("per-object-fsync", "Perform writes in such a way that avoids stalling concurrent processes"),
         flag!("untrusted", "Verify checksums of local sources (always enabled for HTTP pulls)"),
         flag!("bareuseronly-files", "Reject regular files with mode outside of 0775 (world writable, suid, etc.)"),
+        opt!("cache-dir", "FILENAME", "Use custom cache dir"),
         opt!("depth", "DEPTH", "Traverse DEPTH parents (-1=infinite) (default: 0)"),
         opt!("url", "URL", "Pull objects from this URL instead of the one from the remote config"),
         opt!("http-header", "NAME=VALUE", "Add NAME=VALUE as HTTP header to all requests"),
@@ -127,6 +128,7 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
     }
     http.user_agent_suffix = a.get("append-user-agent").map(str::to_string);
     let mut opts = PullOptions {
+        cache_dir: a.get("cache-dir").map(std::path::PathBuf::from),
         depth,
         commit_metadata_only: a.flag("commit-metadata-only"),
         bareuseronly_files: a.flag("bareuseronly-files"),

@@ -28,11 +28,11 @@ pub static COMMAND: Command = Command {
 
 fn run(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
-    for o in ["gpg-sign", "sign"] {
-        if a.get(o).is_some() {
-            bail!("--{o}: signing summaries is not supported yet");
-        }
+    if a.get("gpg-sign").is_some() {
+        bail!("--gpg-sign: GPG signing of summaries is not supported yet");
     }
+    // Keys are read first: a bad one fails before the summary is rewritten.
+    let signers = super::sign::signers(super::sign::sign_type(a.get("sign-type"))?, &a.all("sign"), None)?;
     let repo = ctx.repo()?;
     if a.flag("update") {
         let mut extra = Vec::new();
@@ -42,6 +42,11 @@ fn run(ctx: &Context) -> Result<()> {
             extra.push((k.to_string(), value));
         }
         update_summary(&repo, &extra)?;
+        if !signers.is_empty() {
+            sign_summary(&repo, &signers)?;
+        }
+    } else if !signers.is_empty() {
+        sign_summary(&repo, &signers)?;
     } else if a.flag("view") || a.flag("raw") {
         let path = repo.path().join("summary");
         let bytes = std::fs::read(&path).map_err(|e| {
@@ -60,5 +65,28 @@ fn run(ctx: &Context) -> Result<()> {
     } else {
         bail!("No option specified; use -u to update summary");
     }
+    Ok(())
+}
+
+/// Adds signatures by `signers` of the repo's `summary` to `summary.sig`
+/// (an `a{sv}` like detached metadata), written whole then renamed.
+fn sign_summary(repo: &oxtree_store::Repo, signers: &[oxtree_sign::Signer]) -> Result<()> {
+    let path = repo.path().join("summary");
+    let bytes = std::fs::read(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let sig_path = repo.path().join("summary.sig");
+    let mut sigs = match std::fs::read(&sig_path) {
+        Ok(b) => {
+            oxtree_store::object::CommitMetadata::from_bytes(&b).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(e) => bail!("{}: {e}", sig_path.display()),
+    };
+    for s in signers {
+        oxtree_fetch::verify::add_signature(&mut sigs, s.sign_type(), s.sign(&bytes)?)
+            .map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
+    }
+    let tmp = repo.path().join("tmp/.summary.sig.tmp");
+    std::fs::write(&tmp, sigs.to_bytes()).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &sig_path).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
     Ok(())
 }
