@@ -4,7 +4,10 @@
 #   scripts/test.sh
 #
 #   1. system packages: the real ostree, OSTree's installed tests, attr,
-#      nginx (installed with apt-get when running as root and they are missing)
+#      nginx, and what the signing tests use: openssl and hexdump (OSTree's
+#      scripts make ed25519 keys with them) and Python's cryptography (the
+#      second ed25519 implementation); installed with apt-get when running
+#      as root and they are missing
 #   2. cargo fmt --check
 #   3. cargo clippy (warnings are errors)
 #   4. cargo build --release --workspace
@@ -21,15 +24,20 @@ cd "$(dirname "$0")/.."
 section() { printf '\n==== %s ====\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 
-APT_PACKAGES=(ostree ostree-tests attr nginx-light)
+APT_PACKAGES=(ostree ostree-tests attr nginx-light openssl bsdextrautils python3-cryptography)
 SUITE_DIR=/usr/libexec/installed-tests/libostree
 
 # ---------------------------------------------------------------- 1
 section "system packages (${APT_PACKAGES[*]})"
 missing_deps=0
 have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
-if command -v ostree >/dev/null 2>&1 && [ -d "$SUITE_DIR" ] && command -v setfattr >/dev/null 2>&1 && have_nginx; then
-  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx"
+have_signing_tools() {
+  command -v openssl >/dev/null 2>&1 && command -v hexdump >/dev/null 2>&1 &&
+    /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1
+}
+if command -v ostree >/dev/null 2>&1 && [ -d "$SUITE_DIR" ] && command -v setfattr >/dev/null 2>&1 && have_nginx &&
+  have_signing_tools; then
+  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx, openssl, hexdump, python3-cryptography"
 elif [ "$(id -u)" = 0 ]; then
   echo "installing ${APT_PACKAGES[*]} ..."
   apt-get update -qq

@@ -81,7 +81,12 @@ fn pull_deltas(
     };
     let indexed = src.config().get_bool("core", "indexed-deltas") == Some(Ok(true));
     let mut known = KnownDeltas::new(summary.as_ref(), indexed);
-    let policy = DeltaPolicy { require: true, bareuseronly_files: opts.bareuseronly_files, dry_run: opts.dry_run };
+    let policy = DeltaPolicy {
+        verifiers: &[],
+        require: true,
+        bareuseronly_files: opts.bareuseronly_files,
+        dry_run: opts.dry_run,
+    };
     let mut stats = DeltaPullStats::default();
     for (name, c) in targets {
         let from_ref = match name {

@@ -518,6 +518,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         let files = HttpDeltaFiles { client: &client, meta: &meta, content };
         let mut known = KnownDeltas::new(summary.as_ref(), false);
         let policy = DeltaPolicy {
+            verifiers: &commit_verifiers,
             require: opts.require_static_deltas,
             bareuseronly_files: opts.bareuseronly_files,
             dry_run: opts.dry_run,

@@ -23,8 +23,14 @@ pub fn read_lines(path: &Path) -> Result<Vec<(usize, String)>, SignError> {
         });
     }
     let bytes = std::fs::read(path).map_err(io)?;
-    let text = String::from_utf8_lossy(&bytes);
-    Ok(text.lines().enumerate().map(|(i, l)| (i + 1, l.trim().to_string())).filter(|(_, l)| !l.is_empty()).collect())
+    Ok(lines(&bytes))
+}
+
+/// The non-blank lines of a key file's bytes, trimmed, with their 1-based
+/// numbers (bytes that are not UTF-8 become U+FFFD, and so not a key).
+pub fn lines(bytes: &[u8]) -> Vec<(usize, String)> {
+    let text = String::from_utf8_lossy(bytes);
+    text.lines().enumerate().map(|(i, l)| (i + 1, l.trim().to_string())).filter(|(_, l)| !l.is_empty()).collect()
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use oxtree_store::deltas::delta_index_rel_path;
 use oxtree_store::gvariant::{Type, Value};
-use oxtree_store::object::ObjectType;
+use oxtree_store::object::{CommitMetadata, ObjectType};
 use oxtree_store::repo::{RepoMode, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::Checksum;
@@ -61,8 +61,11 @@ impl KnownDeltas {
 }
 
 /// What the caller asked of deltas.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct DeltaPolicy {
+#[derive(Clone, Copy)]
+pub(crate) struct DeltaPolicy<'a> {
+    /// When not empty (the remote's `sign-verify`): the commit a delta
+    /// makes must be signed, checked before any part is applied.
+    pub verifiers: &'a [oxtree_sign::Verifier],
     /// `--require-static-deltas`.
     pub require: bool,
     /// Check that objects are storable in bare-user-only.
@@ -174,6 +177,36 @@ fn merge_index(bytes: &[u8], known: &mut KnownDeltas) -> Result<(), DeltaError> 
     Ok(())
 }
 
+/// With signature verification on (the remote's `sign-verify`): the commit
+/// the delta makes must carry a valid signature (in the superblock's
+/// detached metadata, else the server's `.commitmeta`), and a signed
+/// superblock must verify, all before any part is applied.
+fn verify_delta(
+    files: &dyn DeltaFiles,
+    rel: &str,
+    bytes: &[u8],
+    sb: &Superblock,
+    verifiers: &[oxtree_sign::Verifier],
+) -> Result<(), PullError> {
+    let to = sb.to;
+    let meta = match sb.commitmeta(rel) {
+        Some(m) => Some(m),
+        None => files.get(&oxtree_store::object::loose_path(&to, ObjectType::CommitMeta, true), 1 << 26, false)?,
+    };
+    let Some(meta) = meta else {
+        return Err(PullError::Invalid(format!("Can't verify commit without detached metadata (commit {to})")));
+    };
+    let meta =
+        CommitMetadata::from_bytes(&meta).map_err(|e| PullError::Invalid(format!("detached metadata of {to}: {e}")))?;
+    crate::verify::verify_any(verifiers, &sb.commit, &meta)
+        .map_err(|e| PullError::Invalid(format!("Can't verify commit: {e} (commit {to})")))?;
+    if let Some((inner, sigs)) = super::superblock::split_signed(bytes)? {
+        crate::verify::verify_any(verifiers, inner, &sigs)
+            .map_err(|e| PullError::Invalid(format!("static delta {rel}: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Brings `to` in through a static delta when one fits: returns whether
 /// one was applied. With `policy.require`, finding none is an error.
 pub(crate) fn pull_delta(
@@ -182,7 +215,7 @@ pub(crate) fn pull_delta(
     known: &mut KnownDeltas,
     from_ref: Option<Checksum>,
     to: &Checksum,
-    policy: DeltaPolicy,
+    policy: DeltaPolicy<'_>,
     stats: &mut DeltaPullStats,
 ) -> Result<bool, PullError> {
     let repo = tx.repo();
@@ -220,6 +253,9 @@ pub(crate) fn pull_delta(
     let sb = Superblock::parse(&bytes).map_err(|e| e.context(&sb_rel))?;
     if sb.to != *to || sb.from != delta.from {
         return Err(DeltaError::Malformed(format!("{sb_rel}: the superblock is for another delta")).into());
+    }
+    if !policy.verifiers.is_empty() {
+        verify_delta(files, &rel, &bytes, &sb, policy.verifiers)?;
     }
     stats.total_parts += sb.parts.len() as u64;
     for p in &sb.parts {

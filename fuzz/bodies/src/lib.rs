@@ -18,9 +18,11 @@
 mod checkout;
 mod delta;
 mod filez;
+mod sign;
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
+pub use sign::{fixed_key, sign_keyfile, sign_signatures, SIGNED};
 
 use oxtree_store::deltas::StaticDelta;
 use oxtree_store::gvariant::{parse_text, Type, Value};
@@ -49,6 +51,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("delta_superblock", delta_superblock),
     ("delta_part", delta_part),
     ("bspatch", bspatch),
+    ("sign_signatures", sign_signatures),
+    ("sign_keyfile", sign_keyfile),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

@@ -174,6 +174,17 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     patch.extend_from_slice(&[0; 8]);
     patch.extend_from_slice(b"2\n");
     push("bspatch", patch);
+    // A summary.sig with the genuine signature, another, and a short one;
+    // a key file with a public key, a secret key and garbage.
+    let (key, genuine) = oxtree_fuzz_bodies::fixed_key();
+    let mut meta = oxtree_store::object::CommitMetadata::default();
+    meta.set(
+        "ostree.sign.ed25519",
+        oxtree_fetch::verify::signature_array(vec![vec![7; 64], genuine.to_vec(), vec![1; 10]]),
+    );
+    meta.set("ostree.sign.dummy", oxtree_fetch::verify::signature_array(vec![b"dummysign".to_vec()]));
+    push("sign_signatures", meta.to_bytes());
+    push("sign_keyfile", format!("{}\n\n  {}  \nnot a key\n", key.public().to_base64(), key.to_base64()).into_bytes());
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }

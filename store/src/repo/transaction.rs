@@ -285,9 +285,21 @@ impl<'r> Transaction<'r> {
 
     fn write_named_metadata(&self, ty: ObjectType, csum: &Checksum, bytes: &[u8]) -> Result<(), Error> {
         let p = self.staged_path(csum, ty)?;
-        let mut f = create_file(&p, 0o644)?;
-        f.write_all(bytes).map_err(io_err(&p))?;
-        rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644)).map_err(errno(&p))?;
+        // Written whole under a temporary name, then renamed: detached
+        // metadata may be written twice in one transaction (a delta's
+        // superblock carries it, then the pull fetches it), and the second
+        // replaces the first.
+        let tmp = self.staging.join(format!(".tmp-{:016x}", unique()));
+        let res = (|| {
+            let mut f = create_file(&tmp, 0o644)?;
+            f.write_all(bytes).map_err(io_err(&tmp))?;
+            rustix::fs::fchmod(&f, rustix::fs::Mode::from_raw_mode(0o644)).map_err(errno(&tmp))?;
+            std::fs::rename(&tmp, &p).map_err(io_err(&p))
+        })();
+        if res.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        res?;
         self.mark_staged(*csum, ty);
         Ok(())
     }

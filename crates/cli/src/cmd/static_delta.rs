@@ -94,7 +94,7 @@ static GENERATE: Command = Command {
 
 static APPLY_OFFLINE: Command = Command {
     name: "apply-offline",
-    usage: "",
+    usage: "PATH [KEY-ID...]",
     summary: "Apply static delta file",
     opts: &[
         opt!("sign-type", "NAME", "Signature type to use (defaults to 'ed25519')"),
@@ -363,12 +363,26 @@ fn apply(ctx: &Context) -> Result<()> {
     let ty = super::sign::sign_type(a.get("sign-type"))?;
     let path = Path::new(ctx.arg(0, "PATH")?);
     let repo = ctx.repo()?;
-    // With keys given, the delta must be signed by one of them before
-    // anything of it is applied.
-    if a.get("keys-file").is_some() || a.get("keys-dir").is_some() {
+    let sb_path = superblock_file(path);
+    // With keys given (KEY-ID arguments, --keys-file, --keys-dir), the
+    // delta must be signed by one of them before anything of it is
+    // applied; with core.sign-verify-deltas, a signed delta needs keys.
+    let keys = &a.args[1..];
+    if !keys.is_empty() || a.get("keys-file").is_some() || a.get("keys-dir").is_some() {
         let mut v = Verifier::new(ty);
-        super::sign::load_keys(&mut v, a.get("keys-file"), a.get("keys-dir"))?;
-        verify_superblock(&superblock_file(path), &v)?;
+        for k in keys {
+            v.add_key(k)?;
+        }
+        if keys.is_empty() || a.get("keys-file").is_some() {
+            super::sign::load_keys(&mut v, a.get("keys-file"), a.get("keys-dir"))?;
+        }
+        verify_superblock(&sb_path, &v)?;
+    } else if repo.config().get_bool("core", "sign-verify-deltas").and_then(Result::ok).unwrap_or(false) {
+        let bytes = std::fs::read(&sb_path).map_err(|e| anyhow!("{}: {e}", sb_path.display()))?;
+        if split_signed(&bytes)?.is_some() {
+            bail!("Key is mandatory to check delta signature");
+        }
+        bail!("{}: the delta is not signed, and core.sign-verify-deltas is on", sb_path.display());
     }
     apply_offline(&repo, path)?;
     Ok(())
