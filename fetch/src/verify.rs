@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use oxtree_sign::{SignType, Verifier};
+use oxtree_sign::{SignType, Signer, Verifier};
 use oxtree_store::gvariant::{Type, Value};
 use oxtree_store::object::CommitMetadata;
 
@@ -44,6 +44,22 @@ pub fn add_signature(meta: &mut CommitMetadata, ty: SignType, sig: Vec<u8>) -> R
     Ok(())
 }
 
+/// Adds a signature of `data` by each of `signers` to `meta`.
+pub fn sign_into(meta: &mut CommitMetadata, signers: &[Signer], data: &[u8]) -> Result<(), String> {
+    for s in signers {
+        add_signature(meta, s.sign_type(), s.sign(data).map_err(|e| e.to_string())?)?;
+    }
+    Ok(())
+}
+
+/// Checks the signatures of `v`'s type in `meta` over `data`; returns the
+/// signer's success message.
+pub fn verify_with(v: &Verifier, data: &[u8], meta: &CommitMetadata) -> Result<String, String> {
+    let sigs = signatures(meta, v.sign_type())?;
+    let refs: Option<Vec<&[u8]>> = sigs.as_ref().map(|s| s.iter().map(Vec::as_slice).collect());
+    v.verify(data, refs.as_deref()).map_err(|e| e.to_string())
+}
+
 /// Checks the signatures of `verifiers` in `meta` over `data`: the first
 /// verifier whose signatures verify wins; types with no signatures in
 /// `meta` are skipped, and when none had any the error is "No signatures
@@ -51,11 +67,12 @@ pub fn add_signature(meta: &mut CommitMetadata, ty: SignType, sig: Vec<u8>) -> R
 pub fn verify_any(verifiers: &[Verifier], data: &[u8], meta: &CommitMetadata) -> Result<String, String> {
     let mut last = None;
     for v in verifiers {
-        let Some(sigs) = signatures(meta, v.sign_type())? else { continue };
-        let refs: Vec<&[u8]> = sigs.iter().map(Vec::as_slice).collect();
-        match v.verify(data, Some(&refs)) {
+        if meta.get(v.sign_type().metadata_key()).is_none() {
+            continue;
+        }
+        match verify_with(v, data, meta) {
             Ok(m) => return Ok(m),
-            Err(e) => last = Some(e.to_string()),
+            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| "No signatures found".to_string()))

@@ -309,10 +309,7 @@ fn run(ctx: &Context) -> Result<()> {
         }
         if !signers.is_empty() {
             let bytes = oxtree_store::build::commit_object(&info, root).to_bytes();
-            for s in &signers {
-                oxtree_fetch::verify::add_signature(&mut dm, s.sign_type(), s.sign(&bytes)?)
-                    .map_err(|e| anyhow!("{csum}: {e}"))?;
-            }
+            oxtree_fetch::verify::sign_into(&mut dm, &signers, &bytes).map_err(|e| anyhow!("{csum}: {e}"))?;
         }
         tx.write_commitmeta(&csum, &dm)?;
     }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use oxtree_fetch::verify::{add_signature, signature_array, signatures};
+use oxtree_fetch::verify::{sign_into, signature_array, signatures, verify_with};
 use oxtree_sign::{SignType, Signer, Verifier};
 use oxtree_store::object::{CommitMetadata, ObjectType};
 use oxtree_store::{Checksum, Repo};
@@ -67,9 +67,7 @@ pub fn load_keys(v: &mut Verifier, keys_file: Option<&str>, keys_dir: Option<&st
 pub fn sign_commit(repo: &Repo, c: &Checksum, signers: &[Signer]) -> Result<()> {
     let data = repo.read_metadata(ObjectType::Commit, c)?;
     let mut meta = repo.load_commitmeta(c)?.unwrap_or_default();
-    for s in signers {
-        add_signature(&mut meta, s.sign_type(), s.sign(&data)?).map_err(|e| anyhow!("{c}: {e}"))?;
-    }
+    sign_into(&mut meta, signers, &data).map_err(|e| anyhow!("{c}: {e}"))?;
     write_meta(repo, c, &meta)
 }
 
@@ -110,8 +108,6 @@ fn verify(
 ) -> Result<()> {
     let data = repo.read_metadata(ObjectType::Commit, c)?;
     let meta = repo.load_commitmeta(c)?.unwrap_or_default();
-    let sigs = signatures(&meta, ty).map_err(|e| anyhow!("{c}: {e}"))?;
-    let refs: Option<Vec<&[u8]>> = sigs.as_ref().map(|s| s.iter().map(Vec::as_slice).collect());
     // Each KEY-ID on its own, as OSTree does; a key that does not parse is
     // passed over.
     let mut last = None;
@@ -120,7 +116,7 @@ fn verify(
         if v.add_key(k).is_err() {
             continue;
         }
-        if let Ok(msg) = v.verify(&data, refs.as_deref()) {
+        if let Ok(msg) = verify_with(&v, &data, &meta) {
             println!("{msg}");
             return Ok(());
         }
@@ -129,7 +125,7 @@ fn verify(
     if keys.is_empty() || keys_file.is_some() {
         let mut v = last.unwrap_or_else(|| Verifier::new(ty));
         load_keys(&mut v, keys_file, keys_dir)?;
-        println!("{}", v.verify(&data, refs.as_deref())?);
+        println!("{}", verify_with(&v, &data, &meta).map_err(|e| anyhow!(e))?);
         return Ok(());
     }
     bail!("No valid signatures found")

@@ -8,7 +8,7 @@ use oxtree_fetch::delta::ops::count;
 use oxtree_fetch::delta::part::{decompress, payload_limit, Compression, Payload};
 use oxtree_fetch::delta::superblock::{split_signed, wrap_signed, EndiannessSource};
 use oxtree_fetch::delta::{apply_offline, generate, Endianness, GenerateOptions, StaticDelta, Superblock};
-use oxtree_fetch::verify::{add_signature, signatures};
+use oxtree_fetch::verify::{sign_into, verify_with};
 use oxtree_sign::{Signer, Verifier};
 use oxtree_store::deltas::{delete_static_delta, list_static_deltas, reindex_static_deltas};
 use oxtree_store::traverse::format_size;
@@ -330,9 +330,7 @@ fn sign_superblock(path: &Path, signers: &[Signer]) -> Result<()> {
         Some((inner, sigs)) => (inner.to_vec(), sigs),
         None => (bytes, Default::default()),
     };
-    for s in signers {
-        add_signature(&mut sigs, s.sign_type(), s.sign(&inner)?).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    }
+    sign_into(&mut sigs, signers, &inner).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let tmp = path.with_file_name(".superblock.signed.tmp");
     std::fs::write(&tmp, wrap_signed(&inner, &sigs)).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -344,9 +342,7 @@ fn sign_superblock(path: &Path, signers: &[Signer]) -> Result<()> {
 fn verify_superblock(path: &Path, v: &Verifier) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let Some((inner, sigs)) = split_signed(&bytes)? else { bail!("no signatures in static-delta") };
-    let found = signatures(&sigs, v.sign_type()).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let refs: Option<Vec<&[u8]>> = found.as_ref().map(|s| s.iter().map(Vec::as_slice).collect());
-    Ok(v.verify(inner, refs.as_deref())?)
+    verify_with(v, inner, &sigs).map_err(|e| anyhow!(e))
 }
 
 /// The superblock file of a delta given as a directory or a file.

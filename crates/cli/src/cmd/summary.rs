@@ -81,10 +81,7 @@ fn sign_summary(repo: &oxtree_store::Repo, signers: &[oxtree_sign::Signer]) -> R
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
         Err(e) => bail!("{}: {e}", sig_path.display()),
     };
-    for s in signers {
-        oxtree_fetch::verify::add_signature(&mut sigs, s.sign_type(), s.sign(&bytes)?)
-            .map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
-    }
+    oxtree_fetch::verify::sign_into(&mut sigs, signers, &bytes).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
     let tmp = repo.path().join("tmp/.summary.sig.tmp");
     std::fs::write(&tmp, sigs.to_bytes()).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &sig_path).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
