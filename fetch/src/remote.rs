@@ -231,6 +231,15 @@ impl HttpSource<'_> {
     }
 }
 
+/// Metadata object `c` if the pull has it already: in the repo, or staged
+/// (by this pull, or by one that was killed).
+fn local_metadata(tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Option<Vec<u8>>, PullError> {
+    if tx.repo().has_object(ty, c) {
+        return Ok(Some(tx.repo().read_metadata(ty, c)?));
+    }
+    Ok(tx.read_staged_metadata(ty, c))
+}
+
 /// An error about what `url` delivered.
 fn fetched(url: &str, e: PullError) -> PullError {
     match e {
@@ -245,11 +254,7 @@ fn fetched(url: &str, e: PullError) -> PullError {
 
 impl Source for HttpSource<'_> {
     fn metadata(&self, tx: &Transaction<'_>, ty: ObjectType, c: &Checksum) -> Result<Vec<u8>, PullError> {
-        if tx.repo().has_object(ty, c) {
-            return Ok(tx.repo().read_metadata(ty, c)?);
-        }
-        // Staged by this pull, or by one that was killed.
-        if let Some(bytes) = tx.read_staged_metadata(ty, c) {
+        if let Some(bytes) = local_metadata(tx, ty, c)? {
             return Ok(bytes);
         }
         if let Some(bytes) = self.metadata_from_cache(tx, ty, c)? {
@@ -264,10 +269,7 @@ impl Source for HttpSource<'_> {
 
     fn commit_bytes(&self, tx: &Transaction<'_>, c: &Checksum) -> Result<Vec<u8>, PullError> {
         let ty = ObjectType::Commit;
-        if tx.repo().has_object(ty, c) {
-            return Ok(tx.repo().read_metadata(ty, c)?);
-        }
-        if let Some(bytes) = tx.read_staged_metadata(ty, c) {
+        if let Some(bytes) = local_metadata(tx, ty, c)? {
             return Ok(bytes);
         }
         let bytes = self.fetch_metadata(ty, c)?.ok_or_else(|| self.missing(ty, c))?;
@@ -752,16 +754,14 @@ impl SummaryCache {
         std::fs::read(&self.summary).ok()
     }
 
-    /// Caches `summary` and `sig` (each written whole, then renamed).
+    /// Caches `summary` and `sig` (each replaced atomically).
     fn put(&self, summary: &[u8], sig: &[u8]) -> Result<(), PullError> {
         for (path, bytes) in [(&self.summary, summary), (&self.sig, sig)] {
-            let io = |e| PullError::Store(oxtree_store::Error::Io { path: path.clone(), source: e });
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: dir.to_path_buf(), source: e }))?;
             }
-            let tmp = path.with_extension("tmp-write");
-            std::fs::write(&tmp, bytes).map_err(io)?;
-            std::fs::rename(&tmp, path).map_err(io)?;
+            oxtree_store::repo::write_atomic(path, bytes, 0o644, false)?;
         }
         Ok(())
     }

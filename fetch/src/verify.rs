@@ -13,6 +13,7 @@ use std::path::Path;
 use oxtree_sign::{SignType, Signer, Verifier};
 use oxtree_store::gvariant::{Type, Value};
 use oxtree_store::object::CommitMetadata;
+use oxtree_store::Checksum;
 
 /// The signatures of type `ty` in `meta`, if it has that key; an element
 /// that is not a byte string is an error.
@@ -76,6 +77,17 @@ pub fn verify_any(verifiers: &[Verifier], data: &[u8], meta: &CommitMetadata) ->
         }
     }
     Err(last.unwrap_or_else(|| "No signatures found".to_string()))
+}
+
+/// The check a pull makes before it stores commit `c`: its bytes `commit`
+/// must carry a signature `verifiers` accept in its detached metadata
+/// `meta` (as fetched; `None` when there is none).
+pub fn verify_commit(verifiers: &[Verifier], c: &Checksum, commit: &[u8], meta: Option<&[u8]>) -> Result<(), String> {
+    let Some(meta) = meta else {
+        return Err(format!("Can't verify commit without detached metadata (commit {c})"));
+    };
+    let meta = CommitMetadata::from_bytes(meta).map_err(|e| format!("detached metadata of {c}: {e}"))?;
+    verify_any(verifiers, commit, &meta).map(|_| ()).map_err(|e| format!("Can't verify commit: {e} (commit {c})"))
 }
 
 /// The signers a remote's `sign-verify` (or `sign-verify-summary`) value

@@ -319,14 +319,8 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
     /// Checks the signatures in `meta` (the detached metadata fetched for
     /// commit `c`) against the commit's bytes, before anything is stored.
     fn verify_commit(&self, c: &Checksum, meta: Option<&[u8]>) -> Result<(), PullError> {
-        let Some(meta) = meta else {
-            return Err(PullError::Invalid(format!("Can't verify commit without detached metadata (commit {c})")));
-        };
-        let meta = CommitMetadata::from_bytes(meta).map_err(bad(c, ObjectType::CommitMeta))?;
         let bytes = self.src.commit_bytes(self.tx, c)?;
-        crate::verify::verify_any(&self.verifiers, &bytes, &meta)
-            .map(|_| ())
-            .map_err(|e| PullError::Invalid(format!("Can't verify commit: {e} (commit {c})")))
+        crate::verify::verify_commit(&self.verifiers, c, &bytes, meta).map_err(PullError::Invalid)
     }
 
     /// Pulls commit `c` and, while `depth` is not 0, its parents (-1: all).

@@ -471,15 +471,21 @@ pub(crate) fn write_target_commit(tx: &Transaction<'_>, sb: &Superblock) -> Resu
     Ok(())
 }
 
+/// The directory of a delta's parts and its superblock file, for a delta
+/// given as its directory or as its superblock file.
+pub fn offline_paths(path: &Path) -> (PathBuf, PathBuf) {
+    if path.is_dir() {
+        (path.to_path_buf(), path.join("superblock"))
+    } else {
+        (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.to_path_buf())
+    }
+}
+
 /// `static-delta apply-offline`: applies the delta in directory (or
 /// superblock file) `path` into `repo`. FROM must be here, and the delta
 /// may not have fallbacks (they would have to be downloaded).
 pub fn apply_offline(repo: &Repo, path: &Path) -> Result<(Superblock, ApplyStats), DeltaError> {
-    let (dir, sb_path) = if path.is_dir() {
-        (path.to_path_buf(), path.join("superblock"))
-    } else {
-        (path.parent().map(Path::to_path_buf).unwrap_or_default(), path.to_path_buf())
-    };
+    let (dir, sb_path) = offline_paths(path);
     let io = |p: &Path| {
         let p = p.to_path_buf();
         move |source| DeltaError::Store(oxtree_store::Error::Io { path: p, source })

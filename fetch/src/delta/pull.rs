@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use oxtree_store::deltas::delta_index_rel_path;
 use oxtree_store::gvariant::{Type, Value};
-use oxtree_store::object::{CommitMetadata, ObjectType};
+use oxtree_store::object::ObjectType;
 use oxtree_store::repo::{RepoMode, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::Checksum;
@@ -193,13 +193,7 @@ fn verify_delta(
         Some(m) => Some(m),
         None => files.get(&oxtree_store::object::loose_path(&to, ObjectType::CommitMeta, true), 1 << 26, false)?,
     };
-    let Some(meta) = meta else {
-        return Err(PullError::Invalid(format!("Can't verify commit without detached metadata (commit {to})")));
-    };
-    let meta =
-        CommitMetadata::from_bytes(&meta).map_err(|e| PullError::Invalid(format!("detached metadata of {to}: {e}")))?;
-    crate::verify::verify_any(verifiers, &sb.commit, &meta)
-        .map_err(|e| PullError::Invalid(format!("Can't verify commit: {e} (commit {to})")))?;
+    crate::verify::verify_commit(verifiers, &to, &sb.commit, meta.as_deref()).map_err(PullError::Invalid)?;
     if let Some((inner, sigs)) = super::superblock::split_signed(bytes)? {
         crate::verify::verify_any(verifiers, inner, &sigs)
             .map_err(|e| PullError::Invalid(format!("static delta {rel}: {e}")))?;

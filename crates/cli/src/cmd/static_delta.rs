@@ -1,7 +1,7 @@
 //! `static-delta`: list, show, delete, generate and apply static deltas,
 //! and keep their per-target indexes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
 use oxtree_fetch::delta::ops::count;
@@ -331,9 +331,7 @@ fn sign_superblock(path: &Path, signers: &[Signer]) -> Result<()> {
         None => (bytes, Default::default()),
     };
     sign_into(&mut sigs, signers, &inner).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let tmp = path.with_file_name(".superblock.signed.tmp");
-    std::fs::write(&tmp, wrap_signed(&inner, &sigs)).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    oxtree_store::repo::write_atomic(path, &wrap_signed(&inner, &sigs), 0o644, false)?;
     Ok(())
 }
 
@@ -345,21 +343,12 @@ fn verify_superblock(path: &Path, v: &Verifier) -> Result<String> {
     verify_with(v, inner, &sigs).map_err(|e| anyhow!(e))
 }
 
-/// The superblock file of a delta given as a directory or a file.
-fn superblock_file(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join("superblock")
-    } else {
-        path.to_path_buf()
-    }
-}
-
 fn apply(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     let ty = super::sign::sign_type(a.get("sign-type"))?;
     let path = Path::new(ctx.arg(0, "PATH")?);
     let repo = ctx.repo()?;
-    let sb_path = superblock_file(path);
+    let sb_path = oxtree_fetch::delta::apply::offline_paths(path).1;
     // With keys given (KEY-ID arguments, --keys-file, --keys-dir), the
     // delta must be signed by one of them before anything of it is
     // applied; with core.sign-verify-deltas, a signed delta needs keys.

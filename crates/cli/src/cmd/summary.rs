@@ -69,7 +69,7 @@ fn run(ctx: &Context) -> Result<()> {
 }
 
 /// Adds signatures by `signers` of the repo's `summary` to `summary.sig`
-/// (an `a{sv}` like detached metadata), written whole then renamed.
+/// (an `a{sv}` like detached metadata).
 fn sign_summary(repo: &oxtree_store::Repo, signers: &[oxtree_sign::Signer]) -> Result<()> {
     let path = repo.path().join("summary");
     let bytes = std::fs::read(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -82,8 +82,6 @@ fn sign_summary(repo: &oxtree_store::Repo, signers: &[oxtree_sign::Signer]) -> R
         Err(e) => bail!("{}: {e}", sig_path.display()),
     };
     oxtree_fetch::verify::sign_into(&mut sigs, signers, &bytes).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
-    let tmp = repo.path().join("tmp/.summary.sig.tmp");
-    std::fs::write(&tmp, sigs.to_bytes()).map_err(|e| anyhow!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &sig_path).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
+    oxtree_store::repo::write_atomic(&sig_path, &sigs.to_bytes(), 0o644, repo.fsync_enabled())?;
     Ok(())
 }
