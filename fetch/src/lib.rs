@@ -29,5 +29,5 @@ mod walk;
 pub use error::PullError;
 pub use local::{pull_local, PullLocalOptions};
 pub use mirrors::parse_mirrorlist;
-pub use remote::{fetch_remote_summary, pull, HttpPullStats, Progress, ProgressFn, PullOptions};
+pub use remote::{fetch_remote_file, fetch_remote_summary, pull, HttpPullStats, Progress, ProgressFn, PullOptions};
 pub use walk::PullStats;

@@ -40,6 +40,35 @@ pub struct PullLocalOptions {
     /// With `require_static_deltas`: fetch only the superblocks, report
     /// what the deltas hold in [`PullStats::deltas`], and change nothing.
     pub dry_run: bool,
+    /// Check commit signatures as `remote`'s configuration asks
+    /// (`gpg-verify`, `sign-verify`): pulls of `file://` remotes, and
+    /// `pull-local --gpg-verify --remote=REMOTE`.
+    pub verify_commits: bool,
+    /// Check the source's `summary` against its `summary.sig` with
+    /// `remote`'s GPG keyring (`pull-local --gpg-verify-summary`).
+    pub verify_summary: bool,
+}
+
+/// `pull-local --gpg-verify-summary`: the source's summary must be there
+/// and carry a valid GPG signature by a key `remote` trusts.
+fn verify_local_summary(src: &Repo, dest: &Repo, remote: &str) -> Result<(), PullError> {
+    let read = |name: &str| -> Result<Option<Vec<u8>>, PullError> {
+        let p = src.path().join(name);
+        match std::fs::read(&p) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path: p, source }.into()),
+        }
+    };
+    let Some(summary) = read("summary")? else {
+        return Err(PullError::Invalid(
+            "GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)"
+                .into(),
+        ));
+    };
+    let keyring = crate::verify::remote_keyring(dest, remote).map_err(PullError::Invalid)?;
+    let checks = crate::verify::Checks { gpg: Some(keyring), sign: Vec::new() };
+    crate::verify::verify_summary(&checks, &summary, read("summary.sig")?.as_deref()).map_err(PullError::Invalid)
 }
 
 /// Delta files of a repository on this machine.
@@ -68,6 +97,7 @@ fn pull_deltas(
     tx: &Transaction<'_>,
     targets: &[(Option<String>, Checksum)],
     opts: &PullLocalOptions,
+    checks: &crate::verify::Checks,
 ) -> Result<crate::delta::pull::DeltaPullStats, PullError> {
     use crate::delta::pull::{pull_delta, DeltaPolicy, DeltaPullStats, KnownDeltas};
     let summary_path = src.path().join("summary");
@@ -81,12 +111,8 @@ fn pull_deltas(
     };
     let indexed = src.config().get_bool("core", "indexed-deltas") == Some(Ok(true));
     let mut known = KnownDeltas::new(summary.as_ref(), indexed);
-    let policy = DeltaPolicy {
-        verifiers: &[],
-        require: true,
-        bareuseronly_files: opts.bareuseronly_files,
-        dry_run: opts.dry_run,
-    };
+    let policy =
+        DeltaPolicy { checks, require: true, bareuseronly_files: opts.bareuseronly_files, dry_run: opts.dry_run };
     let mut stats = DeltaPullStats::default();
     for (name, c) in targets {
         let from_ref = match name {
@@ -285,6 +311,16 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
             targets.push((name, c));
         }
     }
+    if (opts.verify_commits || opts.verify_summary) && opts.remote.is_none() {
+        return Err(PullError::Invalid("Must specify remote name to enable gpg verification".into()));
+    }
+    if let (Some(r), true) = (&opts.remote, opts.verify_summary) {
+        verify_local_summary(src, dest, r)?;
+    }
+    let checks = match (&opts.remote, opts.verify_commits) {
+        (Some(r), true) => crate::remote::remote_checks(dest, r, false)?,
+        _ => crate::verify::Checks::default(),
+    };
     let source = LocalSource {
         src,
         untrusted: opts.untrusted,
@@ -295,7 +331,7 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
     let mut tx = dest.resume_transaction()?;
     let mut deltas = Default::default();
     if opts.require_static_deltas && !opts.commit_metadata_only {
-        match pull_deltas(src, &tx, &targets, opts) {
+        match pull_deltas(src, &tx, &targets, opts, &checks) {
             Ok(d) => deltas = d,
             Err(e) => {
                 // Keep what the finished parts wrote: a retry skips them.
@@ -309,6 +345,7 @@ pub fn pull_local(src: &Repo, dest: &Repo, refs: &[String], opts: &PullLocalOpti
     }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
+    walk.checks = checks;
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
     let stats = PullStats { deltas, ..walk.stats() };
     if let Err(e) = walked {

@@ -12,8 +12,9 @@
 //! (`mirrors`); objects found in `--localcache-repo` repositories are
 //! copied from there instead of fetched.
 //!
-//! Not yet: static deltas, signatures (a remote with `gpg-verify` on is
-//! refused).
+//! Signatures are checked as the remote asks (`gpg-verify`,
+//! `gpg-verify-summary`, `sign-verify`, `sign-verify-summary`), before
+//! anything they cover is stored.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Seek;
@@ -21,7 +22,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use oxtree_store::object::{Commit, CommitMetadata, ObjectType};
+use oxtree_store::object::{Commit, ObjectType};
 use oxtree_store::repo::{FileObject, Transaction};
 use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
@@ -31,6 +32,7 @@ use crate::http::{Client, HttpOptions, Spool};
 use crate::local::{check_storable, store_content, store_content_trusted};
 use crate::mirrors::Bases;
 use crate::spool::{partial_downloads, Download};
+use crate::verify::Checks;
 use crate::walk::{clear_partial_chain, lock, verify_metadata, PullStats, Source, Walk};
 use crate::PullError;
 
@@ -129,6 +131,23 @@ fn sign_verifiers(repo: &Repo, remote: &str, key: &str) -> Result<Vec<oxtree_sig
     let value = option(repo, remote, key)?;
     let keys = |k: &str| repo.remote_option(remote, k).ok().flatten();
     crate::verify::verifiers_for_remote(value.as_deref(), &keys).map_err(PullError::Invalid)
+}
+
+/// What a remote requires of its commits (`summary` false: `gpg-verify`,
+/// on unless set off, and `sign-verify`) or of its summary (`summary`
+/// true: `gpg-verify-summary` and `sign-verify-summary`, off unless set).
+pub fn remote_checks(repo: &Repo, remote: &str, summary: bool) -> Result<Checks, PullError> {
+    let (gpg_key, gpg_default, sign_key) = if summary {
+        ("gpg-verify-summary", false, "sign-verify-summary")
+    } else {
+        ("gpg-verify", true, "sign-verify")
+    };
+    let gpg = if flag(repo, remote, gpg_key, gpg_default)? {
+        Some(crate::verify::remote_keyring(repo, remote).map_err(PullError::Invalid)?)
+    } else {
+        None
+    };
+    Ok(Checks { gpg, sign: sign_verifiers(repo, remote, sign_key)? })
 }
 
 /// A boolean remote option as OSTree reads it.
@@ -456,10 +475,10 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     // bare checksum still fetches it: the summary lists the deltas.)
     let is_override = |r: &String| r.split_once('@').is_some_and(|(_, c)| Checksum::is_hex(c));
     let needs_summary = mirror_all || !wanted.iter().all(is_override);
-    let summary_verifiers = sign_verifiers(repo, remote, "sign-verify-summary")?;
+    let summary_checks = remote_checks(repo, remote, true)?;
     let fetched_summary = if needs_summary {
         let cache = SummaryCache::new(repo, opts.cache_dir.as_deref(), remote);
-        fetch_verified_summary(&client, &meta, &mut files, &summary_verifiers, &cache, remote)?
+        fetch_verified_summary(&client, &meta, &mut files, &summary_checks, &cache, remote)?
     } else {
         None
     };
@@ -503,15 +522,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         targets.push((Some(r.clone()), c));
     }
     check_targets(repo, remote, &source, &targets, opts)?;
-    let commit_verifiers = sign_verifiers(repo, remote, "sign-verify")?;
-    // Refused once the server has answered (a missing repo is reported as
-    // such first, as OSTree does), before anything is stored.
-    if flag(repo, remote, "gpg-verify", true)? {
-        return Err(PullError::Invalid(format!(
-            "remote \"{remote}\" has gpg-verify on, and oxtree cannot verify GPG signatures yet; \
-             set gpg-verify=false for this remote to pull without verification"
-        )));
-    }
+    let commit_checks = remote_checks(repo, remote, false)?;
 
     // A pull that was killed left its objects staged: take them over.
     let mut tx = repo.resume_transaction()?;
@@ -520,7 +531,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         let files = HttpDeltaFiles { client: &client, meta: &meta, content };
         let mut known = KnownDeltas::new(summary.as_ref(), false);
         let policy = DeltaPolicy {
-            verifiers: &commit_verifiers,
+            checks: &commit_checks,
             require: opts.require_static_deltas,
             bareuseronly_files: opts.bareuseronly_files,
             dry_run: opts.dry_run,
@@ -549,7 +560,7 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     }
     let mut walk = Walk::new(source, &tx, opts.commit_metadata_only);
     walk.subpaths = opts.subpaths.clone();
-    walk.verifiers = commit_verifiers;
+    walk.checks = commit_checks;
     let walked = targets.iter().try_for_each(|(_, c)| walk.commit(c, opts.depth));
     let stats = HttpPullStats {
         deltas,
@@ -629,10 +640,21 @@ fn remote_client(repo: &Repo, remote: &str, http: &HttpOptions) -> Result<Client
 /// has none (`remote refs`, `remote summary`). `file://` remotes are read
 /// from disk.
 pub fn fetch_remote_summary(repo: &Repo, remote: &str, http: &HttpOptions) -> Result<Option<Vec<u8>>, PullError> {
+    fetch_remote_file(repo, remote, http, "summary")
+}
+
+/// A file at the top of `remote`'s repository (`summary`, `summary.sig`),
+/// fetched now; `None` if the server has none.
+pub fn fetch_remote_file(
+    repo: &Repo,
+    remote: &str,
+    http: &HttpOptions,
+    name: &str,
+) -> Result<Option<Vec<u8>>, PullError> {
     let url = option(repo, remote, "url")?
         .ok_or_else(|| PullError::Invalid(format!("No \"url\" option in remote \"{remote}\"")))?;
     if let Some(dir) = url.strip_prefix("file://") {
-        let p = std::path::Path::new(dir).join("summary");
+        let p = std::path::Path::new(dir).join(name);
         return match std::fs::read(&p) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -641,7 +663,7 @@ pub fn fetch_remote_summary(repo: &Repo, remote: &str, http: &HttpOptions) -> Re
     }
     let client = remote_client(repo, remote, http)?;
     let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
-    Ok(meta.each("summary", |u| client.get_bytes(u, MAX_METADATA_SIZE))?)
+    Ok(meta.each(name, |u| client.get_bytes(u, MAX_METADATA_SIZE))?)
 }
 
 /// Before anything is stored: each commit pulled for a ref must be bound
@@ -767,20 +789,14 @@ impl SummaryCache {
     }
 }
 
-/// The signatures of a `summary.sig`; bytes that are not an `a{sv}` hold
-/// none (OSTree reads them as an empty dictionary).
-fn summary_signatures(sig: &[u8]) -> CommitMetadata {
-    CommitMetadata::from_bytes(sig).unwrap_or_default()
-}
-
-/// The remote's summary, checked against its `summary.sig` when
-/// `verifiers` is not empty (`sign-verify-summary`), and taken from the
+/// The remote's summary, checked against its `summary.sig` as `checks`
+/// ask (`gpg-verify-summary`, `sign-verify-summary`), and taken from the
 /// cache when the signature is the cached one.
 fn fetch_verified_summary(
     client: &Client,
     meta: &Bases,
     tally: &mut Tally,
-    verifiers: &[oxtree_sign::Verifier],
+    checks: &Checks,
     cache: &SummaryCache,
     remote: &str,
 ) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
@@ -789,17 +805,10 @@ fn fetch_verified_summary(
         tally.add(sig);
     }
     let verify = |bytes: &[u8], sig: &Option<Vec<u8>>| -> Result<(), PullError> {
-        if verifiers.is_empty() {
+        if checks.is_empty() {
             return Ok(());
         }
-        let Some(sig) = sig else {
-            return Err(PullError::Invalid(
-                "Signatures verification enabled, but no summary.sig found \
-                 (use sign-verify-summary=false in remote config to disable)"
-                    .into(),
-            ));
-        };
-        crate::verify::verify_any(verifiers, bytes, &summary_signatures(sig)).map(|_| ()).map_err(PullError::Invalid)
+        crate::verify::verify_summary(checks, bytes, sig.as_deref()).map_err(PullError::Invalid)
     };
     if let Some(cached) = sig.as_deref().and_then(|s| cache.get(s)) {
         match verify(&cached, &sig) {
@@ -818,7 +827,13 @@ fn fetch_verified_summary(
     }
     let got = meta.each("summary", |u| Ok(client.get_bytes(u, MAX_METADATA_SIZE)?.map(|b| (b, u.to_string()))))?;
     let Some((bytes, summary_url)) = got else {
-        if !verifiers.is_empty() {
+        if checks.gpg.is_some() {
+            return Err(PullError::Invalid(
+                "GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)"
+                    .into(),
+            ));
+        }
+        if !checks.sign.is_empty() {
             return Err(PullError::Invalid(format!(
                 "remote {remote}: sign-verify-summary is on, and the server has no summary"
             )));

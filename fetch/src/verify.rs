@@ -5,28 +5,139 @@
 //! ([`SignType::metadata_key`]) is an `aay`, one signature per element.
 //! This module reads and writes those arrays and builds, from a remote's
 //! configuration, the verifiers a pull runs (`sign-verify`,
-//! `sign-verify-summary`, `verification-TYPE-key`, `verification-TYPE-file`).
+//! `sign-verify-summary`, `verification-TYPE-key`, `verification-TYPE-file`)
+//! and the GPG keyrings of `gpg-verify` and `gpg-verify-summary`.
 
 use std::borrow::Cow;
 use std::path::Path;
 
+use oxtree_sign::openpgp::{self, Keyring, VerifyResult};
 use oxtree_sign::{SignType, Signer, Verifier};
 use oxtree_store::gvariant::{Type, Value};
 use oxtree_store::object::CommitMetadata;
 use oxtree_store::Checksum;
+use oxtree_store::Repo;
 
 /// The signatures of type `ty` in `meta`, if it has that key; an element
 /// that is not a byte string is an error.
 pub fn signatures(meta: &CommitMetadata, ty: SignType) -> Result<Option<Vec<Vec<u8>>>, String> {
-    let Some(v) = meta.get(ty.metadata_key()) else { return Ok(None) };
-    let items = v.as_array().ok_or_else(|| format!("{}: wrong type passed for verification", ty.name()))?;
-    items
-        .iter()
-        .map(|i| {
-            i.as_bytes().map(<[u8]>::to_vec).ok_or_else(|| format!("{}: wrong type passed for verification", ty.name()))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
+    signatures_at(meta, ty.metadata_key(), ty.name())
+}
+
+/// The `aay` under `key` in `meta` (signatures of the signer `name`).
+pub fn signatures_at(meta: &CommitMetadata, key: &str, name: &str) -> Result<Option<Vec<Vec<u8>>>, String> {
+    let Some(v) = meta.get(key) else { return Ok(None) };
+    let wrong = || format!("{name}: wrong type passed for verification");
+    let items = v.as_array().ok_or_else(wrong)?;
+    items.iter().map(|i| i.as_bytes().map(<[u8]>::to_vec).ok_or_else(wrong)).collect::<Result<Vec<_>, _>>().map(Some)
+}
+
+/// The GPG signatures (`ostree.gpgsigs`) in `meta`.
+pub fn gpg_signatures(meta: &CommitMetadata) -> Result<Option<Vec<Vec<u8>>>, String> {
+    signatures_at(meta, openpgp::METADATA_KEY, "GPG")
+}
+
+/// Checks the GPG signatures of `meta` over `data`; `Ok(None)` when it has
+/// none.
+pub fn gpg_verify(keyring: &Keyring, data: &[u8], meta: &CommitMetadata) -> Result<Option<VerifyResult>, String> {
+    let Some(sigs) = gpg_signatures(meta)? else { return Ok(None) };
+    let refs: Vec<&[u8]> = sigs.iter().map(Vec::as_slice).collect();
+    openpgp::verify::verify(keyring, data, &refs, openpgp::verify::now()).map(Some).map_err(|e| e.to_string())
+}
+
+/// What a pull requires of commits (or of the summary): a valid GPG
+/// signature by a key of `gpg` when that is set (`gpg-verify`), and one
+/// that a signer of `sign` accepts when that is not empty (`sign-verify`).
+#[derive(Default)]
+pub struct Checks {
+    /// The remote's GPG keyring, when GPG verification is on.
+    pub gpg: Option<Keyring>,
+    /// The signapi verifiers.
+    pub sign: Vec<Verifier>,
+}
+
+impl Checks {
+    /// True when nothing is checked.
+    pub fn is_empty(&self) -> bool {
+        self.gpg.is_none() && self.sign.is_empty()
+    }
+}
+
+/// The GPG check: `meta`'s `ostree.gpgsigs` must hold a valid signature
+/// of `data` by a key of `keyring`.
+fn check_gpg(keyring: &Keyring, data: &[u8], meta: Option<&CommitMetadata>) -> Result<(), String> {
+    let none = || {
+        "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
+            .to_string()
+    };
+    let Some(meta) = meta else { return Err(none()) };
+    match gpg_verify(keyring, data, meta)? {
+        Some(r) if !r.signatures.is_empty() => r.require_valid().map_err(|e| e.to_string()),
+        _ => Err(none()),
+    }
+}
+
+/// The keyring a named remote trusts: its `REMOTE.trustedkeys.gpg` (in
+/// the repo, else a parent repo) or, when it has none, the global
+/// keyring directory; plus the files and directories of its `gpgkeypath`.
+pub fn remote_keyring(repo: &Repo, remote: &str) -> Result<Keyring, String> {
+    let mut keyring = Keyring::new();
+    let name = format!("{remote}.trustedkeys.gpg");
+    let mut found = false;
+    let mut r = Some(repo);
+    while let Some(x) = r {
+        let p = x.path().join(&name);
+        if p.is_file() {
+            keyring.add_file(&p).map_err(|e| e.to_string())?;
+            found = true;
+            break;
+        }
+        r = x.parent_repo();
+    }
+    if !found {
+        let dir = openpgp::global_keyring_dir();
+        keyring.add_keyring_dir(&dir).map_err(|e| format!("Reading keyring directory '{}': {e}", dir.display()))?;
+    }
+    let paths = repo.remote_option(remote, "gpgkeypath").map_err(|e| e.to_string())?;
+    for p in split_list(paths.as_deref().unwrap_or(""))? {
+        keyring.add_key_path(Path::new(p)).map_err(|e| match e {
+            oxtree_sign::SignError::Io { path, source } if path == Path::new(p) => format!("opendir({p}): {source}"),
+            e => e.to_string(),
+        })?;
+    }
+    Ok(keyring)
+}
+
+/// The keyring of checks tied to no remote (`show`, `gpg-sign --delete`):
+/// every `*.gpg` keyring in the repo directory, the global keyring
+/// directory, and `homedir`'s keyrings if given.
+pub fn all_remotes_keyring(repo: &Repo, homedir: Option<&Path>) -> Result<Keyring, String> {
+    let mut keyring = Keyring::new();
+    for dir in [Some(repo.path().to_path_buf()), Some(openpgp::global_keyring_dir()), homedir.map(Path::to_path_buf)]
+        .into_iter()
+        .flatten()
+    {
+        keyring.add_keyring_dir(&dir).map_err(|e| format!("Reading keyring directory '{}': {e}", dir.display()))?;
+    }
+    Ok(keyring)
+}
+
+/// A list-valued remote option (`gpgkeypath`): separated by `;` or by
+/// `,`, not both; a trailing separator ends the list.
+pub fn split_list(value: &str) -> Result<Vec<&str>, String> {
+    if value.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sep = match (value.contains(';'), value.contains(',')) {
+        (true, true) => return Err("key value list contains more than one separator".into()),
+        (false, true) => ',',
+        _ => ';',
+    };
+    let mut parts: Vec<&str> = value.split(sep).collect();
+    if parts.last() == Some(&"") {
+        parts.pop();
+    }
+    Ok(parts)
 }
 
 /// The `aay` value of `sigs`.
@@ -80,14 +191,46 @@ pub fn verify_any(verifiers: &[Verifier], data: &[u8], meta: &CommitMetadata) ->
 }
 
 /// The check a pull makes before it stores commit `c`: its bytes `commit`
-/// must carry a signature `verifiers` accept in its detached metadata
-/// `meta` (as fetched; `None` when there is none).
-pub fn verify_commit(verifiers: &[Verifier], c: &Checksum, commit: &[u8], meta: Option<&[u8]>) -> Result<(), String> {
-    let Some(meta) = meta else {
+/// must carry signatures that `checks` accept in its detached metadata
+/// `meta` (as fetched; `None` when there is none). GPG first, as OSTree.
+pub fn verify_commit(checks: &Checks, c: &Checksum, commit: &[u8], meta: Option<&[u8]>) -> Result<(), String> {
+    // Detached metadata that is not an a{sv} holds no signatures (OSTree
+    // reads it as an empty dictionary).
+    let parsed = meta.map(CommitMetadata::from_bytes);
+    if let Some(keyring) = &checks.gpg {
+        let m = parsed.as_ref().and_then(|p| p.as_ref().ok());
+        check_gpg(keyring, commit, m).map_err(|e| format!("Commit {c}: {e}"))?;
+    }
+    if checks.sign.is_empty() {
+        return Ok(());
+    }
+    let Some(parsed) = parsed else {
         return Err(format!("Can't verify commit without detached metadata (commit {c})"));
     };
-    let meta = CommitMetadata::from_bytes(meta).map_err(|e| format!("detached metadata of {c}: {e}"))?;
-    verify_any(verifiers, commit, &meta).map(|_| ()).map_err(|e| format!("Can't verify commit: {e} (commit {c})"))
+    let meta = parsed.map_err(|e| format!("detached metadata of {c}: {e}"))?;
+    verify_any(&checks.sign, commit, &meta).map(|_| ()).map_err(|e| format!("Can't verify commit: {e} (commit {c})"))
+}
+
+/// The check a pull makes of a summary: `sig` (its `summary.sig`, if the
+/// server has one) must hold signatures of `summary` that `checks` accept.
+pub fn verify_summary(checks: &Checks, summary: &[u8], sig: Option<&[u8]>) -> Result<(), String> {
+    if let Some(g) = &checks.gpg {
+        let Some(sig) = sig else {
+            return Err("GPG verification enabled, but no summary.sig found \
+                        (use gpg-verify-summary=false in remote config to disable)"
+                .into());
+        };
+        check_gpg(g, summary, Some(&CommitMetadata::from_bytes(sig).unwrap_or_default()))?;
+    }
+    if checks.sign.is_empty() {
+        return Ok(());
+    }
+    let Some(sig) = sig else {
+        return Err("Signatures verification enabled, but no summary.sig found \
+                    (use sign-verify-summary=false in remote config to disable)"
+            .into());
+    };
+    verify_any(&checks.sign, summary, &CommitMetadata::from_bytes(sig).unwrap_or_default()).map(|_| ())
 }
 
 /// The signers a remote's `sign-verify` (or `sign-verify-summary`) value
@@ -134,4 +277,30 @@ pub fn verifiers_for_remote(
         return Err("No keys found for signapi verification".to_string());
     }
     Ok(out)
+}
+
+/// Appends to `meta`'s `ostree.gpgsigs` a signature of `data` by each key
+/// `key_ids` names, made from the GnuPG home `homedir`. With `signed_by`
+/// (commits: the keyring that tells who made the signatures already
+/// there), a key that has already signed is refused, as OSTree refuses it:
+/// "Commit is already signed with GPG key K".
+pub fn gpg_sign_into(
+    meta: &mut CommitMetadata,
+    homedir: Option<&Path>,
+    key_ids: &[&str],
+    data: &[u8],
+    signed_by: Option<&Keyring>,
+) -> Result<(), String> {
+    for key_id in key_ids {
+        if let Some(keyring) = signed_by {
+            if gpg_verify(keyring, data, meta)?.and_then(|r| r.signed_by(keyring, key_id, &[])).is_some() {
+                return Err(format!("Commit is already signed with GPG key {key_id}"));
+            }
+        }
+        let sig = openpgp::secret::sign(homedir, key_id, data).map_err(|e| e.to_string())?;
+        let mut sigs = gpg_signatures(meta)?.unwrap_or_default();
+        sigs.push(sig);
+        meta.set(openpgp::METADATA_KEY, signature_array(sigs));
+    }
+    Ok(())
 }

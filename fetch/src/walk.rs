@@ -107,7 +107,7 @@ pub(crate) struct Walk<'a, 'r, S: Source> {
     pub subpaths: Vec<String>,
     /// When not empty, every commit must carry a signature one of these
     /// verifies (the remote's `sign-verify`), checked before it is stored.
-    pub verifiers: Vec<oxtree_sign::Verifier>,
+    pub checks: crate::verify::Checks,
     seen: Mutex<HashSet<(Checksum, ObjectType)>>,
     stats: Mutex<PullStats>,
 }
@@ -125,7 +125,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             tx,
             commit_only,
             subpaths: Vec::new(),
-            verifiers: Vec::new(),
+            checks: crate::verify::Checks::default(),
             seen: Mutex::new(HashSet::new()),
             stats: Mutex::new(PullStats::default()),
         }
@@ -320,7 +320,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
     /// commit `c`) against the commit's bytes, before anything is stored.
     fn verify_commit(&self, c: &Checksum, meta: Option<&[u8]>) -> Result<(), PullError> {
         let bytes = self.src.commit_bytes(self.tx, c)?;
-        crate::verify::verify_commit(&self.verifiers, c, &bytes, meta).map_err(PullError::Invalid)
+        crate::verify::verify_commit(&self.checks, c, &bytes, meta).map_err(PullError::Invalid)
     }
 
     /// Pulls commit `c` and, while `depth` is not 0, its parents (-1: all).
@@ -329,7 +329,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         let complete = dest.has_object(ObjectType::Commit, c) && !dest.is_partial(c);
         // Detached metadata first: new signatures may have appeared.
         let meta = self.src.commitmeta(c)?;
-        if !self.verifiers.is_empty() {
+        if !self.checks.is_empty() {
             self.verify_commit(c, meta.as_deref())?;
         }
         if !complete {
@@ -339,8 +339,9 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         }
         let bytes = self.metadata(ObjectType::Commit, c)?;
         let commit = Commit::from_bytes(&bytes).map_err(bad(c, ObjectType::Commit))?;
-        if let Some(meta) = meta {
-            let meta = CommitMetadata::from_bytes(&meta).map_err(bad(c, ObjectType::CommitMeta))?;
+        // Detached metadata that is not an a{sv} is not kept (OSTree reads
+        // it as empty); with verification on it has already been refused.
+        if let Some(Ok(meta)) = meta.as_deref().map(CommitMetadata::from_bytes) {
             self.tx.write_commitmeta(c, &meta)?;
         }
         if !complete && !self.commit_only {

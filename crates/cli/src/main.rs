@@ -12,9 +12,11 @@ use cmd::{Context, COMMANDS, EXTRA_COMMANDS};
 use opts::{ParseResult, UsageError};
 
 /// The features `--version` claims: only what works.
-/// `sign-ed25519`: the ed25519 signer (oxtree-sign); OSTree's tests skip
-/// what is not listed.
-const FEATURES: &[&str] = &["libarchive", "sign-ed25519"];
+/// `sign-ed25519`: the ed25519 signer (oxtree-sign); `gpgme`: OpenPGP
+/// signing and verification (oxtree-sign's `openpgp`, no GPGME in it, but
+/// OSTree's tests look for that name). OSTree's tests skip what is not
+/// listed.
+const FEATURES: &[&str] = &["libarchive", "gpgme", "sign-ed25519"];
 // The OSTree release whose CLI this one mirrors.
 use oxtree_store::OSTREE_COMPAT_VERSION;
 

@@ -13,6 +13,9 @@
 //! - [`dummy`]: OSTree's test signer, whose "signature" is the key
 //!   itself, refused unless `OSTREE_DUMMY_SIGN_ENABLED=1`.
 //!
+//! And OpenPGP ([`openpgp`]), OSTree's older GPG signatures, which are
+//! configured apart from the signers above (`gpg-verify`, keyrings).
+//!
 //! Stable: the types and functions re-exported here, and the error
 //! messages, which follow OSTree's wording because its tests grep for them.
 
@@ -23,6 +26,7 @@ pub mod dummy;
 pub mod ed25519;
 mod error;
 pub mod keyfile;
+pub mod openpgp;
 
 pub use error::SignError;
 

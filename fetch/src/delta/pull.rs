@@ -65,7 +65,7 @@ impl KnownDeltas {
 pub(crate) struct DeltaPolicy<'a> {
     /// When not empty (the remote's `sign-verify`): the commit a delta
     /// makes must be signed, checked before any part is applied.
-    pub verifiers: &'a [oxtree_sign::Verifier],
+    pub checks: &'a crate::verify::Checks,
     /// `--require-static-deltas`.
     pub require: bool,
     /// Check that objects are storable in bare-user-only.
@@ -186,16 +186,17 @@ fn verify_delta(
     rel: &str,
     bytes: &[u8],
     sb: &Superblock,
-    verifiers: &[oxtree_sign::Verifier],
+    checks: &crate::verify::Checks,
 ) -> Result<(), PullError> {
     let to = sb.to;
     let meta = match sb.commitmeta(rel) {
         Some(m) => Some(m),
         None => files.get(&oxtree_store::object::loose_path(&to, ObjectType::CommitMeta, true), 1 << 26, false)?,
     };
-    crate::verify::verify_commit(verifiers, &to, &sb.commit, meta.as_deref()).map_err(PullError::Invalid)?;
-    if let Some((inner, sigs)) = super::superblock::split_signed(bytes)? {
-        crate::verify::verify_any(verifiers, inner, &sigs)
+    crate::verify::verify_commit(checks, &to, &sb.commit, meta.as_deref()).map_err(PullError::Invalid)?;
+    // Superblocks are signed by signapi signers only.
+    if let (Some((inner, sigs)), false) = (super::superblock::split_signed(bytes)?, checks.sign.is_empty()) {
+        crate::verify::verify_any(&checks.sign, inner, &sigs)
             .map_err(|e| PullError::Invalid(format!("static delta {rel}: {e}")))?;
     }
     Ok(())
@@ -248,8 +249,8 @@ pub(crate) fn pull_delta(
     if sb.to != *to || sb.from != delta.from {
         return Err(DeltaError::Malformed(format!("{sb_rel}: the superblock is for another delta")).into());
     }
-    if !policy.verifiers.is_empty() {
-        verify_delta(files, &rel, &bytes, &sb, policy.verifiers)?;
+    if !policy.checks.is_empty() {
+        verify_delta(files, &rel, &bytes, &sb, policy.checks)?;
     }
     stats.total_parts += sb.parts.len() as u64;
     for p in &sb.parts {

@@ -108,7 +108,6 @@ fn run(ctx: &Context) -> Result<()> {
     for (o, why) in [
         ("selinux-policy", "SELinux labelling needs libselinux policy loading, which oxtree does not do"),
         ("selinux-policy-from-base", "SELinux labelling needs libselinux policy loading, which oxtree does not do"),
-        ("gpg-sign", "GPG signing is not supported yet"),
         ("tar-pathname-filter", "--tar-pathname-filter is not supported yet"),
         ("editor", "--editor is not supported; give the message with --subject/--body"),
     ] {
@@ -301,7 +300,8 @@ fn run(ctx: &Context) -> Result<()> {
     let info = CommitInfo { subject, body, parent, timestamp, metadata };
     let csum = write_commit(&tx, &info, root)?;
     let detached: Vec<&str> = a.all("add-detached-metadata-string");
-    if !detached.is_empty() || !signers.is_empty() {
+    let gpg_keys: Vec<&str> = a.all("gpg-sign");
+    if !detached.is_empty() || !signers.is_empty() || !gpg_keys.is_empty() {
         let mut dm = CommitMetadata::default();
         for kv in detached {
             let (k, v) = key_value(kv, "add-detached-metadata-string")?;
@@ -310,6 +310,15 @@ fn run(ctx: &Context) -> Result<()> {
         if !signers.is_empty() {
             let bytes = oxtree_store::build::commit_object(&info, root).to_bytes();
             oxtree_fetch::verify::sign_into(&mut dm, &signers, &bytes).map_err(|e| anyhow!("{csum}: {e}"))?;
+        }
+        if !gpg_keys.is_empty() {
+            // A failure (an unknown key, a key given twice) leaves the ref
+            // where it was, as in OSTree.
+            let bytes = oxtree_store::build::commit_object(&info, root).to_bytes();
+            let homedir = a.get("gpg-homedir").map(std::path::Path::new);
+            let signed_by = super::gpg_sign::signed_by_keyring(homedir)?;
+            oxtree_fetch::verify::gpg_sign_into(&mut dm, homedir, &gpg_keys, &bytes, Some(&signed_by))
+                .map_err(|e| anyhow!(e))?;
         }
         tx.write_commitmeta(&csum, &dm)?;
     }

@@ -17,6 +17,7 @@ mod demo;
 mod diff;
 mod export;
 mod fsck;
+mod gpg_sign;
 mod init;
 mod log;
 mod ls;
@@ -109,6 +110,7 @@ pub static COMMANDS: &[&Command] = &[
     &diff::COMMAND,
     &export::COMMAND,
     &fsck::COMMAND,
+    &gpg_sign::COMMAND,
     &init::COMMAND,
     &log::COMMAND,
     &ls::COMMAND,

@@ -107,6 +107,12 @@ fn run(ctx: &Context) -> Result<()> {
         subpaths: a.all("subpath").into_iter().map(str::to_string).collect(),
         require_static_deltas: a.flag("require-static-deltas"),
         dry_run: a.flag("dry-run"),
+        verify_commits: true,
+        verify_summary: match dest.remote_option(remote, "gpg-verify-summary")? {
+            Some(v) => oxtree_store::repo::KeyFile::parse_bool(&v)
+                .ok_or_else(|| anyhow!("remote \"{remote}\": gpg-verify-summary={v} is not a boolean"))?,
+            None => false,
+        },
     };
     let stats = pull_local(&src, &dest, &refs, &opts)?;
     if a.flag("dry-run") {

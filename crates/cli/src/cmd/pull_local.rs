@@ -1,6 +1,6 @@
 //! `pull-local`: copy commits from another repository on this machine.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use oxtree_fetch::{pull_local, PullLocalOptions};
 use oxtree_store::Repo;
 
@@ -32,14 +32,6 @@ pub static COMMAND: Command = Command {
 fn run(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     let src_path = ctx.arg(0, "DESTINATION must be specified; SRC_REPO")?;
-    for (o, why) in [
-        ("gpg-verify", "GPG verification is not supported yet"),
-        ("gpg-verify-summary", "GPG verification is not supported yet"),
-    ] {
-        if a.flag(o) {
-            bail!("--{o}: {why}");
-        }
-    }
     let mut dest = ctx.repo()?;
     if a.flag("disable-fsync") {
         dest.set_fsync(false);
@@ -59,6 +51,8 @@ fn run(ctx: &Context) -> Result<()> {
         subpaths: Vec::new(),
         require_static_deltas: a.flag("require-static-deltas"),
         dry_run: false,
+        verify_commits: a.flag("gpg-verify"),
+        verify_summary: a.flag("gpg-verify-summary"),
     };
     let refs: Vec<String> = a.args[1..].to_vec();
     let stats = pull_local(&src, &dest, &refs, &opts)?;

@@ -1,6 +1,7 @@
 //! `remote`: manage remotes (`add`, `delete`, `show-url`, `list`), show
-//! what their servers hold (`refs`, `summary`), and their cookie jars
-//! (`add-cookie`, `delete-cookie`, `list-cookies`).
+//! what their servers hold (`refs`, `summary`), their GPG keyrings
+//! (`gpg-import`, `gpg-list-keys`) and their cookie jars (`add-cookie`,
+//! `delete-cookie`, `list-cookies`).
 
 use anyhow::{bail, Context as _, Result};
 use oxtree_fetch::cookies;
@@ -21,12 +22,12 @@ pub static COMMAND: Command = Command {
         &SHOW_URL,
         &LIST,
         &GPG_IMPORT,
-        &LIST_GPG_KEYS,
-        &REFS,
-        &SUMMARY,
+        &GPG_LIST_KEYS,
         &ADD_COOKIE,
         &DELETE_COOKIE,
         &LIST_COOKIES,
+        &REFS,
+        &SUMMARY,
     ],
 };
 
@@ -132,24 +133,105 @@ static GPG_IMPORT: Command = Command {
         flag!("stdin", "Import keys from standard input"),
     ],
     repo: true,
-    run: no_gpg,
+    run: gpg_import,
     subcommands: &[],
 };
 
-static LIST_GPG_KEYS: Command = Command {
-    name: "list-gpg-keys",
-    usage: "NAME",
+static GPG_LIST_KEYS: Command = Command {
+    name: "gpg-list-keys",
+    usage: "[NAME]",
     summary: "Show remote GPG keys",
     opts: &[],
     repo: true,
-    run: no_gpg,
+    run: gpg_list_keys,
     subcommands: &[],
 };
 
-/// GPG keyrings come with the signing issue; until then, say so.
-fn no_gpg(ctx: &Context) -> Result<()> {
-    ctx.arg(0, "NAME")?;
-    bail!("GPG feature is disabled in a build time option")
+/// Where `remote gpg-import` keeps a remote's trusted keys (in the repo,
+/// whichever file defines the remote).
+fn keyring_path(repo: &oxtree_store::Repo, remote: &str) -> std::path::PathBuf {
+    repo.path().join(format!("{remote}.trustedkeys.gpg"))
+}
+
+/// Merges into `remote`'s keyring the keys of `source` (those `key_ids`
+/// name, or all), and says how many were new.
+fn import_keys(repo: &oxtree_store::Repo, remote: &str, source: &[u8], origin: &str, key_ids: &[String]) -> Result<()> {
+    use oxtree_sign::openpgp::Keyring;
+    repo.remote_option(remote, "url").map_err(|e| anyhow::anyhow!("GPG: {e}"))?;
+    let mut from = Keyring::new();
+    from.add_bytes(source, std::path::Path::new(origin)).map_err(|e| anyhow::anyhow!("GPG: {e}"))?;
+    if from.is_empty() {
+        bail!("GPG: Unable to import keys: {origin} holds no public keys");
+    }
+    let chosen: Vec<_> = if key_ids.is_empty() {
+        from.keys().to_vec()
+    } else {
+        let mut out = Vec::new();
+        for id in key_ids {
+            match from.lookup(id).as_slice() {
+                [] => bail!("GPG: Unable to find key \"{id}\" in {origin}"),
+                [k] => out.push((*k).clone()),
+                _ => bail!("GPG: key id {id} ambiguous in {origin}. Try the fingerprint instead"),
+            }
+        }
+        out
+    };
+    let path = keyring_path(repo, remote);
+    let mut keyring = Keyring::new();
+    if path.exists() {
+        keyring.add_file(&path)?;
+    }
+    let new = chosen.into_iter().filter(|k| keyring.merge(k.clone())).count();
+    oxtree_store::repo::write_atomic(&path, &keyring.to_bytes(), 0o644, repo.fsync_enabled())?;
+    println!("Imported {new} GPG key{} to remote \"{remote}\"", if new == 1 { "" } else { "s" });
+    Ok(())
+}
+
+fn gpg_import(ctx: &Context) -> Result<()> {
+    let a = &ctx.args;
+    let name = ctx.arg(0, "NAME")?;
+    let files = a.all("keyring");
+    if !files.is_empty() && a.flag("stdin") {
+        bail!("--keyring and --stdin are mutually exclusive");
+    }
+    let mut source = Vec::new();
+    let origin = if a.flag("stdin") {
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut source).context("reading standard input")?;
+        "standard input".to_string()
+    } else if files.is_empty() {
+        // As OSTree's CLI: the personal keyring is not read.
+        bail!("GPG: Unable to export keys: no keys given (use --keyring FILE or --stdin)");
+    } else {
+        for f in &files {
+            source.extend(std::fs::read(f).with_context(|| format!("Error opening file {f}"))?);
+        }
+        files.join(", ")
+    };
+    let repo = repo_for(ctx)?;
+    import_keys(&repo, name, &source, &origin, &a.args[1..])
+}
+
+fn gpg_list_keys(ctx: &Context) -> Result<()> {
+    use oxtree_sign::openpgp::{self, Keyring};
+    let repo = repo_for(ctx)?;
+    let mut keyring = Keyring::new();
+    match ctx.args.args.first() {
+        // A remote's own keys (not the global ones it falls back on).
+        Some(remote) => {
+            repo.remote_option(remote, "url")?;
+            let path = keyring_path(&repo, remote);
+            if path.exists() {
+                keyring.add_file(&path)?;
+            }
+            let paths = repo.remote_option(remote, "gpgkeypath")?.unwrap_or_default();
+            for p in oxtree_fetch::verify::split_list(&paths).map_err(|e| anyhow::anyhow!(e))? {
+                keyring.add_key_path(std::path::Path::new(p))?;
+            }
+        }
+        None => keyring.add_keyring_dir(&openpgp::global_keyring_dir())?,
+    }
+    print!("{}", openpgp::listing::list_keys(keyring.keys(), openpgp::verify::now()));
+    Ok(())
 }
 
 static REFS: Command = Command {
@@ -197,10 +279,34 @@ fn refs(ctx: &Context) -> Result<()> {
 fn summary(ctx: &Context) -> Result<()> {
     let (name, bytes) = remote_summary(ctx)?;
     let bad = |e: oxtree_store::object::ObjectError| anyhow::anyhow!("summary of {name}: {e}");
+    // With gpg-verify-summary on, the summary is shown only if its
+    // signatures hold, and they are shown after it.
+    let repo = repo_for(ctx)?;
+    let mut signatures = None;
+    if let Some(keyring) = oxtree_fetch::remote::remote_checks(&repo, &name, true)?.gpg {
+        let http = oxtree_fetch::http::HttpOptions::default();
+        let sig = oxtree_fetch::fetch_remote_file(&repo, &name, &http, "summary.sig")?;
+        let meta = sig.as_deref().map(|s| oxtree_store::object::CommitMetadata::from_bytes(s).unwrap_or_default());
+        let result = match &meta {
+            Some(m) => oxtree_fetch::verify::gpg_verify(&keyring, &bytes, m).map_err(|e| anyhow::anyhow!(e))?,
+            None => None,
+        };
+        let Some(result) = result.filter(|r| !r.signatures.is_empty()) else {
+            bail!(
+                "GPG verification enabled, but no summary signatures found \
+                 (use gpg-verify-summary=false in remote config to disable)"
+            );
+        };
+        result.require_valid()?;
+        signatures = Some(result);
+    }
     if ctx.args.flag("raw") {
         println!("{}", oxtree_store::summary::raw_text(&bytes).map_err(bad)?);
     } else {
         print!("{}", oxtree_store::summary::Summary::from_bytes(&bytes).map_err(bad)?.view_text());
+        if let Some(r) = signatures {
+            print!("\n{}", r.describe_all("GPG: Verification enabled, found"));
+        }
     }
     Ok(())
 }
@@ -221,9 +327,6 @@ fn add(ctx: &Context) -> Result<()> {
         None if a.get("custom-backend").is_some() => None,
         None => Some(ctx.arg(1, "URL")?),
     };
-    if a.get("gpg-import").is_some() {
-        bail!("--gpg-import: GPG keyrings are not supported yet");
-    }
     let mut options: Vec<(String, String)> = Vec::new();
     // --sign-verify=TYPE=inline:KEY or TYPE=file:PATH: verify commits with
     // that signer and key.
@@ -274,13 +377,23 @@ fn add(ctx: &Context) -> Result<()> {
     }
     let mut repo = repo_for(ctx)?;
     repo.add_remote(name, url, &options, a.flag("if-not-exists"), a.flag("force"))?;
+    // The remote stays added if the import fails, as in OSTree.
+    if let Some(f) = a.get("gpg-import") {
+        let source = std::fs::read(f).with_context(|| format!("Error opening file {f}"))?;
+        import_keys(&repo, name, &source, f, &[])?;
+    }
     Ok(())
 }
 
 fn delete(ctx: &Context) -> Result<()> {
     let name = ctx.arg(0, "NAME")?;
     let mut repo = repo_for(ctx)?;
+    let existed = repo.remote_source(name).is_some();
     repo.delete_remote(name, ctx.args.flag("if-exists"))?;
+    let keyring = keyring_path(&repo, name);
+    if existed && keyring.exists() {
+        std::fs::remove_file(&keyring).with_context(|| format!("removing {}", keyring.display()))?;
+    }
     Ok(())
 }
 

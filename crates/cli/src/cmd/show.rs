@@ -24,6 +24,7 @@ pub static COMMAND: Command = Command {
         flag!("no-byteswap", 'B', "Do not byteswap integers in --print-metadata-key"),
         flag!("print-related", "Show the \"related\" commits"),
         opt!("gpg-homedir", "HOMEDIR", "GPG Homedir to use when looking for keyrings"),
+        opt!("gpg-verify-remote", "REMOTE", "Use REMOTE name for GPG configuration"),
     ],
     repo: true,
     run,
@@ -129,6 +130,7 @@ fn run(ctx: &Context) -> Result<()> {
     }
     let commit = repo.load_commit(&c)?;
     print_commit(&repo, &c, &commit);
+    print_gpg_signatures(&repo, &c, ctx.args.get("gpg-verify-remote"), ctx.args.get("gpg-homedir"))?;
     if ctx.args.flag("print-sizes") {
         let Some(Value::Array(_, entries)) = commit.metadata.get("ostree.sizes") else {
             bail!("Commit {c} has no size metadata");
@@ -144,6 +146,34 @@ fn run(ctx: &Context) -> Result<()> {
             }
         }
         println!("Compressed size: {arch} bytes\nUnpacked size: {unp} bytes\nNumber of objects: {n}");
+    }
+    Ok(())
+}
+
+/// `Found N signature(s):` and each GPG signature of commit `c` checked
+/// against the keyrings of `remote` (else every keyring in the repo and the
+/// global one, and `homedir`'s); nothing when the commit has none.
+fn print_gpg_signatures(repo: &Repo, c: &Checksum, remote: Option<&str>, homedir: Option<&str>) -> Result<()> {
+    let meta = match repo.read_metadata(ObjectType::CommitMeta, c) {
+        Ok(b) => oxtree_store::object::CommitMetadata::from_bytes(&b).unwrap_or_default(),
+        Err(_) if !repo.has_object(ObjectType::CommitMeta, c) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if oxtree_fetch::verify::gpg_signatures(&meta).map_err(|e| anyhow!("{c}: {e}"))?.is_none() {
+        return Ok(());
+    }
+    let keyring = match remote {
+        Some(r) => {
+            repo.remote_option(r, "url")?;
+            oxtree_fetch::verify::remote_keyring(repo, r)
+        }
+        None => oxtree_fetch::verify::all_remotes_keyring(repo, homedir.map(std::path::Path::new)),
+    }
+    .map_err(|e| anyhow!(e))?;
+    let data = repo.read_metadata(ObjectType::Commit, c)?;
+    let result = oxtree_fetch::verify::gpg_verify(&keyring, &data, &meta).map_err(|e| anyhow!(e))?.unwrap_or_default();
+    if !result.signatures.is_empty() {
+        print!("{}", result.describe_all("Found"));
     }
     Ok(())
 }

@@ -71,7 +71,7 @@ pub fn sign_commit(repo: &Repo, c: &Checksum, signers: &[Signer]) -> Result<()> 
     write_meta(repo, c, &meta)
 }
 
-fn write_meta(repo: &Repo, c: &Checksum, meta: &CommitMetadata) -> Result<()> {
+pub fn write_meta(repo: &Repo, c: &Checksum, meta: &CommitMetadata) -> Result<()> {
     let tx = repo.transaction()?;
     tx.write_commitmeta(c, meta)?;
     tx.commit()?;

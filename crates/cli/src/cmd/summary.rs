@@ -28,11 +28,10 @@ pub static COMMAND: Command = Command {
 
 fn run(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
-    if a.get("gpg-sign").is_some() {
-        bail!("--gpg-sign: GPG signing of summaries is not supported yet");
-    }
     // Keys are read first: a bad one fails before the summary is rewritten.
     let signers = super::sign::signers(super::sign::sign_type(a.get("sign-type"))?, &a.all("sign"), None)?;
+    let gpg_keys: Vec<&str> = a.all("gpg-sign");
+    let homedir = a.get("gpg-homedir").map(std::path::Path::new);
     let repo = ctx.repo()?;
     if a.flag("update") {
         let mut extra = Vec::new();
@@ -42,11 +41,11 @@ fn run(ctx: &Context) -> Result<()> {
             extra.push((k.to_string(), value));
         }
         update_summary(&repo, &extra)?;
-        if !signers.is_empty() {
-            sign_summary(&repo, &signers)?;
+        if !signers.is_empty() || !gpg_keys.is_empty() {
+            sign_summary(&repo, &signers, &gpg_keys, homedir)?;
         }
     } else if !signers.is_empty() {
-        sign_summary(&repo, &signers)?;
+        sign_summary(&repo, &signers, &[], None)?;
     } else if a.flag("view") || a.flag("raw") {
         let path = repo.path().join("summary");
         let bytes = std::fs::read(&path).map_err(|e| {
@@ -68,9 +67,15 @@ fn run(ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// Adds signatures by `signers` of the repo's `summary` to `summary.sig`
-/// (an `a{sv}` like detached metadata).
-fn sign_summary(repo: &oxtree_store::Repo, signers: &[oxtree_sign::Signer]) -> Result<()> {
+/// Adds signatures by `signers` and by the GPG keys `gpg_keys` (from
+/// GnuPG home `homedir`) of the repo's `summary` to `summary.sig` (an
+/// `a{sv}` like detached metadata).
+fn sign_summary(
+    repo: &oxtree_store::Repo,
+    signers: &[oxtree_sign::Signer],
+    gpg_keys: &[&str],
+    homedir: Option<&std::path::Path>,
+) -> Result<()> {
     let path = repo.path().join("summary");
     let bytes = std::fs::read(&path).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let sig_path = repo.path().join("summary.sig");
@@ -82,6 +87,7 @@ fn sign_summary(repo: &oxtree_store::Repo, signers: &[oxtree_sign::Signer]) -> R
         Err(e) => bail!("{}: {e}", sig_path.display()),
     };
     oxtree_fetch::verify::sign_into(&mut sigs, signers, &bytes).map_err(|e| anyhow!("{}: {e}", sig_path.display()))?;
+    oxtree_fetch::verify::gpg_sign_into(&mut sigs, homedir, gpg_keys, &bytes, None).map_err(|e| anyhow!(e))?;
     oxtree_store::repo::write_atomic(&sig_path, &sigs.to_bytes(), 0o644, repo.fsync_enabled())?;
     Ok(())
 }
