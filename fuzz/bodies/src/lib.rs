@@ -22,7 +22,7 @@ mod sign;
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
-pub use sign::{fixed_key, sign_keyfile, sign_signatures, SIGNED};
+pub use sign::{fixed_key, openpgp_keyring, openpgp_signatures, sign_keyfile, sign_signatures, SIGNED};
 
 use oxtree_store::deltas::StaticDelta;
 use oxtree_store::gvariant::{parse_text, Type, Value};
@@ -53,6 +53,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("bspatch", bspatch),
     ("sign_signatures", sign_signatures),
     ("sign_keyfile", sign_keyfile),
+    ("openpgp_keyring", openpgp_keyring),
+    ("openpgp_signatures", openpgp_signatures),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

@@ -53,3 +53,37 @@ pub fn sign_keyfile(data: &[u8]) {
         }
     }
 }
+
+/// OSTree's test key 1, public (see crates/sign/tests/data/openpgp).
+const KEY1: &[u8] = include_bytes!("../../../crates/sign/tests/data/openpgp/key1.asc");
+
+/// OpenPGP keyrings (binary or armored): whatever parses writes back to
+/// a keyring with the same keys, and lists without panicking.
+pub fn openpgp_keyring(data: &[u8]) {
+    use oxtree_sign::openpgp::{listing, Keyring};
+    let mut k = Keyring::new();
+    if k.add_bytes(data, std::path::Path::new("fuzz.gpg")).is_err() {
+        return;
+    }
+    let _ = listing::list_keys(k.keys(), 0);
+    let mut again = Keyring::new();
+    again.add_bytes(&k.to_bytes(), std::path::Path::new("again.gpg")).expect("a written keyring parses");
+    assert_eq!(again.keys().len(), k.keys().len());
+}
+
+/// `ostree.gpgsigs` in an `a{sv}`, checked against test key 1: never a
+/// panic, and every signature is described.
+pub fn openpgp_signatures(data: &[u8]) {
+    use oxtree_sign::openpgp::{verify, Keyring};
+    static KEYRING: OnceLock<Keyring> = OnceLock::new();
+    let keyring = KEYRING.get_or_init(|| {
+        let mut k = Keyring::new();
+        k.add_bytes(KEY1, std::path::Path::new("key1.asc")).expect("test key 1 parses");
+        k
+    });
+    let Ok(meta) = CommitMetadata::from_bytes(data) else { return };
+    let Ok(Some(result)) = oxtree_fetch::verify::gpg_verify(keyring, SIGNED, &meta) else { return };
+    let text = result.describe_all("Found");
+    assert_eq!(text.matches("Signature made ").count(), result.signatures.len());
+    assert!(result.signatures.len() <= verify::MAX_SIGNATURES);
+}

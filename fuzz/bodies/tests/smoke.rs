@@ -185,6 +185,17 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     meta.set("ostree.sign.dummy", oxtree_fetch::verify::signature_array(vec![b"dummysign".to_vec()]));
     push("sign_signatures", meta.to_bytes());
     push("sign_keyfile", format!("{}\n\n  {}  \nnot a key\n", key.public().to_base64(), key.to_base64()).into_bytes());
+    // OpenPGP: GnuPG keyrings (binary with trust packets, armored, a
+    // revocation) and real signatures, good and bad, in an a{sv}.
+    let pgp = root().join("crates/sign/tests/data/openpgp");
+    for f in ["test-pubring.gpg", "verify-pubring.gpg", "key1.asc", "key1.rev"] {
+        push("openpgp_keyring", std::fs::read(pgp.join(f)).expect("OpenPGP fixture"));
+    }
+    let sigs: Vec<Vec<u8>> =
+        (0..5).map(|n| std::fs::read(pgp.join(format!("lgpl2.sig{n}"))).expect("OpenPGP signature")).collect();
+    let mut meta = oxtree_store::object::CommitMetadata::default();
+    meta.set("ostree.gpgsigs", oxtree_fetch::verify::signature_array(sigs));
+    push("openpgp_signatures", meta.to_bytes());
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }

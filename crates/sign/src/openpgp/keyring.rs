@@ -19,9 +19,12 @@ use pgp::types::KeyDetails;
 use crate::SignError;
 
 /// Armored input as binary (every armor block, concatenated); binary
-/// input as is.
+/// input as is; empty input (an empty keyring) as nothing.
 pub fn dearmor(data: &[u8]) -> Result<Vec<u8>, String> {
     let start = data.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(data.len());
+    if start == data.len() {
+        return Ok(Vec::new());
+    }
     if data.get(start).is_some_and(|b| b & 0x80 != 0) {
         return Ok(data.to_vec());
     }
@@ -33,11 +36,70 @@ pub fn dearmor(data: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for (n, &s) in starts.iter().enumerate() {
         let end = starts.get(n + 1).copied().unwrap_or(text.len());
-        pgp::armor::Dearmor::new(std::io::BufReader::new(text[s..end].as_bytes()))
+        pgp::armor::Dearmor::new(std::io::BufReader::new(&text.as_bytes()[s..end]))
             .read_to_end(&mut out)
             .map_err(|e| format!("ASCII armor: {e}"))?;
     }
     Ok(out)
+}
+
+/// Checks that binary OpenPGP data is whole packets, end to end (RFC 9580
+/// §4.2): the `pgp` crate stops quietly at a packet cut short after its
+/// first bytes, which would lose the keys after it without a word.
+pub fn check_framing(bin: &[u8]) -> Result<(), String> {
+    let cut = |at: usize| format!("OpenPGP data truncated or malformed at byte {at} of {}", bin.len());
+    let mut i = 0usize;
+    while i < bin.len() {
+        let start = i;
+        let tag = bin[i];
+        if tag & 0x80 == 0 {
+            return Err(cut(start));
+        }
+        i += 1;
+        let byte = |at: usize| bin.get(at).copied().map(usize::from).ok_or_else(|| cut(start));
+        let be = |at: usize, n: usize| -> Result<usize, String> {
+            let b = bin.get(at..at + n).ok_or_else(|| cut(start))?;
+            Ok(b.iter().fold(0usize, |acc, &x| (acc << 8) | usize::from(x)))
+        };
+        if tag & 0x40 == 0 {
+            // Old format: the length's size is in the tag byte.
+            let (len, n) = match tag & 3 {
+                0 => (byte(i)?, 1),
+                1 => (be(i, 2)?, 2),
+                2 => (be(i, 4)?, 4),
+                // Indeterminate: to the end.
+                _ => return Ok(()),
+            };
+            i = i.checked_add(n + len).filter(|&e| e <= bin.len()).ok_or_else(|| cut(start))?;
+            continue;
+        }
+        // New format, possibly in partial-length chunks.
+        loop {
+            let o = byte(i)?;
+            let (len, n, partial) = match o {
+                0..=191 => (o, 1, false),
+                192..=223 => (((o - 192) << 8) + byte(i + 1)? + 192, 2, false),
+                255 => (be(i + 1, 4)?, 5, false),
+                _ => (1usize << (o & 0x1f), 1, true),
+            };
+            i = i.checked_add(n + len).filter(|&e| e <= bin.len()).ok_or_else(|| cut(start))?;
+            if !partial {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An error of the `pgp` crate in one line: its messages can carry the
+/// debug form of an inner error, backtrace included.
+pub fn short_error(e: &pgp::errors::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" {").next().unwrap_or(&s).trim_end_matches(':').trim();
+    if s.ends_with("IO") || s.is_empty() {
+        return "malformed or truncated OpenPGP packet".into();
+    }
+    s.to_string()
 }
 
 /// The packets of binary OpenPGP data, without GnuPG's trust packets and
@@ -50,26 +112,29 @@ fn packets(bin: &[u8]) -> impl Iterator<Item = pgp::errors::Result<Packet>> + '_
 /// their public halves.
 pub fn parse_public_keys(data: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
     let bin = dearmor(data)?;
+    check_framing(&bin)?;
     if packets(&bin).any(|p| matches!(p, Ok(Packet::SecretKey(_)))) {
         return Ok(parse_secret_keys(data)?.iter().map(SignedSecretKey::to_public_key).collect());
     }
-    SignedPublicKey::from_packets(packets(&bin).peekable()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    SignedPublicKey::from_packets(packets(&bin).peekable()).collect::<Result<Vec<_>, _>>().map_err(|e| short_error(&e))
 }
 
 /// The secret keys in `data` (a `secring.gpg` or an exported secret key,
 /// binary or armored).
 pub fn parse_secret_keys(data: &[u8]) -> Result<Vec<SignedSecretKey>, String> {
     let bin = dearmor(data)?;
-    SignedSecretKey::from_packets(packets(&bin).peekable()).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
+    check_framing(&bin)?;
+    SignedSecretKey::from_packets(packets(&bin).peekable()).collect::<Result<Vec<_>, _>>().map_err(|e| short_error(&e))
 }
 
 /// The signatures among the packets of `data` (a revocation certificate,
 /// say).
 pub fn parse_signatures(data: &[u8]) -> Result<Vec<Signature>, String> {
     let bin = dearmor(data)?;
+    check_framing(&bin)?;
     let mut out = Vec::new();
     for p in PacketParser::new(&bin[..]) {
-        if let Packet::Signature(s) = p.map_err(|e| e.to_string())? {
+        if let Packet::Signature(s) = p.map_err(|e| short_error(&e))? {
             out.push(s);
         }
     }

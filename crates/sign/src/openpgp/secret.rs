@@ -42,18 +42,20 @@ pub fn load_homedir(homedir: &Path) -> Result<Vec<SignedSecretKey>, SignError> {
         files.extend(more);
     }
     for f in files {
-        let data = match std::fs::read(&f) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(SignError::Io { path: f, source: e }),
-        };
-        let keys = parse_secret_keys(&data).map_err(|why| SignError::BadKey {
-            what: "OpenPGP secret keyring",
-            why: format!("{}: {why}", f.display()),
-        })?;
-        out.extend(keys);
+        match load_homedir_file(&f) {
+            Ok(keys) => out.extend(keys),
+            Err(SignError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
+}
+
+/// The secret keys of one file (`secring.gpg`, an exported secret key).
+pub fn load_homedir_file(f: &Path) -> Result<Vec<SignedSecretKey>, SignError> {
+    let data = std::fs::read(f).map_err(|e| SignError::Io { path: f.to_path_buf(), source: e })?;
+    parse_secret_keys(&data)
+        .map_err(|why| SignError::BadKey { what: "OpenPGP secret keyring", why: format!("{}: {why}", f.display()) })
 }
 
 /// The hash GnuPG would pick: the key's first preference that we can
@@ -71,8 +73,10 @@ fn preferred_hash(key: &SignedSecretKey) -> HashAlgorithm {
 /// A detached signature of `data` by `key`: by its primary key when that
 /// may sign, else by its newest signing subkey.
 pub fn sign_with(key: &SignedSecretKey, data: &[u8]) -> Result<Vec<u8>, SignError> {
-    let fail =
-        |e: pgp::errors::Error| SignError::BadKey { what: "OpenPGP secret key", why: format!("signing failed: {e}") };
+    let fail = |e: pgp::errors::Error| SignError::BadKey {
+        what: "OpenPGP secret key",
+        why: format!("signing failed: {}", super::keyring::short_error(&e)),
+    };
     let hash = preferred_hash(key);
     let mut rng = rand::thread_rng();
     let primary_signs = key.details.users.iter().flat_map(|u| u.signatures.iter()).any(|s| s.key_flags().sign());
@@ -153,7 +157,7 @@ fn sign_with_gpg(gpg: &Path, homedir: Option<&Path>, key_id: &str, data: &[u8]) 
     let out = child.wait_with_output().map_err(|e| not_found(format!("; gpg: {e}")))?;
     if !out.status.success() || out.stdout.is_empty() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let last = err.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or("").trim().to_string();
+        let last = err.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
         return Err(not_found(if last.is_empty() { String::new() } else { format!(": {last}") }));
     }
     Ok(out.stdout)

@@ -13,7 +13,7 @@ use pgp::packet::{PacketTrait, Signature};
 use pgp::types::KeyDetails;
 
 use super::keyinfo::{self, created};
-use super::keyring::{dearmor, hex, Keyring};
+use super::keyring::{check_framing, dearmor, hex, short_error, Keyring};
 use super::time::format_c;
 use crate::SignError;
 
@@ -204,15 +204,16 @@ fn find_signer<'a>(
 /// (binary, or armored, which GnuPG also accepts).
 pub fn parse_signature_packets(blob: &[u8]) -> Result<Vec<Signature>, String> {
     let bin = dearmor(blob)?;
+    check_framing(&bin)?;
     let mut out = Vec::new();
     for p in pgp::packet::PacketParser::new(&bin[..]) {
-        match p.map_err(|e| e.to_string())? {
+        match p.map_err(|e| short_error(&e))? {
             pgp::packet::Packet::Signature(s) => out.push(s),
             other => return Err(format!("unexpected {:?} packet in a signature", other.tag())),
         }
     }
     if out.is_empty() {
-        return Err("no signature packets".into());
+        return Err("no OpenPGP signature packets".into());
     }
     Ok(out)
 }

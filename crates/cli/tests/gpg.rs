@@ -1,0 +1,212 @@
+//! OpenPGP signatures against the real `ostree` (GPGME and GnuPG): commits
+//! and summaries it signs verify with oxtree, and oxtree's (made in pure
+//! Rust, or through the gpg program) verify with it. Attacks: a signature
+//! moved to another commit, a summary.sig of another summary, a key the
+//! remote does not trust; each refused, and no ref moves. The keys are
+//! OSTree's test keys (crates/sign/tests/data/openpgp).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+
+const KEY1: &str = "7FCA23D8472CDAFA";
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sign/tests/data/openpgp").join(name)
+}
+
+/// A GnuPG home holding OSTree's three test keys (GnuPG 1 keyrings, as
+/// OSTree's tests have them), and a directory with only their public keys
+/// (for OSTREE_GPG_HOME).
+struct GpgHome {
+    home: PathBuf,
+    trusted: PathBuf,
+}
+
+impl GpgHome {
+    fn new(w: &TempDir) -> GpgHome {
+        let home = w.join("gpghome");
+        let trusted = w.join("trusted");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&trusted).unwrap();
+        std::fs::copy(fixture("test-secring.gpg"), home.join("secring.gpg")).unwrap();
+        std::fs::copy(fixture("test-pubring.gpg"), home.join("pubring.gpg")).unwrap();
+        std::fs::copy(fixture("test-pubring.gpg"), trusted.join("pubring.gpg")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+        GpgHome { home, trusted }
+    }
+
+    fn homedir_arg(&self) -> String {
+        format!("--gpg-homedir={}", self.home.display())
+    }
+}
+
+impl Drop for GpgHome {
+    fn drop(&mut self) {
+        // GnuPG leaves an agent running for the home it signed from.
+        let _ = Command::new("gpgconf").arg("--homedir").arg(&self.home).args(["--kill", "gpg-agent"]).output();
+    }
+}
+
+/// Runs `bin` with `env` set; returns its output.
+fn run(bin: &str, args: &[&str], env: &[(&str, &Path)]) -> Output {
+    let mut c = Command::new(bin);
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().unwrap_or_else(|e| panic!("running {bin}: {e}"))
+}
+
+fn ok(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn tree(w: &TempDir, name: &str, content: &str) -> String {
+    let t = w.join(name);
+    std::fs::create_dir_all(t.join("etc")).unwrap();
+    std::fs::write(t.join("etc/os-release"), content).unwrap();
+    std::fs::write(t.join("file"), format!("{content} and more\n")).unwrap();
+    t.to_string_lossy().into_owned()
+}
+
+/// A fresh repo with a remote `origin` at `url` and the `add` options.
+fn client(w: &TempDir, tag: &str, url: &str, add: &[&str]) -> String {
+    let dest = w.join(tag).to_string_lossy().into_owned();
+    let d = format!("--repo={dest}");
+    ox(&[&d, "init", "--mode=bare-user"]);
+    let mut args = vec![d.as_str(), "remote", "add"];
+    args.extend_from_slice(add);
+    args.extend(["origin", url]);
+    ox(&args);
+    dest
+}
+
+#[test]
+fn real_ostree_signatures_verify_with_oxtree() {
+    require_ostree();
+    let w = TempDir::new("gpg-from-ostree");
+    let g = GpgHome::new(&w);
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ostree(&[&r, "init", "--mode=archive"]);
+    let t = tree(&w, "t1", "one");
+    ostree(&[&r, "commit", "-b", "main", "-s", "signed", &t, &format!("--gpg-sign={KEY1}"), &g.homedir_arg()]);
+    ostree(&[&r, "summary", "-u", &format!("--gpg-sign={KEY1}"), &g.homedir_arg()]);
+    let nginx = Nginx::start(&srv, w.join("nginx"), None);
+    let key1 = fixture("key1.asc").to_string_lossy().into_owned();
+    let key2 = fixture("key2.asc").to_string_lossy().into_owned();
+
+    // Trusting key 1: commit and summary verify.
+    let dest = client(&w, "good", &nginx.url, &[&format!("--gpg-import={key1}"), "--set=gpg-verify-summary=true"]);
+    ox(&[&format!("--repo={dest}"), "pull", "origin", "main"]);
+    let show = ox(&[&format!("--repo={dest}"), "show", "--gpg-verify-remote=origin", "origin:main"]);
+    assert!(show.contains("Found 1 signature:\n\n  Signature made "), "{show}");
+    assert!(
+        show.contains(&format!("key ID {KEY1}\n  Good signature from \"Ostree Tester <test@test.com>\"")),
+        "{show}"
+    );
+    let summary = ox(&[&format!("--repo={dest}"), "remote", "summary", "origin"]);
+    assert!(summary.contains("GPG: Verification enabled, found 1 signature:"), "{summary}");
+
+    // Trusting only key 2: refused, nothing stored under the ref.
+    let dest = client(&w, "untrusted", &nginx.url, &[&format!("--gpg-import={key2}")]);
+    let out = ox_out(&[&format!("--repo={dest}"), "pull", "origin", "main"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "pull with an untrusted key succeeded");
+    assert!(err.contains(&format!("key ID {KEY1}\nCan't check signature: public key not found")), "{err}");
+    assert!(!ox_out(&[&format!("--repo={dest}"), "rev-parse", "origin:main"]).status.success(), "the ref moved");
+}
+
+#[test]
+fn oxtree_signatures_verify_with_real_ostree() {
+    require_ostree();
+    let w = TempDir::new("gpg-to-ostree");
+    let g = GpgHome::new(&w);
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ox(&[&r, "init", "--mode=archive"]);
+    // Once in pure Rust (the secret keyring read directly), once through
+    // the gpg program.
+    let t = tree(&w, "t1", "one");
+    let pure = [("OXTREE_GPG", Path::new("none"))];
+    let sign = format!("--gpg-sign={KEY1}");
+    ok(run(oxtree_bin(), &[&r, "commit", "-b", "pure", "-s", "pure", &t, &sign, &g.homedir_arg()], &pure), "commit");
+    ox(&[&r, "commit", "-b", "main", "-s", "via gpg", &t, &sign, &g.homedir_arg()]);
+    ok(run(oxtree_bin(), &[&r, "summary", "-u", &sign, &g.homedir_arg()], &pure), "summary");
+    let trusted = [("OSTREE_GPG_HOME", g.trusted.as_path())];
+    for branch in ["pure", "main"] {
+        let show = ok(run("ostree", &[&r, "show", branch], &trusted), "ostree show");
+        assert!(show.contains("Good signature from \"Ostree Tester <test@test.com>\""), "{branch}: {show}");
+    }
+    // The real client pulls it with commit and summary verification on.
+    let nginx = Nginx::start(&srv, w.join("nginx"), None);
+    let dest = w.join("dest").to_string_lossy().into_owned();
+    let d = format!("--repo={dest}");
+    ostree(&[&d, "init", "--mode=bare-user"]);
+    let key1 = fixture("key1.asc").to_string_lossy().into_owned();
+    ostree(&[
+        &d,
+        "remote",
+        "add",
+        &format!("--gpg-import={key1}"),
+        "--set=gpg-verify-summary=true",
+        "origin",
+        &nginx.url,
+    ]);
+    ostree(&[&d, "pull", "origin", "main", "pure"]);
+    ostree(&[&d, "fsck"]);
+    // And oxtree refuses the same key twice, as ostree does.
+    let again = ox_out(&[&r, "gpg-sign", "main", KEY1, &g.homedir_arg()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("Commit is already signed with GPG key 7FCA23D8472CDAFA"));
+}
+
+#[test]
+fn moved_signatures_and_stale_summary_sigs_are_refused() {
+    require_ostree();
+    let w = TempDir::new("gpg-attacks");
+    let g = GpgHome::new(&w);
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ox(&[&r, "init", "--mode=archive"]);
+    let sign = format!("--gpg-sign={KEY1}");
+    let a = ox(&[&r, "commit", "-b", "main", "-s", "a", &tree(&w, "t1", "one"), &sign, &g.homedir_arg()]);
+    ox(&[&r, "summary", "-u", &sign, &g.homedir_arg()]);
+    let old_sig = std::fs::read(Path::new(&srv).join("summary.sig")).unwrap();
+    let b = ox(&[&r, "commit", "-b", "main", "-s", "b", &tree(&w, "t2", "two")]);
+    let obj = |c: &str, ext: &str| Path::new(&srv).join(format!("objects/{}/{}.{ext}", &c.trim()[..2], &c.trim()[2..]));
+    // B carries A's signature: valid, but over other bytes.
+    std::fs::copy(obj(&a, "commitmeta"), obj(&b, "commitmeta")).unwrap();
+    ox(&[&r, "summary", "-u"]);
+    let nginx = Nginx::start(&srv, w.join("nginx"), None);
+    let key1 = fixture("key1.asc").to_string_lossy().into_owned();
+    let refused = |tag: &str, add: &[&str], want: &str| {
+        let mut opts = vec![format!("--gpg-import={key1}")];
+        opts.extend(add.iter().map(|s| s.to_string()));
+        let dest = client(&w, tag, &nginx.url, &opts.iter().map(String::as_str).collect::<Vec<_>>());
+        let out = ox_out(&[&format!("--repo={dest}"), "pull", "origin", "main"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{tag}: pull succeeded");
+        assert!(err.contains(want), "{tag}: wanted '{want}' in {err}");
+        assert!(!ox_out(&[&format!("--repo={dest}"), "rev-parse", "origin:main"]).status.success(), "{tag}: ref moved");
+    };
+    refused("moved", &[], &format!("Commit {}: Signature made", b.trim()));
+    refused("moved-bad", &[], "BAD signature from \"Ostree Tester <test@test.com>\"");
+    // The summary now lists B; the summary.sig is the one made for A's.
+    std::fs::write(Path::new(&srv).join("summary.sig"), &old_sig).unwrap();
+    refused("stale-sig", &["--set=gpg-verify-summary=true", "--set=gpg-verify=false"], "BAD signature");
+    // No summary.sig at all.
+    std::fs::remove_file(Path::new(&srv).join("summary.sig")).unwrap();
+    refused("no-sig", &["--set=gpg-verify-summary=true", "--set=gpg-verify=false"], "no summary.sig found");
+}
