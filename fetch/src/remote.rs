@@ -85,6 +85,10 @@ pub struct PullOptions {
     pub disable_verify_bindings: bool,
     /// Called as objects arrive (from the fetching threads).
     pub progress: Option<ProgressFn>,
+    /// Called with each commit's GPG signatures as they are checked,
+    /// before the verdict (so a refused commit is reported too), as
+    /// `ostree pull` shows them on a terminal.
+    pub gpg_report: Option<crate::verify::GpgReport>,
     /// Never use static deltas (`--disable-static-deltas`).
     pub disable_static_deltas: bool,
     /// Fail unless static deltas bring every commit (`--require-static-deltas`).
@@ -147,7 +151,7 @@ pub fn remote_checks(repo: &Repo, remote: &str, summary: bool) -> Result<Checks,
     } else {
         None
     };
-    Ok(Checks { gpg, sign: sign_verifiers(repo, remote, sign_key)? })
+    Ok(Checks { gpg, sign: sign_verifiers(repo, remote, sign_key)?, report: None })
 }
 
 /// A boolean remote option as OSTree reads it.
@@ -522,7 +526,8 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
         targets.push((Some(r.clone()), c));
     }
     check_targets(repo, remote, &source, &targets, opts)?;
-    let commit_checks = remote_checks(repo, remote, false)?;
+    let mut commit_checks = remote_checks(repo, remote, false)?;
+    commit_checks.report = opts.gpg_report.clone();
 
     // A pull that was killed left its objects staged: take them over.
     let mut tx = repo.resume_transaction()?;

@@ -45,6 +45,19 @@ pub fn gpg_verify(keyring: &Keyring, data: &[u8], meta: &CommitMetadata) -> Resu
     openpgp::verify::verify(keyring, data, &refs, openpgp::verify::now()).map(Some).map_err(|e| e.to_string())
 }
 
+/// What [`GpgReport`] calls: the commit and its checked signatures.
+pub type GpgReportFn = dyn Fn(&Checksum, &VerifyResult) + Send + Sync;
+
+/// A callback for each commit's checked GPG signatures.
+#[derive(Clone)]
+pub struct GpgReport(pub std::sync::Arc<GpgReportFn>);
+
+impl std::fmt::Debug for GpgReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GpgReport")
+    }
+}
+
 /// What a pull requires of commits (or of the summary): a valid GPG
 /// signature by a key of `gpg` when that is set (`gpg-verify`), and one
 /// that a signer of `sign` accepts when that is not empty (`sign-verify`).
@@ -54,6 +67,8 @@ pub struct Checks {
     pub gpg: Option<Keyring>,
     /// The signapi verifiers.
     pub sign: Vec<Verifier>,
+    /// Told of each commit's GPG signatures once checked.
+    pub report: Option<GpgReport>,
 }
 
 impl Checks {
@@ -64,15 +79,26 @@ impl Checks {
 }
 
 /// The GPG check: `meta`'s `ostree.gpgsigs` must hold a valid signature
-/// of `data` by a key of `keyring`.
-fn check_gpg(keyring: &Keyring, data: &[u8], meta: Option<&CommitMetadata>) -> Result<(), String> {
+/// of `data` by a key of `keyring`; `report` is shown the signatures
+/// first.
+fn check_gpg(
+    keyring: &Keyring,
+    data: &[u8],
+    meta: Option<&CommitMetadata>,
+    report: Option<&dyn Fn(&VerifyResult)>,
+) -> Result<(), String> {
     let none = || {
         "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
             .to_string()
     };
     let Some(meta) = meta else { return Err(none()) };
     match gpg_verify(keyring, data, meta)? {
-        Some(r) if !r.signatures.is_empty() => r.require_valid().map_err(|e| e.to_string()),
+        Some(r) if !r.signatures.is_empty() => {
+            if let Some(f) = report {
+                f(&r);
+            }
+            r.require_valid().map_err(|e| e.to_string())
+        }
         _ => Err(none()),
     }
 }
@@ -199,7 +225,9 @@ pub fn verify_commit(checks: &Checks, c: &Checksum, commit: &[u8], meta: Option<
     let parsed = meta.map(CommitMetadata::from_bytes);
     if let Some(keyring) = &checks.gpg {
         let m = parsed.as_ref().and_then(|p| p.as_ref().ok());
-        check_gpg(keyring, commit, m).map_err(|e| format!("Commit {c}: {e}"))?;
+        let report = checks.report.as_ref().map(|r| move |v: &VerifyResult| (r.0)(c, v));
+        let report = report.as_ref().map(|f| f as &dyn Fn(&VerifyResult));
+        check_gpg(keyring, commit, m, report).map_err(|e| format!("Commit {c}: {e}"))?;
     }
     if checks.sign.is_empty() {
         return Ok(());
@@ -220,7 +248,7 @@ pub fn verify_summary(checks: &Checks, summary: &[u8], sig: Option<&[u8]>) -> Re
                         (use gpg-verify-summary=false in remote config to disable)"
                 .into());
         };
-        check_gpg(g, summary, Some(&CommitMetadata::from_bytes(sig).unwrap_or_default()))?;
+        check_gpg(g, summary, Some(&CommitMetadata::from_bytes(sig).unwrap_or_default()), None)?;
     }
     if checks.sign.is_empty() {
         return Ok(());

@@ -147,6 +147,7 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         timestamp_check_from_rev: a.get("timestamp-check-from-rev").map(str::to_string),
         disable_verify_bindings: a.flag("disable-verify-bindings"),
         progress: None,
+        gpg_report: None,
         disable_static_deltas: a.flag("disable-static-deltas"),
         require_static_deltas: a.flag("require-static-deltas"),
         http_trusted: a.flag("http-trusted"),
@@ -159,6 +160,10 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
             None => 0,
         };
         opts.progress = Some(progress_line(std::time::Duration::from_millis(if ms == 0 { 1000 } else { ms })));
+        // As ostree on a terminal: each commit's signatures, good or not.
+        opts.gpg_report = Some(oxtree_fetch::verify::GpgReport(std::sync::Arc::new(|_, r| {
+            print!("\r\x1b[K\n{}", r.describe_all("GPG: Verification enabled, found"));
+        })));
     }
     let start = std::time::Instant::now();
     let result = oxtree_fetch::pull(dest, remote, refs, &opts);
