@@ -10,7 +10,10 @@
 # sent and Range header). The port is picked free by the kernel. Only ever
 # listens on the loopback address. NGINX_LIMIT_RATE=N (bytes per second, per
 # response; nginx suffixes k and m work) slows responses down, for tests
-# that interrupt a download half way.
+# that interrupt a download half way. NGINX_TLS=DIR serves HTTPS with
+# DIR/server.crt and DIR/server.key (the URL then starts with https://), and
+# when DIR/client-ca.crt exists, asks every client for a certificate that CA
+# signed (a request without one gets 400).
 set -euo pipefail
 
 die() { echo "serve-nginx.sh: $*" >&2; exit 1; }
@@ -22,7 +25,7 @@ free_port() {
 }
 
 start() {
-  local dir state port user_line=""
+  local dir state port user_line="" listen_opts="" tls_lines="" scheme=http
   dir=$(cd "$1" && pwd) || die "no such directory: $1"
   mkdir -p "$2"
   state=$(cd "$2" && pwd)
@@ -30,6 +33,16 @@ start() {
   # nginx started as root serves as 'nobody' unless told otherwise, and
   # repositories made by root are often not readable by nobody.
   [ "$(id -u)" = 0 ] && user_line="user root;"
+  if [ -n "${NGINX_TLS:-}" ]; then
+    local tls
+    tls=$(cd "$NGINX_TLS" && pwd) || die "no such directory: $NGINX_TLS"
+    listen_opts=" ssl"
+    scheme=https
+    tls_lines="ssl_certificate $tls/server.crt; ssl_certificate_key $tls/server.key;"
+    if [ -e "$tls/client-ca.crt" ]; then
+      tls_lines="$tls_lines ssl_client_certificate $tls/client-ca.crt; ssl_verify_client on;"
+    fi
+  fi
   local tries=0
   while :; do
     port=$(free_port)
@@ -52,7 +65,8 @@ http {
   keepalive_requests 100000;
   limit_rate ${NGINX_LIMIT_RATE:-0};
   server {
-    listen 127.0.0.1:$port;
+    listen 127.0.0.1:$port$listen_opts;
+    $tls_lines
     root $dir;
   }
 }
@@ -70,7 +84,7 @@ EOF
     [ -s "$state/nginx.pid" ] && break
     sleep 0.1
   done
-  echo "http://127.0.0.1:$port"
+  echo "$scheme://127.0.0.1:$port"
 }
 
 stop() {

@@ -82,6 +82,9 @@ pub struct HttpOptions {
     /// Trust these PEM CA certificates instead of the system's
     /// (`tls-ca-path`).
     pub tls_ca_path: Option<std::path::PathBuf>,
+    /// Authenticate with this client certificate (chain) and private key,
+    /// both PEM (`tls-client-cert-path`, `tls-client-key-path`).
+    pub tls_client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Wait before retry N (times N), so that a busy server gets a moment.
     pub retry_delay: Duration,
     /// Cookies to send where they match (the remote's cookie jar).
@@ -101,6 +104,7 @@ impl Default for HttpOptions {
             user_agent_suffix: None,
             tls_permissive: false,
             tls_ca_path: None,
+            tls_client_cert: None,
             retry_delay: Duration::from_millis(100),
             cookies: Vec::new(),
             proxy: None,
@@ -170,6 +174,9 @@ impl Client {
             .disable_verification(opts.tls_permissive);
         if !opts.tls_permissive {
             tls = tls.root_certs(RootCerts::Specific(Arc::new(load_roots(opts.tls_ca_path.as_deref())?)));
+        }
+        if let Some((cert, key)) = &opts.tls_client_cert {
+            tls = tls.client_cert(Some(load_client_cert(cert, key)?));
         }
         // Exactly OSTree's (servers and OSTree's tests match on it).
         let mut agent = format!("libostree/{}", oxtree_store::OSTREE_COMPAT_VERSION);
@@ -378,6 +385,40 @@ impl Write for Counting<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
     }
+}
+
+/// A client certificate: the certificates of the PEM file `cert` (the
+/// client's first, then any intermediates) and the first private key of
+/// the PEM file `key` (PKCS#8, PKCS#1 or SEC1).
+fn load_client_cert(cert: &std::path::Path, key: &std::path::Path) -> Result<ureq::tls::ClientCert, HttpError> {
+    let read = |p: &std::path::Path, what: &str| {
+        std::fs::read(p).map_err(|e| HttpError::Setup(format!("{what} {}: {e}", p.display())))
+    };
+    let mut chain = Vec::new();
+    for item in ureq::tls::parse_pem(&read(cert, "tls-client-cert-path")?) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => chain.push(c.to_owned()),
+            Ok(_) => {}
+            Err(e) => return Err(HttpError::Setup(format!("tls-client-cert-path {}: {e}", cert.display()))),
+        }
+    }
+    if chain.is_empty() {
+        return Err(HttpError::Setup(format!("tls-client-cert-path {}: no PEM certificate in it", cert.display())));
+    }
+    let mut found = None;
+    for item in ureq::tls::parse_pem(&read(key, "tls-client-key-path")?) {
+        match item {
+            Ok(ureq::tls::PemItem::PrivateKey(k)) => {
+                found = Some(k.to_owned());
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(HttpError::Setup(format!("tls-client-key-path {}: {e}", key.display()))),
+        }
+    }
+    let key_der = found
+        .ok_or_else(|| HttpError::Setup(format!("tls-client-key-path {}: no PEM private key in it", key.display())))?;
+    Ok(ureq::tls::ClientCert::new_with_certs(&chain, key_der))
 }
 
 /// The CA certificates to trust: those of `path`, or the system's bundle.

@@ -628,11 +628,13 @@ fn remote_client(repo: &Repo, remote: &str, http: &HttpOptions) -> Result<Client
     if let Some(p) = option(repo, remote, "proxy")? {
         http.proxy = Some(p);
     }
-    for key in ["tls-client-cert-path", "tls-client-key-path"] {
-        if option(repo, remote, key)?.is_some() {
+    match (option(repo, remote, "tls-client-cert-path")?, option(repo, remote, "tls-client-key-path")?) {
+        (Some(cert), Some(key)) => http.tls_client_cert = Some((PathBuf::from(cert), PathBuf::from(key))),
+        (None, None) => {}
+        _ => {
             return Err(PullError::Invalid(format!(
-                "remote \"{remote}\": {key}: TLS client certificates are not supported yet"
-            )));
+                "remote \"{remote}\": tls-client-cert-path and tls-client-key-path must be specified together"
+            )))
         }
     }
     let jar = crate::cookies::jar_path(repo.path(), remote);

@@ -316,10 +316,17 @@ impl Nginx {
     /// Serves `dir`; `limit_rate` slows each response to that many bytes
     /// per second.
     pub fn start(dir: &str, state: PathBuf, limit_rate: Option<&str>) -> Nginx {
+        let env: Vec<(&str, &str)> = limit_rate.map(|r| ("NGINX_LIMIT_RATE", r)).into_iter().collect();
+        Nginx::start_with(dir, state, &env)
+    }
+
+    /// Serves `dir` with the serve script's `env` (NGINX_LIMIT_RATE,
+    /// NGINX_TLS).
+    pub fn start_with(dir: &str, state: PathBuf, env: &[(&str, &str)]) -> Nginx {
         let mut cmd = Command::new(serve_script());
         cmd.arg("start").arg(dir).arg(&state);
-        if let Some(r) = limit_rate {
-            cmd.env("NGINX_LIMIT_RATE", r);
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let out = cmd.output().expect("running scripts/serve-nginx.sh");
         assert!(
@@ -328,7 +335,7 @@ impl Nginx {
             String::from_utf8_lossy(&out.stderr)
         );
         let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        assert!(url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"), "{url}");
         Nginx { state, url }
     }
 
