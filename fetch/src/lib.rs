@@ -20,6 +20,7 @@ pub mod delta;
 mod error;
 pub mod http;
 pub mod local;
+pub mod metalink;
 mod mirrors;
 pub mod remote;
 mod spool;

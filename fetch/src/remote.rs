@@ -425,11 +425,15 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     if !url.starts_with("metalink=") && !bare.starts_with("http://") && !bare.starts_with("https://") {
         return Err(PullError::Invalid(format!("Invalid URI scheme in {bare}")));
     }
-    if url.starts_with("metalink=") {
-        return Err(PullError::Invalid(format!("remote \"{remote}\": metalinks are not supported")));
-    }
     let client = remote_client(repo, remote, &opts.http)?;
-    let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
+    // A metalink gives the summary, and the base URL where it was found.
+    let (meta, metalink_summary) = match url.strip_prefix("metalink=") {
+        Some(link) => {
+            let (summary, base) = crate::metalink::fetch_summary(&client, link)?;
+            (Bases::resolve(&client, &base, &format!("remote \"{remote}\" metalink"))?, Some(summary))
+        }
+        None => (Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?, None),
+    };
     // Without a contenturl, content comes from the url's own mirrors (a
     // mirrorlist is fetched once).
     let own_content = match option(repo, remote, "contenturl")? {
@@ -482,7 +486,8 @@ pub fn pull(repo: &Repo, remote: &str, refs: &[String], opts: &PullOptions) -> R
     let summary_checks = remote_checks(repo, remote, true)?;
     let fetched_summary = if needs_summary {
         let cache = SummaryCache::new(repo, opts.cache_dir.as_deref(), remote);
-        fetch_verified_summary(&client, &meta, &mut files, &summary_checks, &cache, remote)?
+        let fetched = FetchedSummary { checks: &summary_checks, cache: &cache, prefetched: metalink_summary };
+        fetch_verified_summary(&client, &meta, &mut files, fetched, remote)?
     } else {
         None
     };
@@ -669,7 +674,16 @@ pub fn fetch_remote_file(
         };
     }
     let client = remote_client(repo, remote, http)?;
-    let meta = Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?;
+    let meta = match url.strip_prefix("metalink=") {
+        Some(link) => {
+            let (summary, base) = crate::metalink::fetch_summary(&client, link)?;
+            if name == "summary" {
+                return Ok(Some(summary));
+            }
+            Bases::resolve(&client, &base, &format!("remote \"{remote}\" metalink"))?
+        }
+        None => Bases::resolve(&client, &url, &format!("remote \"{remote}\" url"))?,
+    };
     Ok(meta.each(name, |u| client.get_bytes(u, MAX_METADATA_SIZE))?)
 }
 
@@ -799,14 +813,23 @@ impl SummaryCache {
 /// The remote's summary, checked against its `summary.sig` as `checks`
 /// ask (`gpg-verify-summary`, `sign-verify-summary`), and taken from the
 /// cache when the signature is the cached one.
+/// How [`fetch_verified_summary`] gets and checks the summary.
+struct FetchedSummary<'a> {
+    checks: &'a Checks,
+    cache: &'a SummaryCache,
+    /// The summary as a metalink delivered it (already checked against
+    /// the metalink's digest).
+    prefetched: Option<Vec<u8>>,
+}
+
 fn fetch_verified_summary(
     client: &Client,
     meta: &Bases,
     tally: &mut Tally,
-    checks: &Checks,
-    cache: &SummaryCache,
+    how: FetchedSummary<'_>,
     remote: &str,
 ) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
+    let FetchedSummary { checks, cache, prefetched } = how;
     let sig = meta.each("summary.sig", |u| client.get_bytes(u, MAX_METADATA_SIZE))?;
     if let Some(sig) = &sig {
         tally.add(sig);
@@ -832,7 +855,10 @@ fn fetch_verified_summary(
             Err(_) => {}
         }
     }
-    let got = meta.each("summary", |u| Ok(client.get_bytes(u, MAX_METADATA_SIZE)?.map(|b| (b, u.to_string()))))?;
+    let got = match prefetched {
+        Some(b) => Some((b, meta.url("summary"))),
+        None => meta.each("summary", |u| Ok(client.get_bytes(u, MAX_METADATA_SIZE)?.map(|b| (b, u.to_string()))))?,
+    };
     let Some((bytes, summary_url)) = got else {
         if checks.gpg.is_some() {
             return Err(PullError::Invalid(

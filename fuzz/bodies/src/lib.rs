@@ -374,9 +374,13 @@ pub fn summary(data: &[u8]) {
 /// `remote_text`: what a server or a user's file gives the fetch crate as
 /// text. As a mirrorlist: only http(s) URLs without spaces or controls
 /// come out. As a cookie jar: what is parsed survives writing and reading
-/// back unchanged, and carries no control characters into a header.
+/// back unchanged, and carries no control characters into a header. As a
+/// metalink: parsed or refused, and no URL it yields is empty.
 pub fn remote_text(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
+    if let Ok(link) = oxtree_fetch::metalink::parse(&text) {
+        assert!(link.urls.iter().all(|(_, u)| !u.is_empty()));
+    }
     for url in oxtree_fetch::parse_mirrorlist(&text) {
         assert!(url.starts_with("http://") || url.starts_with("https://"), "{url:?}");
         assert!(!url.chars().any(|c| c.is_whitespace() || c.is_control()), "{url:?}");

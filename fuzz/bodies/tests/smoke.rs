@@ -137,6 +137,13 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     push("remote_text", b"# mirrors\n\nhttp://127.0.0.1:8000/repo\n https://m.example/r \nftp://no\n".to_vec());
     push(
         "remote_text",
+        b"<?xml version=\"1.0\"?><metalink version=\"3.0\"><files><file name=\"summary\"><size>5</size>\
+          <verification><hash type=\"sha256\">00</hash></verification><resources>\
+          <url protocol=\"http\" preference=\"100\">http://127.0.0.1:1/r/summary</url></resources></file></files></metalink>"
+            .to_vec(),
+    );
+    push(
+        "remote_text",
         b"# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tfoo\tbar\n#HttpOnly_example.org\tTRUE\t/repo\tTRUE\t1999999999\tid\tx y\n".to_vec(),
     );
     // The golden static deltas: superblocks, and parts (with their object
