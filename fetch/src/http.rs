@@ -158,6 +158,24 @@ enum Attempt<T> {
     Fail(HttpError),
 }
 
+/// What a cache knows of its copy of a file, for a conditional request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` the server sent with it.
+    pub etag: Option<String>,
+    /// Its `Last-Modified` (an HTTP date).
+    pub last_modified: Option<String>,
+}
+
+/// The answer to a conditional GET.
+#[derive(Debug)]
+pub enum Conditional {
+    /// The cached copy is current (304).
+    NotModified,
+    /// The file, with its validators.
+    Fetched(Vec<u8>, Validators),
+}
+
 /// How the server answered a request.
 enum Started {
     Response(ureq::http::Response<ureq::Body>),
@@ -211,6 +229,31 @@ impl Client {
         Ok(self.download(url, &mut body, limit)?.map(|_| body))
     }
 
+    /// Fetches `url` into memory unless the copy `cached` describes is
+    /// current (`If-None-Match`, `If-Modified-Since`): `None` if the
+    /// server says it is not there.
+    pub fn get_conditional(
+        &self,
+        url: &str,
+        limit: u64,
+        cached: &Validators,
+    ) -> Result<Option<Conditional>, HttpError> {
+        self.with_retries(|| {
+            let mut resp = match self.start_with(url, None, Some(cached)) {
+                Started::Response(r) => r,
+                Started::Other(a) => return a.never(),
+            };
+            if resp.status().as_u16() == 304 {
+                return Attempt::Done(Conditional::NotModified);
+            }
+            let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let validators = Validators { etag: header("etag"), last_modified: header("last-modified") };
+            let mut body = Vec::new();
+            let r = read_limited(resp.body_mut().as_reader(), &mut body, limit);
+            finish_read(url, limit, r).map(move |()| Conditional::Fetched(body, validators))
+        })
+    }
+
     /// Downloads `url` into `to`, appending to what it holds already
     /// (the start of the same file, from an interrupted download): the
     /// rest is asked for with `Range`; if the server sends the whole file
@@ -249,7 +292,21 @@ impl Client {
 
     /// Sends a GET (from byte `from` on, if given) and sorts the answer.
     fn start(&self, url: &str, from: Option<u64>) -> Started {
+        self.start_with(url, from, None)
+    }
+
+    /// [`Client::start`], conditional on `cached` when given (a 304 is
+    /// then an answer, not an error).
+    fn start_with(&self, url: &str, from: Option<u64>, cached: Option<&Validators>) -> Started {
         let mut req = self.agent.get(url);
+        if let Some(v) = cached {
+            if let Some(e) = &v.etag {
+                req = req.header("If-None-Match", e.as_str());
+            }
+            if let Some(t) = &v.last_modified {
+                req = req.header("If-Modified-Since", t.as_str());
+            }
+        }
         for (k, v) in &self.opts.headers {
             req = req.header(k.as_str(), v.as_str());
         }
@@ -268,6 +325,7 @@ impl Client {
         match status {
             200..=299 => Started::Response(resp),
             416 if from.is_some() => Started::Response(resp),
+            304 if cached.is_some() => Started::Response(resp),
             403 | 404 | 410 => Started::Other(Attempt::Absent),
             408 | 500 => Started::Other(Attempt::Retry(err())),
             _ => Started::Other(Attempt::Fail(err())),

@@ -28,7 +28,7 @@ use oxtree_store::summary::Summary;
 use oxtree_store::{Checksum, Repo};
 
 use crate::delta::pull::{pull_delta, DeltaFiles, DeltaPolicy, DeltaPullStats, KnownDeltas};
-use crate::http::{Client, HttpOptions, Spool};
+use crate::http::{Client, Conditional, HttpOptions, Spool, Validators};
 use crate::local::{check_storable, store_content, store_content_trusted};
 use crate::mirrors::Bases;
 use crate::spool::{partial_downloads, Download};
@@ -797,16 +797,38 @@ impl SummaryCache {
         std::fs::read(&self.summary).ok()
     }
 
-    /// Caches `summary` and `sig` (each replaced atomically).
-    fn put(&self, summary: &[u8], sig: &[u8]) -> Result<(), PullError> {
-        for (path, bytes) in [(&self.summary, summary), (&self.sig, sig)] {
+    /// Caches `summary` and `sig` (each replaced atomically) with what
+    /// the server said of them: the `Last-Modified` time as the file's
+    /// mtime and the `ETag` in its `user.etag` xattr, as OSTree keeps them.
+    fn put(&self, summary: (&[u8], &Validators), sig: (&[u8], &Validators)) -> Result<(), PullError> {
+        for (path, (bytes, v)) in [(&self.summary, summary), (&self.sig, sig)] {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| PullError::Store(oxtree_store::Error::Io { path: dir.to_path_buf(), source: e }))?;
             }
             oxtree_store::repo::write_atomic(path, bytes, 0o644, false)?;
+            // Both are hints for the next request: a file system without
+            // user xattrs just means unconditional requests.
+            if let Some(t) = v.last_modified.as_deref().and_then(crate::httpdate::parse) {
+                let _ = std::fs::File::options().write(true).open(path).and_then(|f| f.set_modified(t));
+            }
+            if let Some(e) = &v.etag {
+                let _ =
+                    rustix::fs::setxattr(path.as_path(), "user.etag", e.as_bytes(), rustix::fs::XattrFlags::empty());
+            }
         }
         Ok(())
+    }
+
+    /// What the cache knows of the copy at `path` (`self.summary` or
+    /// `self.sig`): nothing when there is none.
+    fn validators(&self, path: &std::path::Path) -> Validators {
+        let Ok(m) = std::fs::metadata(path) else { return Validators::default() };
+        let mut buf = [0u8; 256];
+        let etag = rustix::fs::getxattr(path, "user.etag", &mut buf[..])
+            .ok()
+            .and_then(|n| std::str::from_utf8(&buf[..n]).ok().map(str::to_string));
+        Validators { etag, last_modified: m.modified().ok().map(crate::httpdate::format) }
     }
 }
 
@@ -830,18 +852,37 @@ fn fetch_verified_summary(
     remote: &str,
 ) -> Result<Option<(Summary, Vec<u8>)>, PullError> {
     let FetchedSummary { checks, cache, prefetched } = how;
-    let sig = meta.each("summary.sig", |u| client.get_bytes(u, MAX_METADATA_SIZE))?;
-    if let Some(sig) = &sig {
-        tally.add(sig);
-    }
+    // summary.sig is asked for on condition that it changed since the
+    // cached one (ETag, Last-Modified): a 304 means the cached one.
+    let sig_validators = cache.validators(&cache.sig);
+    let sig: Option<(Vec<u8>, Validators)> =
+        match meta.each("summary.sig", |u| client.get_conditional(u, MAX_METADATA_SIZE, &sig_validators))? {
+            Some(Conditional::Fetched(b, v)) => {
+                tally.add(&b);
+                Some((b, v))
+            }
+            Some(Conditional::NotModified) => match std::fs::read(&cache.sig) {
+                Ok(b) => Some((b, sig_validators.clone())),
+                // Gone since: ask again, without conditions.
+                Err(_) => meta.each("summary.sig", |u| client.get_bytes(u, MAX_METADATA_SIZE))?.map(|b| {
+                    tally.add(&b);
+                    (b, Validators::default())
+                }),
+            },
+            None => None,
+        };
+    let sig_bytes = sig.as_ref().map(|(b, _)| b.clone());
     let verify = |bytes: &[u8], sig: &Option<Vec<u8>>| -> Result<(), PullError> {
         if checks.is_empty() {
             return Ok(());
         }
         crate::verify::verify_summary(checks, bytes, sig.as_deref()).map_err(PullError::Invalid)
     };
-    if let Some(cached) = sig.as_deref().and_then(|s| cache.get(s)) {
-        match verify(&cached, &sig) {
+    // Whether the cached summary may answer a conditional request: not
+    // when it just failed verification (it is fetched again in full).
+    let mut cache_trusted = true;
+    if let Some(cached) = sig_bytes.as_deref().and_then(|s| cache.get(s)) {
+        match verify(&cached, &sig_bytes) {
             Ok(()) => return parse_summary(client, meta, tally, cached, "the cached summary").map(Some),
             Err(e)
                 if std::env::var("OSTREE_REPO_TEST_ERROR")
@@ -852,14 +893,23 @@ fn fetch_verified_summary(
                 )))
             }
             // A cache that no longer matches is fetched again.
-            Err(_) => {}
+            Err(_) => cache_trusted = false,
         }
     }
+    let summary_validators = if cache_trusted { cache.validators(&cache.summary) } else { Validators::default() };
     let got = match prefetched {
-        Some(b) => Some((b, meta.url("summary"))),
-        None => meta.each("summary", |u| Ok(client.get_bytes(u, MAX_METADATA_SIZE)?.map(|b| (b, u.to_string()))))?,
+        Some(b) => Some((b, Validators::default(), meta.url("summary"))),
+        None => meta.each("summary", |u| {
+            Ok(match client.get_conditional(u, MAX_METADATA_SIZE, &summary_validators)? {
+                Some(Conditional::Fetched(b, v)) => Some((b, v, u.to_string())),
+                Some(Conditional::NotModified) => {
+                    std::fs::read(&cache.summary).ok().map(|b| (b, summary_validators.clone(), u.to_string()))
+                }
+                None => None,
+            })
+        })?,
     };
-    let Some((bytes, summary_url)) = got else {
+    let Some((bytes, fetched_validators, summary_url)) = got else {
         if checks.gpg.is_some() {
             return Err(PullError::Invalid(
                 "GPG verification enabled, but no summary found (use gpg-verify-summary=false in remote config to disable)"
@@ -874,10 +924,10 @@ fn fetch_verified_summary(
         return Ok(None);
     };
     tally.add(&bytes);
-    verify(&bytes, &sig)?;
+    verify(&bytes, &sig_bytes)?;
     let parsed = parse_summary(client, meta, tally, bytes, &summary_url)?;
-    if let Some(sig) = &sig {
-        cache.put(&parsed.1, sig)?;
+    if let Some((sig, sig_validators)) = &sig {
+        cache.put((&parsed.1, &fetched_validators), (sig, sig_validators))?;
     }
     Ok(Some(parsed))
 }

@@ -210,3 +210,54 @@ fn moved_signatures_and_stale_summary_sigs_are_refused() {
     std::fs::remove_file(Path::new(&srv).join("summary.sig")).unwrap();
     refused("no-sig", &["--set=gpg-verify-summary=true", "--set=gpg-verify=false"], "no summary.sig found");
 }
+
+#[test]
+fn signed_summaries_are_cached_and_asked_for_conditionally() {
+    let w = TempDir::new("gpg-summary-cache");
+    let g = GpgHome::new(&w);
+    let srv = w.join("srv").to_string_lossy().into_owned();
+    let r = format!("--repo={srv}");
+    ox(&[&r, "init", "--mode=archive"]);
+    let pure = [("OXTREE_GPG", Path::new("none"))];
+    let sign = format!("--gpg-sign={KEY1}");
+    let publish = |tag: &str| {
+        ox(&[&r, "commit", "-b", "main", "-s", tag, &tree(&w, tag, tag)]);
+        ok(run(oxtree_bin(), &[&r, "summary", "-u", &sign, &g.homedir_arg()], &pure), "summary");
+    };
+    publish("one");
+    let nginx = Nginx::start(&srv, w.join("nginx"), None);
+    let key1 = fixture("key1.asc").to_string_lossy().into_owned();
+    let dest = client(
+        &w,
+        "client",
+        &nginx.url,
+        &[&format!("--gpg-import={key1}"), "--set=gpg-verify-summary=true", "--set=gpg-verify=false"],
+    );
+    let d = format!("--repo={dest}");
+    let requests = |path: &str| -> Vec<String> {
+        nginx
+            .log()
+            .lines()
+            .filter(|l| l.contains(&format!("\"GET /{path} HTTP")))
+            .map(|l| l.split('"').nth(2).unwrap_or("").trim().split(' ').next().unwrap_or("").to_string())
+            .collect()
+    };
+    ox(&[&d, "pull", "origin", "main"]);
+    let cached_sig = Path::new(&dest).join("tmp/cache/summaries/origin.sig");
+    // The cache keeps the server's Last-Modified as its mtime.
+    let mtime = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let served = Path::new(&srv).join("summary.sig");
+    let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(secs(mtime(&cached_sig)), secs(mtime(&served)));
+    ox(&[&d, "pull", "origin", "main"]);
+    assert_eq!(requests("summary.sig"), ["200", "304"], "{}", nginx.log());
+    assert_eq!(requests("summary"), ["200"], "{}", nginx.log());
+    // A new summary and signature are fetched in full, and used.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    publish("two");
+    ox(&[&d, "pull", "origin", "main"]);
+    assert_eq!(requests("summary.sig"), ["200", "304", "200"], "{}", nginx.log());
+    assert_eq!(requests("summary"), ["200", "200"], "{}", nginx.log());
+    let head = ox(&[&r, "rev-parse", "main"]);
+    assert_eq!(ox(&[&d, "rev-parse", "origin:main"]), head);
+}
