@@ -66,7 +66,7 @@ fn verify_local_summary(src: &Repo, dest: &Repo, remote: &str) -> Result<(), Pul
                 .into(),
         ));
     };
-    let keyring = crate::verify::remote_keyring(dest, remote).map_err(PullError::Invalid)?;
+    let keyring = crate::verify::remote_keyring(dest, remote, true).map_err(PullError::Invalid)?;
     let checks = crate::verify::Checks { gpg: Some(keyring), ..Default::default() };
     crate::verify::verify_summary(&checks, &summary, read("summary.sig")?.as_deref()).map_err(PullError::Invalid)
 }

@@ -147,7 +147,7 @@ pub fn remote_checks(repo: &Repo, remote: &str, summary: bool) -> Result<Checks,
         ("gpg-verify", true, "sign-verify")
     };
     let gpg = if flag(repo, remote, gpg_key, gpg_default)? {
-        Some(crate::verify::remote_keyring(repo, remote).map_err(PullError::Invalid)?)
+        Some(crate::verify::remote_keyring(repo, remote, true).map_err(PullError::Invalid)?)
     } else {
         None
     };

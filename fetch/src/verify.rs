@@ -103,16 +103,23 @@ fn check_gpg(
     }
 }
 
+/// Where `remote gpg-import` keeps a remote's trusted keys:
+/// `REPO/REMOTE.trustedkeys.gpg`.
+pub fn remote_keyring_path(repo: &Repo, remote: &str) -> std::path::PathBuf {
+    repo.path().join(format!("{remote}.trustedkeys.gpg"))
+}
+
 /// The keyring a named remote trusts: its `REMOTE.trustedkeys.gpg` (in
-/// the repo, else a parent repo) or, when it has none, the global
-/// keyring directory; plus the files and directories of its `gpgkeypath`.
-pub fn remote_keyring(repo: &Repo, remote: &str) -> Result<Keyring, String> {
+/// the repo, else a parent repo) or, when it has none and `global` is
+/// set, the global keyring directory; plus the files and directories of
+/// its `gpgkeypath`. (`remote gpg-list-keys` lists a remote's own keys:
+/// without the global ones.)
+pub fn remote_keyring(repo: &Repo, remote: &str, global: bool) -> Result<Keyring, String> {
     let mut keyring = Keyring::new();
-    let name = format!("{remote}.trustedkeys.gpg");
     let mut found = false;
     let mut r = Some(repo);
     while let Some(x) = r {
-        let p = x.path().join(&name);
+        let p = remote_keyring_path(x, remote);
         if p.is_file() {
             keyring.add_file(&p).map_err(|e| e.to_string())?;
             found = true;
@@ -120,7 +127,7 @@ pub fn remote_keyring(repo: &Repo, remote: &str) -> Result<Keyring, String> {
         }
         r = x.parent_repo();
     }
-    if !found {
+    if !found && global {
         let dir = openpgp::global_keyring_dir();
         keyring.add_keyring_dir(&dir).map_err(|e| format!("Reading keyring directory '{}': {e}", dir.display()))?;
     }

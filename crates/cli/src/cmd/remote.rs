@@ -147,12 +147,6 @@ static GPG_LIST_KEYS: Command = Command {
     subcommands: &[],
 };
 
-/// Where `remote gpg-import` keeps a remote's trusted keys (in the repo,
-/// whichever file defines the remote).
-fn keyring_path(repo: &oxtree_store::Repo, remote: &str) -> std::path::PathBuf {
-    repo.path().join(format!("{remote}.trustedkeys.gpg"))
-}
-
 /// Merges into `remote`'s keyring the keys of `source` (those `key_ids`
 /// name, or all), and says how many were new.
 fn import_keys(repo: &oxtree_store::Repo, remote: &str, source: &[u8], origin: &str, key_ids: &[String]) -> Result<()> {
@@ -176,7 +170,7 @@ fn import_keys(repo: &oxtree_store::Repo, remote: &str, source: &[u8], origin: &
         }
         out
     };
-    let path = keyring_path(repo, remote);
+    let path = oxtree_fetch::verify::remote_keyring_path(repo, remote);
     let mut keyring = Keyring::new();
     if path.exists() {
         keyring.add_file(&path)?;
@@ -214,22 +208,18 @@ fn gpg_import(ctx: &Context) -> Result<()> {
 fn gpg_list_keys(ctx: &Context) -> Result<()> {
     use oxtree_sign::openpgp::{self, Keyring};
     let repo = repo_for(ctx)?;
-    let mut keyring = Keyring::new();
-    match ctx.args.args.first() {
+    let keyring = match ctx.args.args.first() {
         // A remote's own keys (not the global ones it falls back on).
         Some(remote) => {
             repo.remote_option(remote, "url")?;
-            let path = keyring_path(&repo, remote);
-            if path.exists() {
-                keyring.add_file(&path)?;
-            }
-            let paths = repo.remote_option(remote, "gpgkeypath")?.unwrap_or_default();
-            for p in oxtree_fetch::verify::split_list(&paths).map_err(|e| anyhow::anyhow!(e))? {
-                keyring.add_key_path(std::path::Path::new(p))?;
-            }
+            oxtree_fetch::verify::remote_keyring(&repo, remote, false).map_err(|e| anyhow::anyhow!(e))?
         }
-        None => keyring.add_keyring_dir(&openpgp::global_keyring_dir())?,
-    }
+        None => {
+            let mut k = Keyring::new();
+            k.add_keyring_dir(&openpgp::global_keyring_dir())?;
+            k
+        }
+    };
     print!("{}", openpgp::listing::list_keys(keyring.keys(), openpgp::verify::now()));
     Ok(())
 }
@@ -390,7 +380,7 @@ fn delete(ctx: &Context) -> Result<()> {
     let mut repo = repo_for(ctx)?;
     let existed = repo.remote_source(name).is_some();
     repo.delete_remote(name, ctx.args.flag("if-exists"))?;
-    let keyring = keyring_path(&repo, name);
+    let keyring = oxtree_fetch::verify::remote_keyring_path(&repo, name);
     if existed && keyring.exists() {
         std::fs::remove_file(&keyring).with_context(|| format!("removing {}", keyring.display()))?;
     }

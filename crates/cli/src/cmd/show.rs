@@ -165,7 +165,7 @@ fn print_gpg_signatures(repo: &Repo, c: &Checksum, remote: Option<&str>, homedir
     let keyring = match remote {
         Some(r) => {
             repo.remote_option(r, "url")?;
-            oxtree_fetch::verify::remote_keyring(repo, r)
+            oxtree_fetch::verify::remote_keyring(repo, r, true)
         }
         None => oxtree_fetch::verify::all_remotes_keyring(repo, homedir.map(std::path::Path::new)),
     }
