@@ -871,18 +871,18 @@ fn fetch_verified_summary(
             },
             None => None,
         };
-    let sig_bytes = sig.as_ref().map(|(b, _)| b.clone());
-    let verify = |bytes: &[u8], sig: &Option<Vec<u8>>| -> Result<(), PullError> {
+    let sig_bytes = sig.as_ref().map(|(b, _)| b.as_slice());
+    let verify = |bytes: &[u8]| -> Result<(), PullError> {
         if checks.is_empty() {
             return Ok(());
         }
-        crate::verify::verify_summary(checks, bytes, sig.as_deref()).map_err(PullError::Invalid)
+        crate::verify::verify_summary(checks, bytes, sig_bytes).map_err(PullError::Invalid)
     };
     // Whether the cached summary may answer a conditional request: not
     // when it just failed verification (it is fetched again in full).
     let mut cache_trusted = true;
-    if let Some(cached) = sig_bytes.as_deref().and_then(|s| cache.get(s)) {
-        match verify(&cached, &sig_bytes) {
+    if let Some(cached) = sig_bytes.and_then(|s| cache.get(s)) {
+        match verify(&cached) {
             Ok(()) => return parse_summary(client, meta, tally, cached, "the cached summary").map(Some),
             Err(e)
                 if std::env::var("OSTREE_REPO_TEST_ERROR")
@@ -924,7 +924,7 @@ fn fetch_verified_summary(
         return Ok(None);
     };
     tally.add(&bytes);
-    verify(&bytes, &sig_bytes)?;
+    verify(&bytes)?;
     let parsed = parse_summary(client, meta, tally, bytes, &summary_url)?;
     if let Some((sig, sig_validators)) = &sig {
         cache.put((&parsed.1, &fetched_validators), (sig, sig_validators))?;

@@ -178,6 +178,16 @@ pub fn signature_array(sigs: Vec<Vec<u8>>) -> Value<'static> {
     Value::Array(Type::Array(Box::new(Type::Byte)), sigs.into_iter().map(|s| Value::Bytes(Cow::Owned(s))).collect())
 }
 
+/// Sets the `aay` under `key` in `meta` to `sigs`, removing the key when
+/// there are none left (as OSTree does on deleting signatures).
+pub fn set_signatures(meta: &mut CommitMetadata, key: &str, sigs: Vec<Vec<u8>>) {
+    if sigs.is_empty() {
+        meta.remove(key);
+    } else {
+        meta.set(key, signature_array(sigs));
+    }
+}
+
 /// Appends `sig` to the signatures of type `ty` in `meta` (a signature
 /// already there is not added twice).
 pub fn add_signature(meta: &mut CommitMetadata, ty: SignType, sig: Vec<u8>) -> Result<(), String> {
@@ -249,23 +259,25 @@ pub fn verify_commit(checks: &Checks, c: &Checksum, commit: &[u8], meta: Option<
 /// The check a pull makes of a summary: `sig` (its `summary.sig`, if the
 /// server has one) must hold signatures of `summary` that `checks` accept.
 pub fn verify_summary(checks: &Checks, summary: &[u8], sig: Option<&[u8]>) -> Result<(), String> {
+    // Bytes that are not an a{sv} hold no signatures, as for OSTree.
+    let meta = sig.map(|s| CommitMetadata::from_bytes(s).unwrap_or_default());
     if let Some(g) = &checks.gpg {
-        let Some(sig) = sig else {
+        if meta.is_none() {
             return Err("GPG verification enabled, but no summary.sig found \
                         (use gpg-verify-summary=false in remote config to disable)"
                 .into());
-        };
-        check_gpg(g, summary, Some(&CommitMetadata::from_bytes(sig).unwrap_or_default()), None)?;
+        }
+        check_gpg(g, summary, meta.as_ref(), None)?;
     }
     if checks.sign.is_empty() {
         return Ok(());
     }
-    let Some(sig) = sig else {
+    let Some(meta) = meta else {
         return Err("Signatures verification enabled, but no summary.sig found \
                     (use sign-verify-summary=false in remote config to disable)"
             .into());
     };
-    verify_any(&checks.sign, summary, &CommitMetadata::from_bytes(sig).unwrap_or_default()).map(|_| ())
+    verify_any(&checks.sign, summary, &meta).map(|_| ())
 }
 
 /// The signers a remote's `sign-verify` (or `sign-verify-summary`) value

@@ -23,6 +23,7 @@ pub use repo::{Error, Repo, RepoMode};
 /// (what `--version` reports as `libostree`, and the HTTP user agent).
 pub const OSTREE_COMPAT_VERSION: &str = "2022.7";
 pub mod build;
+pub mod calendar;
 pub mod deltas;
 pub mod diff;
 pub mod export;

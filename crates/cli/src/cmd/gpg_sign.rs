@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, bail, Result};
-use oxtree_fetch::verify::{all_remotes_keyring, gpg_sign_into, gpg_signatures, gpg_verify, signature_array};
+use oxtree_fetch::verify::{all_remotes_keyring, gpg_sign_into, gpg_signatures, gpg_verify, set_signatures};
 use oxtree_sign::openpgp;
 use oxtree_store::object::ObjectType;
 use oxtree_store::{Checksum, Repo};
@@ -85,11 +85,7 @@ fn delete(repo: &Repo, c: &Checksum, keys: &[&str]) -> Result<()> {
         }
     }
     let kept: Vec<Vec<u8>> = sigs.into_iter().enumerate().filter(|(i, _)| !trash.contains(i)).map(|(_, s)| s).collect();
-    if kept.is_empty() {
-        meta.remove(openpgp::METADATA_KEY);
-    } else {
-        meta.set(openpgp::METADATA_KEY, signature_array(kept));
-    }
+    set_signatures(&mut meta, openpgp::METADATA_KEY, kept);
     if !trash.is_empty() {
         super::sign::write_meta(repo, c, &meta)?;
     }

@@ -55,16 +55,6 @@ fn month(s: &str) -> Option<u32> {
     M.iter().position(|m| *m == l || (l.len() >= 3 && m.starts_with(l))).map(|i| i as u32 + 1)
 }
 
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
-
 /// The dates `--keep-younger-than` takes, a subset of GNU `date -d`:
 /// ISO 8601 (`2015-10-29 12:43:29 +0000`, `2020-01-01T00:00:00Z`, a bare
 /// date), `@SECONDS`, `now`, `today`, `yesterday`, `N UNIT[s] ago` (second,
@@ -104,7 +94,7 @@ pub fn parse_date(s: &str, now: u64) -> Option<u64> {
     if parts.len() == 3 && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit())) {
         let (y, m, d) = (parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse().ok()?);
         if (1..=12).contains(&m) && (1..=31).contains(&d) {
-            return u64::try_from(days_from_civil(y, m, d) * 86400).ok();
+            return u64::try_from(oxtree_store::calendar::days_from_civil(y, m, d) * 86400).ok();
         }
         return None;
     }
@@ -119,7 +109,7 @@ pub fn parse_date(s: &str, now: u64) -> Option<u64> {
         if !(1..=31).contains(&d) {
             return None;
         }
-        return u64::try_from(days_from_civil(y, m, d) * 86400).ok();
+        return u64::try_from(oxtree_store::calendar::days_from_civil(y, m, d) * 86400).ok();
     }
     None
 }

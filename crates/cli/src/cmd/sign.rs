@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
-use oxtree_fetch::verify::{sign_into, signature_array, signatures, verify_with};
+use oxtree_fetch::verify::{set_signatures, sign_into, signatures, verify_with};
 use oxtree_sign::{SignType, Signer, Verifier};
 use oxtree_store::object::{CommitMetadata, ObjectType};
 use oxtree_store::{Checksum, Repo};
@@ -150,11 +150,7 @@ fn delete(repo: &Repo, c: &Checksum, ty: SignType, keys: &[&str]) -> Result<()> 
     let kept: Vec<Vec<u8>> =
         sigs.into_iter().filter(|s| !verifiers.iter().any(|v| v.verify(&data, Some(&[&s[..]])).is_ok())).collect();
     let deleted = before - kept.len();
-    if kept.is_empty() {
-        meta.remove(ty.metadata_key());
-    } else {
-        meta.set(ty.metadata_key(), signature_array(kept));
-    }
+    set_signatures(&mut meta, ty.metadata_key(), kept);
     if deleted > 0 {
         write_meta(repo, c, &meta)?;
     }

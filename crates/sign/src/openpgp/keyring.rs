@@ -113,7 +113,8 @@ fn packets(bin: &[u8]) -> impl Iterator<Item = pgp::errors::Result<Packet>> + '_
 pub fn parse_public_keys(data: &[u8]) -> Result<Vec<SignedPublicKey>, String> {
     let bin = dearmor(data)?;
     check_framing(&bin)?;
-    if packets(&bin).any(|p| matches!(p, Ok(Packet::SecretKey(_)))) {
+    // A secret keyring starts with a secret key packet.
+    if matches!(packets(&bin).next(), Some(Ok(Packet::SecretKey(_)))) {
         return Ok(parse_secret_keys(data)?.iter().map(SignedSecretKey::to_public_key).collect());
     }
     SignedPublicKey::from_packets(packets(&bin).peekable()).collect::<Result<Vec<_>, _>>().map_err(|e| short_error(&e))

@@ -3,6 +3,8 @@
 //! signature descriptions and key listings use this form, and its tests
 //! set `TZ=UTC` to compare them.
 
+use oxtree_store::calendar::civil_from_days;
+
 /// `secs` (seconds since the epoch) as `%c` in the local time zone.
 pub fn format_c(secs: i64) -> String {
     let local = secs.saturating_add(utc_offset(secs));
@@ -14,20 +16,6 @@ pub fn format_c(secs: i64) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
     const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!("{} {} {d:>2} {:02}:{:02}:{:02} {y}", DAYS[wday], MONTHS[(m - 1) as usize], r / 3600, (r / 60) % 60, r % 60)
-}
-
-/// Year, month (1-12) and day of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// The local zone's offset from UTC at `secs`, in seconds: from the TZif

@@ -233,13 +233,14 @@ pub fn verify(keyring: &Keyring, data: &[u8], blobs: &[&[u8]], now: i64) -> Resu
             if out.signatures.len() >= MAX_SIGNATURES {
                 return Err(SignError::TooMany { ty: "GPG", n: out.signatures.len() + 1, max: MAX_SIGNATURES });
             }
-            out.signatures.push(SignatureStatus { blob: n, ..check(keyring, data, &sig, now) });
+            out.signatures.push(check(keyring, data, &sig, now, n));
         }
     }
     Ok(out)
 }
 
-fn check(keyring: &Keyring, data: &[u8], sig: &Signature, now: i64) -> SignatureStatus {
+/// One signature (from element `blob` of `ostree.gpgsigs`), checked.
+fn check(keyring: &Keyring, data: &[u8], sig: &Signature, now: i64, blob: usize) -> SignatureStatus {
     let alg = sig.config().map(|c| keyinfo::algorithm_name(c.pub_alg)).unwrap_or("[unknown name]");
     let made = created(sig);
     let expires = sig.signature_expiration_time().map(|d| d.as_secs()).filter(|&d| d != 0).map(|d| made + i64::from(d));
@@ -250,22 +251,16 @@ fn check(keyring: &Keyring, data: &[u8], sig: &Signature, now: i64) -> Signature
         .or_else(|| sig.issuer_key_id().first().map(|k| hex(k.as_ref())))
         .unwrap_or_else(|| "0000000000000000".into());
     let Some((key, sub)) = find_signer(keyring, sig) else {
-        return SignatureStatus {
-            fingerprint: issuer,
-            algorithm: alg,
-            created: made,
-            expires,
-            key: None,
-            now,
-            blob: 0,
-        };
+        return SignatureStatus { fingerprint: issuer, algorithm: alg, created: made, expires, key: None, now, blob };
     };
     let typ_ok = matches!(sig.typ(), Some(pgp::packet::SignatureType::Binary | pgp::packet::SignatureType::Text));
+    // Each self-signature check is a public-key verification: once.
+    let primary_expires = keyinfo::primary_expiry(key);
     let (fingerprint, verified, key_expires, sub_revoked) = match sub {
         None => (
             hex(key.fingerprint().as_bytes()),
             typ_ok && sig.verify(&key.primary_key, data).is_ok(),
-            keyinfo::primary_expiry(key),
+            primary_expires,
             false,
         ),
         Some(sk) => (
@@ -289,12 +284,12 @@ fn check(keyring: &Keyring, data: &[u8], sig: &Signature, now: i64) -> Signature
             name,
             email,
             key_expires,
-            primary_expires: keyinfo::primary_expiry(key),
+            primary_expires,
             revoked: keyinfo::primary_revoked(key) || sub_revoked,
             verified,
         }),
         now,
-        blob: 0,
+        blob,
     }
 }
 
