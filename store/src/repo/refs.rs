@@ -108,6 +108,12 @@ impl Repo {
                 if let Some(parent) = p.parent() {
                     std::fs::create_dir_all(parent).map_err(io_err(parent))?;
                 }
+                // An empty directory left by deleted refs under this name
+                // (`a/b` deleted, `a` created) is in the way; a full one
+                // is an error from the write below.
+                if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                    let _ = std::fs::remove_dir(&p);
+                }
                 write_atomic(&p, format!("{c}\n").as_bytes(), 0o644, self.fsync_enabled())?;
             }
             None => match std::fs::remove_file(&p) {

@@ -147,6 +147,47 @@ impl Repo {
         self.write_config(cfg)
     }
 
+    /// Adds a remote as its own key file `path` (a sysroot's
+    /// `etc/ostree/remotes.d/NAME.conf`) instead of the repo config, as
+    /// OSTree does for a system repo opened through a deployment.
+    pub fn add_remote_file(
+        &self,
+        path: &Path,
+        name: &str,
+        url: Option<&str>,
+        options: &[(String, String)],
+        if_not_exists: bool,
+        force: bool,
+    ) -> Result<(), Error> {
+        validate_remote_name(name)?;
+        if if_not_exists && force {
+            return Err(Error::Invalid("Can only specify one of --if-not-exists and --force".into()));
+        }
+        if path.exists() || self.remote_source(name).is_some() {
+            if if_not_exists {
+                return Ok(());
+            }
+            if !force {
+                return Err(Error::Invalid(format!(
+                    "Remote configuration for \"{name}\" already exists: (in {})",
+                    path.display()
+                )));
+            }
+        }
+        let g = group(name);
+        let mut kf = KeyFile::new();
+        if let Some(url) = url {
+            kf.set(&g, "url", url);
+        }
+        for (k, v) in options {
+            kf.set(&g, k, v);
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?;
+        }
+        super::write_atomic(path, kf.to_text().as_bytes(), 0o644, self.fsync_enabled())
+    }
+
     /// Deletes a remote from the repo config.
     pub fn delete_remote(&mut self, name: &str, if_exists: bool) -> Result<(), Error> {
         validate_remote_name(name)?;

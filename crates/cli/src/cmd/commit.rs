@@ -130,7 +130,7 @@ fn run(ctx: &Context) -> Result<()> {
         bail!(crate::opts::UsageError("A branch must be specified with --branch, or use --orphan".into()));
     }
     if let Some(b) = branch {
-        oxtree_store::repo::validate_ref_name(b)?;
+        oxtree_store::repo::RefSpec::parse(b)?;
     }
     let subject = a.get("subject").unwrap_or("").to_string();
     let body = match (a.get("body"), a.get("body-file")) {

@@ -28,7 +28,10 @@ fn run(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     if let Some(newref) = a.get("create") {
         let target = ctx.arg(0, "An existing ref or commit")?;
-        let exists = repo.path().join("refs/heads").join(newref).exists();
+        // Validate first: `.` or `-x` must be refused as names, not found
+        // to "exist" as paths.
+        oxtree_store::repo::RefSpec::parse(newref)?;
+        let exists = repo.path().join("refs/heads").join(newref).is_file();
         if exists && !a.flag("force") {
             bail!("--create specified but ref {newref} already exists");
         }
@@ -70,26 +73,34 @@ fn run(ctx: &Context) -> Result<()> {
         tx.commit()?;
         return Ok(());
     }
-    let prefix = a.args.first().map(String::as_str);
+    // `REMOTE:.` means `REMOTE:` (flatpak spells it so).
+    let prefix = a.args.first().map(|p| p.strip_suffix(":.").map_or(p.as_str(), |r| &p[..r.len() + 1]));
     for (name, c) in &all {
         let alias = if name.contains(':') { None } else { repo.alias_target(name) };
         if a.flag("alias") && alias.is_none() {
             continue;
         }
         let shown = match prefix {
-            None => name.as_str(),
+            None => name.clone(),
             Some(p) => {
                 if a.flag("list") {
                     if !(name == p || name.starts_with(p)) {
                         continue;
                     }
-                    name.as_str()
+                    name.clone()
+                } else if name == p {
+                    // A prefix naming one ref lists it whole, as ostree does.
+                    name.clone()
                 } else if let Some(rest) = name.strip_prefix(p) {
                     let rest = rest.strip_prefix('/').unwrap_or(rest);
                     if rest.is_empty() || !(p.ends_with('/') || p.ends_with(':') || name[p.len()..].starts_with('/')) {
                         continue;
                     }
-                    rest
+                    // Under `REMOTE:PREFIX` the names keep their `REMOTE:`.
+                    match p.split_once(':') {
+                        Some((remote, _)) => format!("{remote}:{rest}"),
+                        None => rest.to_string(),
+                    }
                 } else {
                     continue;
                 }

@@ -308,6 +308,18 @@ fn repo_for(ctx: &Context) -> Result<oxtree_store::Repo> {
     ctx.repo()
 }
 
+/// Where `remote add --sysroot=S` puts a remote, as OSTree decides: a
+/// sysroot that is a deployment (it has a `sysroot/` inside, so it is not
+/// the physical root) keeps remotes in `S/etc/ostree/remotes.d/`, unless
+/// its repo says `core.add-remotes-config-dir=false`; a physical sysroot
+/// keeps them in the repo config.
+fn sysroot_remotes_d(ctx: &Context, repo: &oxtree_store::Repo) -> Option<std::path::PathBuf> {
+    let sysroot = std::path::Path::new(ctx.args.get("sysroot")?);
+    let physical = !sysroot.join("sysroot").exists();
+    let use_dir = repo.config().get_bool("core", "add-remotes-config-dir").and_then(Result::ok).unwrap_or(true);
+    (!physical && use_dir).then(|| sysroot.join("etc/ostree/remotes.d"))
+}
+
 fn add(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     let name = ctx.arg(0, "NAME")?;
@@ -366,7 +378,17 @@ fn add(ctx: &Context) -> Result<()> {
         options.push(("sign-verify".into(), "false".into()));
     }
     let mut repo = repo_for(ctx)?;
-    repo.add_remote(name, url, &options, a.flag("if-not-exists"), a.flag("force"))?;
+    match sysroot_remotes_d(ctx, &repo) {
+        Some(dir) => repo.add_remote_file(
+            &dir.join(format!("{name}.conf")),
+            name,
+            url,
+            &options,
+            a.flag("if-not-exists"),
+            a.flag("force"),
+        )?,
+        None => repo.add_remote(name, url, &options, a.flag("if-not-exists"), a.flag("force"))?,
+    }
     // The remote stays added if the import fails, as in OSTree.
     if let Some(f) = a.get("gpg-import") {
         let source = std::fs::read(f).with_context(|| format!("Error opening file {f}"))?;
