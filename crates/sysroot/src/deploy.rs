@@ -1,0 +1,321 @@
+//! Making a deployment (`admin deploy`) and choosing which others stay.
+//!
+//! A deployment is the commit checked out as hardlinks into the repo
+//! (`ostree/deploy/STATEROOT/deploy/CSUM.SERIAL`), with `/etc` made from
+//! the commit's `usr/etc` (copied, never hardlinked: it is edited in
+//! place) and merged with the administrator's changes from the *merge
+//! deployment* (the booted one of that stateroot, else its first), which
+//! also lends its kernel arguments unless new ones are given. Until the
+//! deployment list is written nothing boots it; if anything fails before,
+//! its directory is removed again.
+
+use std::path::Path;
+
+use oxtree_bootloader::BootEntry;
+use oxtree_checkout::{checkout, CheckoutOptions};
+use oxtree_store::repo::KeyFile;
+use oxtree_store::Checksum;
+
+use crate::etc::EtcDiff;
+use crate::load::parse_deploy_name;
+use crate::write::remove_all;
+use crate::{etc, kernel, Deployment, Error, KernelArgs, Sysroot, WriteOptions, WriteReport};
+
+/// What to deploy, and how.
+#[derive(Debug, Clone, Default)]
+pub struct DeployOptions {
+    /// The stateroot (`--os`).
+    pub stateroot: String,
+    /// The commit.
+    pub commit: Option<Checksum>,
+    /// The origin file to write (`[origin] refspec=...`).
+    pub origin: Option<KeyFile>,
+    /// Kernel arguments; `None` inherits the merge deployment's.
+    pub kargs: Option<KernelArgs>,
+    /// `--no-merge`: no merge deployment (fresh `/etc`, no inherited
+    /// kernel arguments; the previous default is not kept for it).
+    pub no_merge: bool,
+    /// `--retain`: keep every current deployment.
+    pub retain: bool,
+    /// `--retain-pending`: keep deployments before the booted (or merge) one.
+    pub retain_pending: bool,
+    /// `--retain-rollback`: keep deployments after it.
+    pub retain_rollback: bool,
+    /// `--not-as-default`: place the new deployment after the booted (or
+    /// merge) one instead of first.
+    pub not_as_default: bool,
+    /// How to write the new list.
+    pub write: WriteOptions,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone)]
+pub struct DeployReport {
+    /// The new deployment, as now listed.
+    pub deployment: Deployment,
+    /// The `/etc` changes carried over, when there was a merge deployment.
+    pub etc: Option<EtcDiff>,
+    /// Whether `/var` of the stateroot was stamped as labeled for the first time.
+    pub var_first_use: bool,
+    /// The list write.
+    pub write: WriteReport,
+}
+
+fn next_deployserial(dir: &Path, csum: &str) -> u32 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            parse_deploy_name(&n).filter(|(c, _)| *c == csum).map(|(_, s)| s)
+        })
+        .max()
+        .map_or(0, |m| m + 1)
+}
+
+/// Moves the tree's `/etc` to `usr/etc` if needed, then copies `usr/etc`
+/// to `etc`.
+fn prepare_etc(root: &Path) -> Result<(), Error> {
+    let (etc, usr_etc) = (root.join("etc"), root.join("usr/etc"));
+    let nonempty = |p: &Path| std::fs::read_dir(p).map(|mut r| r.next().is_some()).unwrap_or(false);
+    if etc.is_dir() {
+        if nonempty(&etc) {
+            if usr_etc.exists() {
+                return Err(Error::Invalid("Tree contains both /etc and /usr/etc".into()));
+            }
+            std::fs::rename(&etc, &usr_etc).map_err(Error::io(&usr_etc))?;
+        } else {
+            std::fs::remove_dir(&etc).map_err(Error::io(&etc))?;
+        }
+    }
+    if usr_etc.is_dir() {
+        etc::copy_entry(&usr_etc, &etc)?;
+    }
+    Ok(())
+}
+
+fn set_immutable(path: &Path, on: bool) {
+    if let Ok(f) = std::fs::File::open(path) {
+        if let Ok(flags) = rustix::fs::ioctl_getflags(&f) {
+            let want = if on { flags | rustix::fs::IFlags::IMMUTABLE } else { flags - rustix::fs::IFlags::IMMUTABLE };
+            if want != flags {
+                let _ = rustix::fs::ioctl_setflags(&f, want);
+            }
+        }
+    }
+}
+
+/// Checks out and prepares the deployment; on error nothing is left.
+fn make_deployment(
+    sysroot: &Sysroot,
+    opts: &DeployOptions,
+    commit: &Checksum,
+) -> Result<(Deployment, Option<EtcDiff>, bool), Error> {
+    let os = &opts.stateroot;
+    let deploy_dir = sysroot.path().join("ostree/deploy").join(os).join("deploy");
+    std::fs::create_dir_all(&deploy_dir).map_err(Error::io(&deploy_dir))?;
+    let csum = commit.to_hex();
+    let deployserial = next_deployserial(&deploy_dir, &csum);
+    let name = format!("{csum}.{deployserial}");
+    let root = deploy_dir.join(&name);
+    let origin_path = deploy_dir.join(format!("{name}.origin"));
+    remove_all(&root)?;
+    let made = (|| {
+        let co = CheckoutOptions { process_passthrough_whiteouts: true, ..Default::default() };
+        checkout(sysroot.repo(), commit, &root, &co)?;
+        let layout = kernel::find(&root, sysroot.debug().no_dtb)?;
+        prepare_etc(&root)?;
+        let merge = if opts.no_merge { None } else { sysroot.merge_deployment(os).cloned() };
+        let etc_diff = match &merge {
+            Some(m) => {
+                let mdir = sysroot.deployment_dir(m);
+                Some(etc::merge(&mdir.join("usr/etc"), &mdir.join("etc"), &root.join("etc"))?)
+            }
+            None => None,
+        };
+        let _ = std::fs::remove_file(root.join("etc/.updated"));
+        let var = sysroot.path().join("ostree/deploy").join(os).join("var");
+        let _ = std::fs::remove_file(var.join(".updated"));
+        let stamp = var.join(".ostree-selabeled");
+        let var_first_use = !stamp.exists();
+        if var_first_use {
+            std::fs::write(&stamp, b"").map_err(Error::io(&stamp))?;
+        }
+        let options = match (&opts.kargs, &merge) {
+            (Some(k), _) => k.to_string(),
+            (None, Some(m)) => m.bootconfig.get("options").unwrap_or("").to_string(),
+            (None, None) => String::new(),
+        };
+        let mut bootconfig = BootEntry::new();
+        bootconfig.set("options", &options);
+        if let Some(o) = &opts.origin {
+            let tmp = deploy_dir.join(format!(".{name}.origin.tmp"));
+            std::fs::write(&tmp, o.to_text()).map_err(Error::io(&tmp))?;
+            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::io(&tmp))?;
+            std::fs::rename(&tmp, &origin_path).map_err(Error::io(&origin_path))?;
+        }
+        if !sysroot.debug().mutable_deployments {
+            set_immutable(&root, true);
+        }
+        let d = Deployment {
+            index: 0,
+            stateroot: os.clone(),
+            csum: csum.clone(),
+            deployserial,
+            bootcsum: layout.bootcsum,
+            bootserial: 0,
+            bootconfig,
+            origin: opts.origin.clone(),
+            entry_file: None,
+        };
+        Ok((d, etc_diff, var_first_use))
+    })();
+    if made.is_err() {
+        discard(&root, &origin_path);
+    }
+    made
+}
+
+fn discard(root: &Path, origin: &Path) {
+    set_immutable(root, false);
+    let _ = remove_all(root);
+    let _ = remove_all(origin);
+}
+
+/// The new list when `new` is added, OSTree's rules: `new` first (or
+/// after the booted/merge deployment with `not_as_default`); current
+/// deployments kept if pinned, of another stateroot, booted, the merge
+/// deployment, or asked for by the retain options.
+pub fn new_list(
+    current: &[Deployment],
+    new: Deployment,
+    os: &str,
+    booted: Option<&Deployment>,
+    merge: Option<&Deployment>,
+    opts: &DeployOptions,
+) -> Vec<Deployment> {
+    let mut retain = opts.retain;
+    if booted.is_none() && merge.is_none() && (opts.retain_pending || opts.retain_rollback) {
+        retain = true;
+    }
+    let mut out = Vec::new();
+    let mut new = Some(new);
+    if !opts.not_as_default {
+        out.extend(new.take());
+    }
+    let (mut before_booted, mut before_merge) = (true, true);
+    for d in current {
+        let is_booted = booted.is_some_and(|b| b.same(d));
+        let is_merge = merge.is_some_and(|m| m.same(d));
+        if is_booted {
+            before_booted = false;
+        }
+        if is_merge {
+            before_merge = false;
+        }
+        let crossed = if booted.is_some() { !before_booted } else { !before_merge };
+        if retain
+            || d.is_pinned()
+            || d.stateroot != os
+            || (opts.retain_pending && !crossed)
+            || is_booted
+            || is_merge
+            || (opts.retain_rollback && crossed)
+        {
+            out.push(d.clone());
+        }
+        if crossed && new.is_some() {
+            out.extend(new.take());
+        }
+    }
+    out.extend(new.take());
+    out
+}
+
+/// Deploys `opts.commit` into `opts.stateroot` and writes the new list.
+pub fn deploy(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<DeployReport, Error> {
+    let commit = opts.commit.ok_or_else(|| Error::Invalid("no commit to deploy".into()))?;
+    if !sysroot.has_stateroot(&opts.stateroot) {
+        return Err(Error::Invalid(format!(
+            "Stateroot '{0}' does not exist (no ostree/deploy/{0} in {1}; create it with `admin os-init {0}`)",
+            opts.stateroot,
+            sysroot.path().display()
+        )));
+    }
+    // Leftovers of an interrupted run go first (not the repo: it is pruned after).
+    crate::cleanup::cleanup(sysroot, false)?;
+    let (d, etc_diff, var_first_use) = make_deployment(sysroot, opts, &commit)?;
+    let merge = if opts.no_merge { None } else { sysroot.merge_deployment(&opts.stateroot).cloned() };
+    let booted = sysroot.booted_deployment().cloned();
+    let list = new_list(sysroot.deployments(), d.clone(), &opts.stateroot, booted.as_ref(), merge.as_ref(), opts);
+    let write = match sysroot.write_deployments(list, &opts.write) {
+        Ok(w) => w,
+        Err(e) => {
+            let dir = sysroot.deployment_dir(&d);
+            discard(&dir, &sysroot.origin_path(&d));
+            return Err(e);
+        }
+    };
+    let deployment = sysroot
+        .deployments()
+        .iter()
+        .find(|x| x.same(&d))
+        .cloned()
+        .ok_or_else(|| Error::Invalid("the new deployment is not in the written list".into()))?;
+    Ok(DeployReport { deployment, etc: etc_diff, var_first_use, write })
+}
+
+impl Sysroot {
+    /// Rewrites the live boot entry of deployment `index` with new kernel
+    /// arguments, without a new boot version (`admin kargs edit-in-place`):
+    /// the entry file is replaced by a rename.
+    pub fn set_kargs_in_place(&mut self, index: usize, kargs: &KernelArgs) -> Result<(), Error> {
+        let d =
+            self.deployments().get(index).cloned().ok_or_else(|| Error::Invalid(format!("no deployment {index}")))?;
+        let file = d
+            .entry_file
+            .clone()
+            .unwrap_or_else(|| format!("ostree-{}-{}.conf", self.deployments().len() - index, d.stateroot));
+        let mut e = d.bootconfig.clone();
+        e.set("options", &kargs.to_string());
+        e.write(&self.path().join(format!("boot/loader.{}/entries/{file}", self.bootversion())))?;
+        self.reload()
+    }
+
+    /// Gives deployment `index` new kernel arguments by writing a new boot
+    /// version (`admin instutil set-kargs`).
+    pub fn set_kargs(&mut self, index: usize, kargs: &KernelArgs, opts: &WriteOptions) -> Result<WriteReport, Error> {
+        let mut list = self.deployments().to_vec();
+        let d = list.get_mut(index).ok_or_else(|| Error::Invalid(format!("no deployment {index}")))?;
+        d.bootconfig.set("options", &kargs.to_string());
+        self.write_deployments(list, opts)
+    }
+
+    /// Pins or unpins the deployment at `index` (pinned deployments are
+    /// kept when others are replaced).
+    pub fn set_pinned(&mut self, index: usize, pinned: bool) -> Result<(), Error> {
+        let d = self.deployments().get(index).cloned().ok_or_else(|| {
+            Error::Invalid(format!("Out of range deployment index {index}, expected < {}", self.deployments().len()))
+        })?;
+        let mut origin = d.origin.clone().unwrap_or_default();
+        if pinned {
+            origin.set("libostree-transient", "pinned", "true");
+        } else {
+            origin.unset("libostree-transient", "pinned");
+            if origin.keys("libostree-transient").is_empty() {
+                origin.remove_group("libostree-transient");
+            }
+        }
+        self.write_origin(&d, &origin)?;
+        self.reload()
+    }
+
+    /// Replaces a deployment's `.origin` file (atomically, durably).
+    pub fn write_origin(&self, d: &Deployment, origin: &KeyFile) -> Result<(), Error> {
+        let path = self.origin_path(d);
+        let tmp = path.with_file_name(format!(".{}.origin.tmp", d.name()));
+        std::fs::write(&tmp, origin.to_text()).map_err(Error::io(&tmp))?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::io(&tmp))?;
+        std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+        crate::write::bump_mtime(self.path())
+    }
+}
