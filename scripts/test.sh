@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 section() { printf '\n==== %s ====\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 
-APT_PACKAGES=(ostree ostree-tests attr nginx-light openssl bsdextrautils python3-cryptography gnupg)
+APT_PACKAGES=(ostree ostree-tests attr nginx-light openssl bsdextrautils python3-cryptography gnupg parallel)
 SUITE_DIR=/usr/libexec/installed-tests/libostree
 
 # ---------------------------------------------------------------- 1
@@ -33,11 +33,12 @@ missing_deps=0
 have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
 have_signing_tools() {
   command -v openssl >/dev/null 2>&1 && command -v hexdump >/dev/null 2>&1 &&
-    /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 && command -v gpg >/dev/null 2>&1
+    /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 && command -v gpg >/dev/null 2>&1 &&
+    command -v parallel >/dev/null 2>&1
 }
 if command -v ostree >/dev/null 2>&1 && [ -d "$SUITE_DIR" ] && command -v setfattr >/dev/null 2>&1 && have_nginx &&
   have_signing_tools; then
-  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx, openssl, hexdump, python3-cryptography, gpg"
+  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx, openssl, hexdump, python3-cryptography, gpg, parallel"
 elif [ "$(id -u)" = 0 ]; then
   echo "installing ${APT_PACKAGES[*]} ..."
   apt-get update -qq

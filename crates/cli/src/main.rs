@@ -119,6 +119,28 @@ fn main() -> ExitCode {
         let (pre, sub, rest) = split_command(&cargs);
         let group = command.name;
         let Some(sub) = sub else {
+            // `admin --print-current-dir` runs without a subcommand.
+            if group == "admin" && pre.iter().any(|a| a == "--print-current-dir") {
+                let parsed = match opts::parse(&pre, cmd::ADMIN_TOP_OPTS, false) {
+                    Ok(ParseResult::Run(p)) => p,
+                    Ok(ParseResult::Help) => {
+                        print!("{}", group_help(&full, command));
+                        return ExitCode::SUCCESS;
+                    }
+                    Err(e) => {
+                        eprint!("{}", group_help(&full, command));
+                        eprintln!("error: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                return match cmd::admin_top(&Context { args: parsed }) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("error: {}", error_text(&e));
+                        ExitCode::from(1)
+                    }
+                };
+            }
             if pre.iter().any(|a| a == "--help" || a == "-h") {
                 print!("{}", group_help(&full, command));
                 return ExitCode::SUCCESS;

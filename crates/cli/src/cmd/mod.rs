@@ -8,6 +8,9 @@ use oxtree_store::Repo;
 
 use crate::opts::{Opt, Parsed};
 
+pub use admin::{run_top as admin_top, TOP_OPTS as ADMIN_TOP_OPTS};
+
+mod admin;
 mod cat;
 mod checkout;
 mod checksum;
@@ -22,7 +25,7 @@ mod init;
 mod log;
 mod ls;
 mod prune;
-mod pull;
+pub(crate) mod pull;
 mod pull_local;
 mod refs;
 mod remote;
@@ -64,7 +67,7 @@ pub struct Context {
 
 impl Context {
     /// The repository: `--repo`, else `$OSTREE_REPO`, else the current
-    /// directory if it is a repo, else `/sysroot/ostree/repo`.
+    /// directory if it is a repo, else the system repo (`$OSTREE_SYSROOT/ostree/repo`).
     pub fn repo_path(&self) -> Result<PathBuf> {
         if let Some(r) = self.args.get("repo") {
             return Ok(PathBuf::from(r));
@@ -78,7 +81,10 @@ impl Context {
         if cwd.join("objects").is_dir() && cwd.join("config").is_file() {
             return Ok(cwd);
         }
-        let sys = PathBuf::from("/sysroot/ostree/repo");
+        // The system repo: `$OSTREE_SYSROOT/ostree/repo`, `/ostree/repo`
+        // when that is unset, as ostree looks for it.
+        let sysroot = std::env::var("OSTREE_SYSROOT").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/".into());
+        let sys = PathBuf::from(sysroot).join("ostree/repo");
         if sys.join("objects").is_dir() {
             return Ok(sys);
         }
@@ -102,6 +108,7 @@ impl Context {
 
 /// Every command, in `ostree --help` order.
 pub static COMMANDS: &[&Command] = &[
+    &admin::COMMAND,
     &cat::COMMAND,
     &checkout::COMMAND,
     &checksum::COMMAND,

@@ -66,6 +66,13 @@ fn run(ctx: &Context) -> Result<()> {
     if a.flag("disable-fsync") {
         dest.set_fsync(false);
     }
+    pull_into(&dest, remote, refs, a, false)
+}
+
+/// Pulls `refs` (all the remote's, or its `branches`, when empty) from
+/// `remote` into `dest` with the pull options in `a`; prints OSTree's
+/// closing line unless `quiet`. `admin upgrade` pulls through here too.
+pub fn pull_into(dest: &Repo, remote: &str, mut refs: Vec<String>, a: &crate::opts::Parsed, quiet: bool) -> Result<()> {
     let depth = match a.get("depth") {
         Some(d) => d.parse::<i64>().map_err(|_| anyhow!("Invalid --depth '{d}'"))?,
         None => 0,
@@ -83,7 +90,7 @@ fn run(ctx: &Context) -> Result<()> {
         }
     };
     let Some(path) = url.strip_prefix("file://") else {
-        return pull_http(&dest, remote, &refs, depth, a);
+        return pull_http(dest, remote, &refs, depth, a, quiet);
     };
     for o in ["localcache-repo", "timestamp-check", "timestamp-check-from-rev"] {
         if a.flag(o) {
@@ -114,16 +121,25 @@ fn run(ctx: &Context) -> Result<()> {
             None => false,
         },
     };
-    let stats = pull_local(&src, &dest, &refs, &opts)?;
+    let stats = pull_local(&src, dest, &refs, &opts)?;
     if a.flag("dry-run") {
         println!("{}", dry_run_line(&stats.deltas));
         return Ok(());
     }
-    println!("{}", closing_line(&stats, None));
+    if !quiet {
+        println!("{}", closing_line(&stats, None));
+    }
     Ok(())
 }
 
-fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::opts::Parsed) -> Result<()> {
+fn pull_http(
+    dest: &Repo,
+    remote: &str,
+    refs: &[String],
+    depth: i64,
+    a: &crate::opts::Parsed,
+    quiet: bool,
+) -> Result<()> {
     let mut http = HttpOptions::default();
     for h in a.all("http-header") {
         let (k, v) = h.split_once('=').ok_or_else(|| anyhow!("--http-header must be of the form NAME=VALUE: {h}"))?;
@@ -200,7 +216,9 @@ fn pull_http(dest: &Repo, remote: &str, refs: &[String], depth: i64, a: &crate::
         let at = line.find(" fetched").map_or(line.len(), |i| i + " fetched".len());
         line.insert_str(at, &format!(" ({} meta, {} content local)", stats.local_metadata, stats.local_content));
     }
-    println!("{line}");
+    if !quiet {
+        println!("{line}");
+    }
     Ok(())
 }
 

@@ -1,0 +1,122 @@
+//! `admin`: the deployment manager (sysroots, deployments, boot entries).
+//!
+//! Every subcommand works on a sysroot: `--sysroot=PATH`, else
+//! `$OSTREE_SYSROOT`, else `/`; and accepts `--print-current-dir`, which
+//! prints the first deployment's directory and exits.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use oxtree_sysroot::Sysroot;
+
+use super::{no_run, Command, Context};
+use crate::opts::Opt;
+use crate::{flag, opt};
+
+mod config_diff;
+mod deploy;
+mod init;
+mod kargs;
+mod pin;
+mod status;
+mod undeploy;
+mod upgrade;
+
+/// The options every `admin` subcommand takes.
+#[macro_export]
+macro_rules! admin_opts {
+    ($($o:expr),* $(,)?) => {
+        &[
+            $($o,)*
+            $crate::opt!("sysroot", "PATH", "Create a new OSTree sysroot at PATH"),
+            $crate::flag!("print-current-dir", "Print the current deployment directory and exit"),
+        ]
+    };
+}
+
+pub static COMMAND: Command = Command {
+    name: "admin",
+    usage: "--print-current-dir|COMMAND",
+    summary: "Commands for managing a host system booted with ostree",
+    opts: &[],
+    repo: false,
+    run: no_run,
+    subcommands: &[
+        &kargs::INSTUTIL,
+        &undeploy::CLEANUP,
+        &config_diff::COMMAND,
+        &deploy::COMMAND,
+        &init::INIT_FS,
+        &init::OS_INIT,
+        &kargs::KARGS,
+        &pin::COMMAND,
+        &upgrade::SET_ORIGIN,
+        &status::COMMAND,
+        &upgrade::SWITCH,
+        &undeploy::COMMAND,
+        &upgrade::UPGRADE,
+    ],
+};
+
+/// The options of `admin` with no subcommand (`admin --print-current-dir`).
+pub static TOP_OPTS: &[Opt] = &[
+    opt!("sysroot", "PATH", "Create a new OSTree sysroot at PATH"),
+    flag!("print-current-dir", "Print the current deployment directory and exit"),
+];
+
+/// `admin --print-current-dir` without a subcommand.
+pub fn run_top(ctx: &Context) -> Result<()> {
+    if ctx.args.flag("print-current-dir") {
+        let s = open(ctx)?;
+        return print_current_dir(&s);
+    }
+    bail!(crate::opts::UsageError("No \"admin\" subcommand specified".into()))
+}
+
+/// The sysroot path: `--sysroot`, `$OSTREE_SYSROOT`, or `/`.
+pub fn sysroot_path(ctx: &Context) -> PathBuf {
+    if let Some(p) = ctx.args.get("sysroot") {
+        return PathBuf::from(p);
+    }
+    match std::env::var("OSTREE_SYSROOT") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("/"),
+    }
+}
+
+fn print_current_dir(s: &Sysroot) -> Result<()> {
+    let Some(d) = s.deployments().first() else { bail!("Unable to find a deployment in sysroot") };
+    println!("{}", s.deployment_dir(d).display());
+    std::process::exit(0);
+}
+
+/// Opens the sysroot; handles `--print-current-dir`.
+pub fn open(ctx: &Context) -> Result<Sysroot> {
+    let s = Sysroot::open(&sysroot_path(ctx))?;
+    if ctx.args.flag("print-current-dir") {
+        print_current_dir(&s)?;
+    }
+    Ok(s)
+}
+
+/// Parses a deployment index as OSTree does (`Invalid index`, `Index too
+/// large`, `Out of range deployment index`).
+pub fn parse_index(s: &Sysroot, text: &str) -> Result<usize> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("Invalid index: {text}");
+    }
+    let Ok(i) = text.parse::<u64>() else { bail!("Index too large: {text}") };
+    let n = s.deployments().len();
+    if i >= n as u64 {
+        bail!("Out of range deployment index {i}, expected < {n}");
+    }
+    Ok(i as usize)
+}
+
+/// Prints a list write's outcome as OSTree does.
+pub fn print_write(w: &oxtree_sysroot::WriteReport) {
+    println!("{}", w.message());
+    if let Some(freed) = w.freed.filter(|f| *f > 0) {
+        println!("Freed objects: {}", oxtree_store::traverse::format_size(freed));
+    }
+}

@@ -1,0 +1,245 @@
+//! `admin upgrade`, `admin switch` and `admin set-origin`: follow a
+//! deployment's origin (`[origin] refspec`) to a new commit, or change it.
+
+use anyhow::{anyhow, bail, Result};
+use oxtree_store::repo::KeyFile;
+use oxtree_store::Checksum;
+use oxtree_sysroot::deploy::{deploy, DeployOptions};
+use oxtree_sysroot::{Deployment, Sysroot, WriteOptions};
+
+use super::{open, parse_index, print_write};
+use crate::cmd::{Command, Context};
+use crate::{admin_opts, flag, opt};
+
+pub static UPGRADE: Command = Command {
+    name: "upgrade",
+    usage: "",
+    summary: "Construct new tree from current origin and deploy it, if it changed",
+    opts: admin_opts![
+        opt!("os", "OSNAME", "Use a different operating system root than the current one"),
+        flag!("reboot", 'r', "Reboot after a successful upgrade"),
+        flag!("allow-downgrade", "Permit deployment of chronologically older trees"),
+        opt!("override-commit", "CHECKSUM", "Deploy CHECKSUM instead of the latest tree"),
+        flag!("pull-only", "Do not create a deployment, just download"),
+        flag!("deploy-only", "Do not pull, only deploy"),
+        flag!("stage", "Complete deployment at OS shutdown"),
+    ],
+    repo: false,
+    run: upgrade,
+    subcommands: &[],
+};
+
+pub static SWITCH: Command = Command {
+    name: "switch",
+    usage: "REF",
+    summary: "Construct new tree from REF and deploy it",
+    opts: admin_opts![
+        opt!("os", "OSNAME", "Use a different operating system root than the current one"),
+        flag!("reboot", 'r', "Reboot after switching trees"),
+    ],
+    repo: false,
+    run: switch,
+    subcommands: &[],
+};
+
+pub static SET_ORIGIN: Command = Command {
+    name: "set-origin",
+    usage: "REMOTENAME URL [BRANCH]",
+    summary: "Set Origin and create a new origin file",
+    opts: admin_opts![
+        opt!("index", "INDEX", "Operate on the deployment INDEX, starting from zero"),
+        opt!("set", "KEY=VALUE", "Set config option KEY=VALUE for remote"),
+    ],
+    repo: false,
+    run: set_origin,
+    subcommands: &[],
+};
+
+/// The stateroot: `--os`, else the booted deployment's.
+fn stateroot(ctx: &Context, s: &Sysroot) -> Result<String> {
+    match ctx.args.get("os") {
+        Some(o) => Ok(o.to_string()),
+        None => match s.booted_deployment() {
+            Some(b) => Ok(b.stateroot.clone()),
+            None => bail!("Not currently booted into an OSTree system and no --os= argument given"),
+        },
+    }
+}
+
+/// The merge deployment of `os` and a copy of its origin.
+fn merge_and_origin(s: &Sysroot, os: &str) -> Result<(Deployment, KeyFile)> {
+    let Some(m) = s.merge_deployment(os).cloned() else { bail!("No previous deployment for OS '{os}'") };
+    let Some(origin) = m.origin.clone() else { bail!("No origin known for deployment {}", m.name()) };
+    if let Some(state) = origin.get("origin", "unconfigured-state") {
+        bail!("{state}");
+    }
+    Ok((m, origin))
+}
+
+fn refspec_of(origin: &KeyFile, d: &Deployment) -> Result<String> {
+    origin
+        .get("origin", "refspec")
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("No origin/refspec in current deployment origin ({})", d.name()))
+}
+
+/// Pulls the origin's ref (or `commit` for it) when it names a remote.
+fn pull_origin(ctx: &Context, s: &Sysroot, refspec: &str, commit: Option<&str>) -> Result<()> {
+    let Some((remote, name)) = refspec.split_once(':') else { return Ok(()) };
+    let r = match commit {
+        Some(c) => format!("{name}@{c}"),
+        None => name.to_string(),
+    };
+    crate::cmd::pull::pull_into(s.repo(), remote, vec![r], &ctx.args, true)
+}
+
+fn timestamp(s: &Sysroot, c: &Checksum) -> Result<u64> {
+    Ok(s.repo().load_commit(c)?.timestamp)
+}
+
+fn format_time(t: u64) -> String {
+    let (y, m, d) = oxtree_store::calendar::civil_from_days((t / 86400) as i64);
+    let r = t % 86400;
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", r / 3600, r / 60 % 60, r % 60)
+}
+
+/// Deploys `commit` with `origin` in place of the merge deployment.
+fn deploy_new(s: &mut Sysroot, os: &str, commit: Checksum, origin: KeyFile) -> Result<()> {
+    let opts = DeployOptions {
+        stateroot: os.to_string(),
+        commit: Some(commit),
+        origin: Some(origin),
+        write: WriteOptions::default(),
+        ..Default::default()
+    };
+    let r = deploy(s, &opts)?;
+    if let Some(d) = &r.etc {
+        println!("{}", d.summary());
+    }
+    print_write(&r.write);
+    Ok(())
+}
+
+fn upgrade(ctx: &Context) -> Result<()> {
+    let a = &ctx.args;
+    if a.flag("pull-only") && a.flag("deploy-only") {
+        bail!("Cannot simultaneously specify --pull-only and --deploy-only");
+    }
+    if a.flag("pull-only") && a.flag("reboot") {
+        bail!("Cannot simultaneously specify --pull-only and --reboot");
+    }
+    let mut s = open(ctx)?;
+    if a.flag("stage") {
+        bail!("--stage: staged deployments (finalized at shutdown) are not supported yet; upgrade without --stage");
+    }
+    let _lock = s.lock()?;
+    let os = stateroot(ctx, &s)?;
+    let (merge, mut origin) = merge_and_origin(&s, &os)?;
+    let refspec = refspec_of(&origin, &merge)?;
+    // What only held for the old deployment does not carry over.
+    origin.remove_group("libostree-transient");
+    let override_commit = a.get("override-commit");
+    match override_commit {
+        Some(c) => origin.set("origin", "override-commit", c),
+        None => {
+            origin.unset("origin", "override-commit");
+        }
+    }
+    if !a.flag("deploy-only") {
+        pull_origin(ctx, &s, &refspec, override_commit)?;
+    }
+    let new = match override_commit {
+        Some(c) => s.repo().resolve_rev(c, false)?,
+        None => s.repo().resolve_rev(&refspec, false)?,
+    }
+    .ok_or_else(|| anyhow!("Refspec '{refspec}' not found"))?;
+    let old = Checksum::from_hex(&merge.csum).map_err(|e| anyhow!("{e}"))?;
+    if new == old {
+        println!("No update available.");
+        return Ok(());
+    }
+    if !a.flag("allow-downgrade") {
+        let (tn, to) = (timestamp(&s, &new)?, timestamp(&s, &old)?);
+        if tn < to {
+            bail!(
+                "Upgrade target revision '{new}' with timestamp '{}' is chronologically older than current revision '{old}' with timestamp '{}'; use --allow-downgrade to permit",
+                format_time(tn),
+                format_time(to)
+            );
+        }
+    }
+    if a.flag("pull-only") {
+        return Ok(());
+    }
+    deploy_new(&mut s, &os, new, origin)?;
+    if a.flag("reboot") {
+        reboot()?;
+    }
+    Ok(())
+}
+
+fn switch(ctx: &Context) -> Result<()> {
+    let target = ctx.arg(0, "REF")?;
+    let mut s = open(ctx)?;
+    let _lock = s.lock()?;
+    let os = stateroot(ctx, &s)?;
+    let (merge, origin) = merge_and_origin(&s, &os)?;
+    let old_refspec = refspec_of(&origin, &merge)?;
+    let new_refspec = match (target.split_once(':'), old_refspec.split_once(':')) {
+        (Some(_), _) => target.to_string(),
+        (None, Some((remote, _))) => format!("{remote}:{target}"),
+        (None, None) => target.to_string(),
+    };
+    if new_refspec == old_refspec {
+        bail!("Old and new refs are equal: {new_refspec}");
+    }
+    let mut new_origin = KeyFile::new();
+    new_origin.set("origin", "refspec", &new_refspec);
+    pull_origin(ctx, &s, &new_refspec, None)?;
+    let new = s.repo().resolve_rev(&new_refspec, false)?.ok_or_else(|| anyhow!("Refspec '{new_refspec}' not found"))?;
+    deploy_new(&mut s, &os, new, new_origin)?;
+    if ctx.args.flag("reboot") {
+        reboot()?;
+    }
+    Ok(())
+}
+
+fn reboot() -> Result<()> {
+    let st = std::process::Command::new("systemctl").arg("reboot").status()?;
+    if !st.success() {
+        bail!("systemctl reboot: {st}");
+    }
+    Ok(())
+}
+
+fn set_origin(ctx: &Context) -> Result<()> {
+    let remote = ctx.arg(0, "REMOTENAME")?;
+    let url = ctx.arg(1, "URL")?;
+    let branch = ctx.args.args.get(2).cloned();
+    let mut s = open(ctx)?;
+    let _lock = s.lock()?;
+    let target = match ctx.args.get("index") {
+        Some(i) => s.deployments()[parse_index(&s, i)?].clone(),
+        None => match s.booted_deployment() {
+            Some(b) => b.clone(),
+            None => bail!("Not currently booted into an OSTree system"),
+        },
+    };
+    let mut options = Vec::new();
+    for kv in ctx.args.all("set") {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("Invalid --set '{kv}': expected KEY=VALUE"))?;
+        options.push((k.to_string(), v.to_string()));
+    }
+    let mut repo = oxtree_store::Repo::open(s.repo().path())?;
+    repo.add_remote(remote, Some(url), &options, true, false)?;
+    let mut origin = target.origin.clone().unwrap_or_default();
+    let old = origin.get("origin", "refspec").unwrap_or("").to_string();
+    let old_ref = old.split_once(':').map_or(old.as_str(), |(_, r)| r).to_string();
+    let name = branch.unwrap_or(old_ref);
+    if name.is_empty() {
+        bail!("No branch given and deployment {} has no origin refspec", target.name());
+    }
+    origin.set("origin", "refspec", &format!("{remote}:{name}"));
+    s.write_origin(&target, &origin)?;
+    Ok(())
+}

@@ -1,0 +1,279 @@
+//! The deployment manager against the real `ostree admin`.
+//!
+//! - The sysroot experiment recorded from ostree 2022.7 (`tests/golden/sysroot/`) replays
+//!   byte for byte with oxtree standing in for `ostree`: layout, bootlinks, BLS entries,
+//!   `syslinux.cfg`, deployment refs, `/etc` merge results and `admin status`.
+//! - The same experiment with the two tools taking turns, call by call, gives the same
+//!   transcript: each reads and continues what the other wrote.
+//! - Bad input (no kernel, two kernels, a missing stateroot, a full `/boot`) is refused with
+//!   a clear error and leaves the deployments as they were.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn experiment_script() -> PathBuf {
+    golden_dir().join("sysroot/run-experiment.sh")
+}
+
+fn expected_transcript() -> String {
+    std::fs::read_to_string(golden_dir().join("sysroot/expected-output-2022.7.txt")).unwrap()
+}
+
+/// Runs the experiment with `bin_dir` first on `PATH`; returns stdout+stderr.
+fn run_experiment(w: &TempDir, bin_dir: &Path) -> String {
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let o = Command::new("sh")
+        .arg(experiment_script())
+        .arg(w.join("exp"))
+        .env("PATH", path)
+        .env("TZ", "UTC")
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "experiment failed ({}):\n{text}", o.status);
+    text
+}
+
+fn assert_transcript(got: &str, what: &str) {
+    let want = expected_transcript();
+    if got != want {
+        let diff: Vec<String> = got
+            .lines()
+            .zip(want.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(10)
+            .map(|(i, (a, b))| format!("line {}:\n  got:  {a}\n  want: {b}", i + 1))
+            .collect();
+        panic!(
+            "{what}: transcript differs from ostree 2022.7's ({} vs {} lines)\n{}",
+            got.lines().count(),
+            want.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+#[test]
+fn golden_experiment_replays_exactly() {
+    if !is_root() {
+        eprintln!("skipped: the experiment needs root (a bare system repo keeps owners)");
+        return;
+    }
+    let w = TempDir::new("admin-golden");
+    let bin = w.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(oxtree_bin(), bin.join("ostree")).unwrap();
+    let got = run_experiment(&w, &bin);
+    assert_transcript(&got, "oxtree alone");
+}
+
+#[test]
+fn tools_taking_turns_continue_each_others_sysroot() {
+    require_ostree();
+    if !is_root() {
+        eprintln!("skipped: the experiment needs root");
+        return;
+    }
+    let w = TempDir::new("admin-mixed");
+    let bin = w.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let real = String::from_utf8(Command::new("sh").arg("-c").arg("command -v ostree").output().unwrap().stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    // Every call alternates: deploys, status, refs and commits each go to
+    // one tool, then the other, so every step reads the other's work.
+    let shim = format!(
+        "#!/bin/sh\nc={counter}\nn=$(cat \"$c\" 2>/dev/null || echo 0)\necho $((n + 1)) > \"$c\"\n\
+         if [ $((n % 2)) = 0 ]; then exec {real} \"$@\"; else exec {ox} \"$@\"; fi\n",
+        counter = w.join("counter").display(),
+        ox = oxtree_bin(),
+    );
+    std::fs::write(bin.join("ostree"), shim).unwrap();
+    sh(&format!("chmod +x {}", bin.join("ostree").display()));
+    let got = run_experiment(&w, &bin);
+    assert_transcript(&got, "ostree and oxtree taking turns");
+    // And the other phase: oxtree first.
+    std::fs::write(w.join("counter"), "1").unwrap();
+    let got = run_experiment(&w, &bin);
+    assert_transcript(&got, "oxtree and ostree taking turns");
+}
+
+/// A sysroot with one deployment of a good commit, and a repo to make more.
+struct Fixture {
+    w: TempDir,
+    sysroot: String,
+    repo: String,
+}
+
+fn make_os(root: &Path, kernels: &[&str]) {
+    for k in kernels {
+        let d = root.join(format!("usr/lib/modules/{k}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("vmlinuz"), format!("kernel {k}\n")).unwrap();
+        std::fs::write(d.join("initramfs.img"), format!("initramfs {k}\n")).unwrap();
+    }
+    std::fs::create_dir_all(root.join("usr/etc")).unwrap();
+    std::fs::write(root.join("usr/etc/os-release"), "ID=testos\nPRETTY_NAME=\"TestOS 1\"\n").unwrap();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::write(root.join("usr/bin/sh"), "binary\n").unwrap();
+}
+
+impl Fixture {
+    fn new(tag: &str) -> Fixture {
+        let w = TempDir::new(tag);
+        let repo = w.join("repo").display().to_string();
+        let sysroot = w.join("sysroot").display().to_string();
+        ox(&["init", "--repo", &repo, "--mode=archive"]);
+        make_os(&w.join("good"), &["6.1.0"]);
+        ox(&["commit", "--repo", &repo, "-b", "os/good", "--tree", &format!("dir={}", w.join("good").display())]);
+        ox(&["admin", "init-fs", &sysroot]);
+        ox(&["admin", "os-init", "--sysroot", &sysroot, "testos"]);
+        let f = Fixture { w, sysroot, repo };
+        f.pull("os/good");
+        f.admin(&["deploy", "--os=testos", "--karg=root=LABEL=ROOT", "os/good"]);
+        f
+    }
+
+    fn pull(&self, r: &str) {
+        ox(&["pull-local", &format!("--repo={}/ostree/repo", self.sysroot), &self.repo, r]);
+    }
+
+    fn commit(&self, name: &str, kernels: &[&str]) {
+        let t = self.w.join(name);
+        make_os(&t, kernels);
+        ox(&["commit", "--repo", &self.repo, "-b", &format!("os/{name}"), "--tree", &format!("dir={}", t.display())]);
+        self.pull(&format!("os/{name}"));
+    }
+
+    fn admin(&self, args: &[&str]) -> String {
+        let mut a = vec!["admin"];
+        a.extend_from_slice(&args[..1]);
+        let s = format!("--sysroot={}", self.sysroot);
+        a.push(&s);
+        a.extend_from_slice(&args[1..]);
+        ox(&a)
+    }
+
+    fn admin_err(&self, args: &[&str]) -> String {
+        let mut a = vec!["admin"];
+        a.extend_from_slice(&args[..1]);
+        let s = format!("--sysroot={}", self.sysroot);
+        a.push(&s);
+        a.extend_from_slice(&args[1..]);
+        let o = ox_out(&a);
+        assert!(!o.status.success(), "{a:?} should fail");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// What boots: status, the live entries and the deployment directories.
+    fn state(&self) -> String {
+        let mut s = self.admin(&["status"]);
+        let entries = Path::new(&self.sysroot).join("boot/loader/entries");
+        let mut names: Vec<_> = std::fs::read_dir(&entries).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        for n in names {
+            s.push_str(&std::fs::read_to_string(n).unwrap());
+        }
+        let deploy = Path::new(&self.sysroot).join("ostree/deploy/testos/deploy");
+        let mut dirs: Vec<_> =
+            std::fs::read_dir(deploy).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        dirs.sort();
+        s.push_str(&dirs.join("\n"));
+        s
+    }
+}
+
+#[test]
+fn bad_input_leaves_the_deployments_as_they_were() {
+    if !is_root() {
+        eprintln!("skipped: deployments keep owners, which needs root");
+        return;
+    }
+    let f = Fixture::new("admin-bad");
+    let before = f.state();
+
+    f.commit("nokernel", &[]);
+    let e = f.admin_err(&["deploy", "--os=testos", "os/nokernel"]);
+    assert!(e.contains("Failed to find kernel in /usr/lib/modules, /usr/lib/ostree-boot or /boot"), "{e}");
+    assert_eq!(f.state(), before);
+
+    f.commit("twokernels", &["6.1.0", "6.2.0"]);
+    let e = f.admin_err(&["deploy", "--os=testos", "os/twokernels"]);
+    assert!(e.contains("more than one kernel") && e.contains("6.1.0,6.2.0"), "{e}");
+    assert_eq!(f.state(), before);
+
+    let e = f.admin_err(&["deploy", "--os=nosuchos", "os/good"]);
+    assert!(e.contains("Stateroot 'nosuchos' does not exist"), "{e}");
+    assert_eq!(f.state(), before);
+
+    let e = f.admin_err(&["deploy", "--os=testos", "os/missing-ref"]);
+    assert!(e.contains("os/missing-ref"), "{e}");
+    assert_eq!(f.state(), before);
+
+    let e = f.admin_err(&["deploy", "--os=testos", "--karg-delete=nosuch", "os/good"]);
+    assert!(e.contains("No key 'nosuch' found"), "{e}");
+    assert_eq!(f.state(), before);
+
+    let e = f.admin_err(&["undeploy", "7"]);
+    assert!(e.contains("Out of range deployment index 7, expected < 1"), "{e}");
+    let e = f.admin_err(&["pin", "x1"]);
+    assert!(e.contains("Invalid index: x1"), "{e}");
+    assert_eq!(f.state(), before);
+}
+
+#[test]
+fn full_boot_partition_fails_cleanly() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small /boot needs root");
+        return;
+    }
+    let f = Fixture::new("admin-fullboot");
+    // A new kernel that cannot fit: /boot becomes a 1 MiB tmpfs holding
+    // the current boot files, and the new kernel is 4 MiB.
+    let big = f.w.join("big");
+    make_os(&big, &["6.9.0"]);
+    let mut kernel = vec![0u8; 4 << 20];
+    for (i, b) in kernel.iter_mut().enumerate() {
+        *b = (i * 7 % 251) as u8;
+    }
+    std::fs::write(big.join("usr/lib/modules/6.9.0/vmlinuz"), &kernel).unwrap();
+    ox(&["commit", "--repo", &f.repo, "-b", "os/big", "--tree", &format!("dir={}", big.display())]);
+    f.pull("os/big");
+    let boot = Path::new(&f.sysroot).join("boot");
+    let saved = f.w.join("boot-saved");
+    sh(&format!("cp -a {b} {s}", b = boot.display(), s = saved.display()));
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&boot)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let guard = Unmount(boot.clone());
+    sh(&format!("cp -a {s}/. {b}/", b = boot.display(), s = saved.display()));
+    let before = f.state();
+    let e = f.admin_err(&["deploy", "--os=testos", "os/big"]);
+    assert!(e.contains("No space left on device") && e.contains("boot/ostree/testos-"), "{e}");
+    assert_eq!(f.state(), before, "the old deployment still boots, and nothing half-made is listed");
+    // Once there is room again, the deploy goes through.
+    drop(guard);
+    sh(&format!("cp -a {s}/. {b}/", b = boot.display(), s = saved.display()));
+    f.admin(&["deploy", "--os=testos", "os/big"]);
+    assert!(f.admin(&["status"]).lines().count() >= 4);
+}
