@@ -16,8 +16,8 @@ use oxtree_store::prune::{prune, PruneOptions};
 use oxtree_store::repo::RefSpec;
 use oxtree_store::Checksum;
 
+use crate::fsops::remove_all;
 use crate::load::parse_deploy_name;
-use crate::write::remove_all;
 use crate::{Error, Sysroot};
 
 /// Cleans up `sysroot`; prunes its repository when `prune_repo`. Returns

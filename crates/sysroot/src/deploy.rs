@@ -17,8 +17,8 @@ use oxtree_store::repo::KeyFile;
 use oxtree_store::Checksum;
 
 use crate::etc::EtcDiff;
+use crate::fsops::{self, remove_all};
 use crate::load::parse_deploy_name;
-use crate::write::remove_all;
 use crate::{etc, kernel, Deployment, Error, KernelArgs, Sysroot, WriteOptions, WriteReport};
 
 /// What to deploy, and how.
@@ -120,7 +120,10 @@ fn make_deployment(
     let origin_path = deploy_dir.join(format!("{name}.origin"));
     remove_all(&root)?;
     let made = (|| {
-        let co = CheckoutOptions { process_passthrough_whiteouts: true, ..Default::default() };
+        // As root (the normal case) files keep the commit's owners; a build
+        // system making an image without root gets them as its own.
+        let user_mode = !rustix::process::geteuid().is_root();
+        let co = CheckoutOptions { process_passthrough_whiteouts: true, user_mode, ..Default::default() };
         checkout(sysroot.repo(), commit, &root, &co)?;
         let layout = kernel::find(&root, sysroot.debug().no_dtb)?;
         prepare_etc(&root)?;
@@ -148,10 +151,7 @@ fn make_deployment(
         let mut bootconfig = BootEntry::new();
         bootconfig.set("options", &options);
         if let Some(o) = &opts.origin {
-            let tmp = deploy_dir.join(format!(".{name}.origin.tmp"));
-            std::fs::write(&tmp, o.to_text()).map_err(Error::io(&tmp))?;
-            std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::io(&tmp))?;
-            std::fs::rename(&tmp, &origin_path).map_err(Error::io(&origin_path))?;
+            fsops::write_atomic(&origin_path, o.to_text().as_bytes())?;
         }
         if !sysroot.debug().mutable_deployments {
             set_immutable(&root, true);
@@ -250,8 +250,13 @@ pub fn deploy(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<DeployRepor
     let write = match sysroot.write_deployments(list, &opts.write) {
         Ok(w) => w,
         Err(e) => {
-            let dir = sysroot.deployment_dir(&d);
-            discard(&dir, &sysroot.origin_path(&d));
+            // A failure after the commit point (a sync after the rename,
+            // the clean-up) leaves the new list live: then the deployment
+            // stays. Only one that nothing boots is removed.
+            let live = sysroot.reload().is_ok() && sysroot.deployments().iter().any(|x| x.same(&d));
+            if !live {
+                discard(&sysroot.deployment_dir(&d), &sysroot.origin_path(&d));
+            }
             return Err(e);
         }
     };
@@ -277,7 +282,8 @@ impl Sysroot {
             .unwrap_or_else(|| format!("ostree-{}-{}.conf", self.deployments().len() - index, d.stateroot));
         let mut e = d.bootconfig.clone();
         e.set("options", &kargs.to_string());
-        e.write(&self.path().join(format!("boot/loader.{}/entries/{file}", self.bootversion())))?;
+        let path = self.path().join(format!("boot/loader.{}/entries/{file}", self.bootversion()));
+        fsops::write_atomic(&path, e.to_text().as_bytes())?;
         self.reload()
     }
 
@@ -287,6 +293,19 @@ impl Sysroot {
         let mut list = self.deployments().to_vec();
         let d = list.get_mut(index).ok_or_else(|| Error::Invalid(format!("no deployment {index}")))?;
         d.bootconfig.set("options", &kargs.to_string());
+        self.write_deployments(list, opts)
+    }
+
+    /// Makes deployment `index` the default (index 0), keeping the others
+    /// in their order: a rollback to an earlier deployment, or forward to
+    /// a pending one (`admin set-default`, newer OSTree's command).
+    pub fn set_default(&mut self, index: usize, opts: &WriteOptions) -> Result<WriteReport, Error> {
+        let mut list = self.deployments().to_vec();
+        if index >= list.len() {
+            return Err(Error::Invalid(format!("Out of range deployment index {index}, expected < {}", list.len())));
+        }
+        let d = list.remove(index);
+        list.insert(0, d);
         self.write_deployments(list, opts)
     }
 
@@ -311,11 +330,7 @@ impl Sysroot {
 
     /// Replaces a deployment's `.origin` file (atomically, durably).
     pub fn write_origin(&self, d: &Deployment, origin: &KeyFile) -> Result<(), Error> {
-        let path = self.origin_path(d);
-        let tmp = path.with_file_name(format!(".{}.origin.tmp", d.name()));
-        std::fs::write(&tmp, origin.to_text()).map_err(Error::io(&tmp))?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::io(&tmp))?;
-        std::fs::rename(&tmp, &path).map_err(Error::io(&path))?;
+        fsops::write_atomic(&self.origin_path(d), origin.to_text().as_bytes())?;
         crate::write::bump_mtime(self.path())
     }
 }

@@ -212,7 +212,7 @@ fn carry(modified: &Path, new: &Path, rel: &str) -> Result<(), Error> {
 pub fn merge(orig: &Path, modified: &Path, new: &Path) -> Result<EtcDiff, Error> {
     let d = diff(orig, modified)?;
     for r in &d.removed {
-        crate::write::remove_all(&new.join(r))?;
+        crate::fsops::remove_all(&new.join(r))?;
     }
     for r in d.modified.iter().chain(&d.added) {
         carry(modified, new, r)?;

@@ -211,6 +211,7 @@ pub fn find(root: &Path, no_dtb: bool) -> Result<KernelLayout, Error> {
 /// Hardlinks `src` to `dest`, or copies it (keeping mode and owner) when
 /// they are on different file systems or the link count is exhausted.
 pub(crate) fn link_or_copy(src: &Path, dest: &Path) -> Result<(), Error> {
+    crate::fsops::point("link", dest)?;
     match std::fs::hard_link(src, dest) {
         Ok(()) => Ok(()),
         Err(e)
@@ -233,8 +234,8 @@ pub(crate) fn copy_file(src: &Path, dest: &Path) -> Result<(), Error> {
     std::fs::copy(src, &tmp).map_err(Error::io(&tmp))?;
     let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
     std::fs::set_permissions(&tmp, meta.permissions()).map_err(Error::io(&tmp))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, dest).map_err(Error::io(dest))
+    crate::fsops::fsync(&tmp)?;
+    crate::fsops::rename(&tmp, dest)
 }
 
 fn link_tree(src: &Path, dest: &Path) -> Result<(), Error> {

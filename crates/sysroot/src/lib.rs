@@ -26,6 +26,7 @@ pub mod cleanup;
 pub mod deploy;
 mod deployment;
 pub mod etc;
+mod fsops;
 pub mod kargs;
 pub mod kernel;
 pub mod layout;
@@ -157,6 +158,11 @@ impl Sysroot {
     /// The debug flags in effect.
     pub fn debug(&self) -> DebugFlags {
         self.debug
+    }
+
+    /// Replaces the debug flags (by default those of `$OSTREE_SYSROOT_DEBUG`).
+    pub fn set_debug(&mut self, flags: DebugFlags) {
+        self.debug = flags;
     }
 
     /// The live boot version (`boot/loader -> loader.N`).

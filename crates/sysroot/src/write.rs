@@ -18,12 +18,12 @@
 //! the rename, so a crash at any point boots the old list or the new one.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd;
 use std::path::Path;
 
 use oxtree_bootloader::BootEntry;
 use oxtree_store::gvariant::Value;
 
+use crate::fsops::{self, remove_all, swap_symlink};
 use crate::load::read_version_link;
 use crate::{kernel, Deployment, Error, KernelArgs, Sysroot};
 
@@ -84,38 +84,11 @@ pub(crate) fn bump_mtime(sysroot: &Path) -> Result<(), Error> {
     std::fs::File::open(&p).and_then(|f| f.set_modified(now)).map_err(Error::io(&p))
 }
 
-fn rm_rf(p: &Path) -> Result<(), Error> {
-    match p.symlink_metadata() {
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p).map_err(Error::io(p)),
-        Ok(_) => std::fs::remove_file(p).map_err(Error::io(p)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::Io(p.display().to_string(), e)),
-    }
-}
-
-pub(crate) fn remove_all(p: &Path) -> Result<(), Error> {
-    rm_rf(p)
-}
-
-fn fsync_dir(p: &Path) -> Result<(), Error> {
-    std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(Error::io(p))
-}
-
-/// Points symlink `link` at `target` by renaming a new symlink over it.
-fn swap_symlink(link: &Path, target: &str) -> Result<(), Error> {
-    let name = link.file_name().unwrap_or_default().to_string_lossy();
-    let tmp = link.with_file_name(format!("{name}.tmp"));
-    rm_rf(&tmp)?;
-    std::os::unix::fs::symlink(target, &tmp).map_err(Error::io(&tmp))?;
-    std::fs::rename(&tmp, link).map_err(Error::io(link))?;
-    fsync_dir(link.parent().unwrap_or(Path::new(".")))
-}
-
 /// Builds `ostree/boot.B.S` with a link per deployment (not yet pointed
 /// to: see [`swap_bootlinks`]).
 fn write_bootlinks(sysroot: &Path, b: u32, s: u32, deployments: &[Deployment]) -> Result<(), Error> {
     let dir = sysroot.join(format!("ostree/boot.{b}.{s}"));
-    rm_rf(&dir)?;
+    remove_all(&dir)?;
     std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
     for d in deployments {
         let parent = dir.join(&d.stateroot).join(&d.bootcsum);
@@ -125,9 +98,9 @@ fn write_bootlinks(sysroot: &Path, b: u32, s: u32, deployments: &[Deployment]) -
             .map_err(Error::io(&link))?;
     }
     for d in deployments {
-        fsync_dir(&dir.join(&d.stateroot).join(&d.bootcsum))?;
+        fsops::fsync(&dir.join(&d.stateroot).join(&d.bootcsum))?;
     }
-    fsync_dir(&dir)
+    fsops::fsync(&dir)
 }
 
 /// Makes `ostree/boot.B` point to `boot.B.S`.
@@ -308,17 +281,20 @@ impl Sysroot {
                     == Some(true);
             let loader = sysroot.join(format!("boot/loader.{nb}"));
             let entries_dir = loader.join("entries");
-            rm_rf(&entries_dir)?;
+            remove_all(&entries_dir)?;
             std::fs::create_dir_all(&entries_dir).map_err(Error::io(&entries_dir))?;
             let multi_os = new.iter().any(|d| d.stateroot != new[0].stateroot);
             let n = new.len();
             let mut entries = Vec::with_capacity(n);
             for d in &new {
                 let e = self.boot_entry(d, n, nb, multi_os, bootprefix)?;
-                e.write(&entries_dir.join(format!("ostree-{}-{}.conf", n - d.index, d.stateroot)))?;
+                fsops::write_atomic(
+                    &entries_dir.join(format!("ostree-{}-{}.conf", n - d.index, d.stateroot)),
+                    e.to_text().as_bytes(),
+                )?;
                 entries.push(e);
             }
-            fsync_dir(&entries_dir)?;
+            fsops::fsync(&entries_dir)?;
             for (d, e) in new.iter_mut().zip(&entries) {
                 d.bootconfig = e.clone();
             }
@@ -332,7 +308,7 @@ impl Sysroot {
             if boot.join("boot").symlink_metadata().is_err() {
                 std::os::unix::fs::symlink(".", boot.join("boot")).map_err(Error::io(&boot.join("boot")))?;
             }
-            fsync_dir(&loader)?;
+            fsops::fsync(&loader)?;
             self.full_sync()?;
             swap_symlink(&boot.join("loader"), &format!("loader.{nb}"))?;
             report = WriteReport {
@@ -362,10 +338,8 @@ impl Sysroot {
             eprintln!("fifreeze watchdog was run");
             return Err(Error::Invalid("Full sync: During fsfreeze-thaw: aborting due to test-fifreeze".into()));
         }
-        for p in [self.path().join("ostree"), self.path().join("boot")] {
-            let f = std::fs::File::open(&p).map_err(Error::io(&p))?;
-            rustix::fs::syncfs(f.as_fd()).map_err(|e| Error::Io(p.display().to_string(), e.into()))?;
-        }
+        fsops::syncfs(&self.path().join("ostree"))?;
+        fsops::syncfs(&self.path().join("boot"))?;
         Ok(())
     }
 }
