@@ -12,7 +12,8 @@
 #   KEEP_LOGS=1   keep the per-run logs (their path is printed)
 #   DROP_CACHES=0 never drop the page cache, even where that is possible
 #   OPS="..."     which groups to run after the commits (which make the repos
-#                 the others use): any of fsck checkout pull delta (default: all)
+#                 the others use): any of fsck checkout pull delta deploy
+#                 (default: all)
 #   UPDATE=DIR    the updated tree of the delta pair (default: CORPUS-update,
 #                 made by scripts/make-update.sh)
 #
@@ -44,6 +45,15 @@
 #   delta-pull        each tool's delta, with `summary -u` by that tool, served by
 #                     nginx and pulled with `pull --require-static-deltas` into a
 #                     bare-user repo holding main^ (made untimed)
+#   deploy            the corpus made deployable (kernel and initramfs moved to
+#                     usr/lib/modules/KVER/, /etc to usr/etc) and committed by
+#                     ostree with an update of it (the update tree, else 50
+#                     changed files) into a sysroot (untimed); each tool runs
+#                     `admin deploy --os=bench --karg=root=LABEL=ROOT C1` in a
+#                     copy of that sysroot (repo hardlinked), no bootloader (BLS
+#                     entries only), deployments left mutable
+#   redeploy          then `admin deploy --os=bench C2` in the same sysroot: the
+#                     small update, merging /etc from the first
 #   delta-apply-xz,   oxtree only: `static-delta apply-offline` of its delta with
 #   delta-apply-zstd  xz parts and with zstd parts (--compression=zstd), each
 #                     into a bare-user repo holding main^
@@ -80,7 +90,7 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- tools
-OPS=${OPS:-fsck checkout pull delta}
+OPS=${OPS:-fsck checkout pull delta deploy}
 want() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ -x /usr/bin/time ] || apt_install time
 if want pull && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light; fi
@@ -419,8 +429,75 @@ elif want delta; then
   echo "  deltas skipped: no update tree ($update); make one with scripts/make-update.sh"
 fi
 
+# ---------------------------------------------------------------- deploy
+# make_deployable DIR: the layout OSTree deploys (what a compose step makes
+# of a root file system): the kernel and initramfs in usr/lib/modules/KVER/,
+# nothing else in /boot, /etc as usr/etc.
+make_deployable() {
+  local d=$1 kver
+  kver=$(ls "$d/usr/lib/modules" | head -n 1)
+  [ -n "$kver" ] && [ -f "$d/boot/vmlinuz-$kver" ] || { echo "no kernel in $d/boot for usr/lib/modules/$kver" >&2; return 1; }
+  mv "$d/boot/vmlinuz-$kver" "$d/usr/lib/modules/$kver/vmlinuz"
+  mv "$d/boot/initrd.img-$kver" "$d/usr/lib/modules/$kver/initramfs.img"
+  rm -rf "$d/boot"/* "$d"/vmlinuz* "$d"/initrd.img*
+  if [ -d "$d/etc" ] && [ ! -e "$d/usr/etc" ]; then mv "$d/etc" "$d/usr/etc" && mkdir "$d/etc"; fi
+}
+if want deploy; then
+  update=${UPDATE:-$corpus-update}
+  src=$work/deploy-src
+  section "admin deploy (the corpus made deployable, then redeploy after a small update)"
+  cp -a "$corpus" "$work/deploy-v1" && make_deployable "$work/deploy-v1"
+  if [ -d "$update" ]; then
+    cp -a "$update" "$work/deploy-v2" && make_deployable "$work/deploy-v2"
+    echo "  update: the corpus after apt-get upgrade ($(wc -l <"$update/.update-packages" 2>/dev/null || echo '?') packages)"
+  else
+    # No update tree: a small synthetic update (50 changed documentation files).
+    cp -a "$work/deploy-v1" "$work/deploy-v2"
+    find "$work/deploy-v2/usr/share/doc" -type f -name copyright | head -n 50 | while read -r f; do echo >>"$f"; done
+    echo "  update: 50 changed files (no update tree; make one with scripts/make-update.sh)"
+  fi
+  "$OSTREE_BIN" --repo="$src" init --mode=bare >/dev/null
+  "$OSTREE_BIN" --repo="$src" commit -b main --no-xattrs --timestamp=2026-01-01T00:00:00Z "$work/deploy-v1" >/dev/null
+  "$OSTREE_BIN" --repo="$src" commit -b main --no-xattrs --timestamp=2026-02-01T00:00:00Z "$work/deploy-v2" >/dev/null
+  c1=$("$OSTREE_BIN" --repo="$src" rev-parse main^)
+  c2=$("$OSTREE_BIN" --repo="$src" rev-parse main)
+  # One sysroot holding both commits; every run deploys into a copy whose
+  # repo is hardlinked to it (as cp -al makes it).
+  template=$work/deploy-template
+  "$OSTREE_BIN" admin init-fs "$template" >/dev/null
+  "$OSTREE_BIN" admin os-init --sysroot="$template" bench >/dev/null
+  "$OSTREE_BIN" --repo="$template/ostree/repo" pull-local "$src" "$c1" "$c2" >/dev/null
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      bin=$(tool_bin "$tool")
+      sysroot=$work/deploy-$tool.$round
+      cp -al "$template" "$sysroot"
+      # Deployments stay mutable (no chattr +i) so that the script can delete them.
+      measure deploy "$tool" "$round" env OSTREE_SYSROOT_DEBUG=mutable-deployments \
+        "$bin" admin deploy --sysroot="$sysroot" --os=bench --karg=root=LABEL=ROOT "$c1"
+      measure redeploy "$tool" "$round" env OSTREE_SYSROOT_DEBUG=mutable-deployments \
+        "$bin" admin deploy --sysroot="$sysroot" --os=bench "$c2"
+    done
+  done
+fi
+
 # ---------------------------------------------------------------- interop
 section "interop checks (untimed)"
+if want deploy && [ -d "$work/deploy-oxtree.$ROUNDS" ]; then
+  if "$OSTREE_BIN" admin status --sysroot="$work/deploy-oxtree.$ROUNDS" >"$work/logs/deploy-status.log" 2>&1 &&
+    grep -q "bench $c2" "$work/logs/deploy-status.log"; then
+    echo "  deploy: the real ostree reads oxtree's sysroot: ok"
+  else
+    echo "  deploy: the real ostree does NOT read oxtree's sysroot:"; sed 's/^/      /' "$work/logs/deploy-status.log"
+    failures=$((failures + 1))
+  fi
+  if diff -r --no-dereference "$work/deploy-oxtree.$ROUNDS/boot" "$work/deploy-ostree.$ROUNDS/boot" >"$work/logs/deploy-boot.diff" 2>&1; then
+    echo "  deploy: same /boot (entries, kernels) from both tools: ok"
+  else
+    echo "  deploy: /boot differs between the tools:"; head -n 20 "$work/logs/deploy-boot.diff" | sed 's/^/      /'
+    failures=$((failures + 1))
+  fi
+fi
 for mode in bare-user archive; do
   ox=$work/oxtree-$mode os=$work/ostree-$mode
   if [ ! -d "$ox/objects" ] || ! "$OSTREE_BIN" --repo="$ox" rev-parse main >/dev/null 2>&1; then
@@ -467,7 +544,7 @@ section "results: median wall time over $ROUNDS rounds, highest peak RSS (drop c
 fmt='%-24s %10s %10s %8s %14s %14s %8s\n'
 printf "$fmt" operation "ostree s" "oxtree s" "ox/os" "ostree KiB" "oxtree KiB" "RSS ox/os"
 for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout checkout-H checkout-C checkout-archive \
-  checkout-archive-nocache pull pull-resume delta-generate delta-pull; do
+  checkout-archive-nocache pull pull-resume delta-generate delta-pull deploy redeploy; do
   read -r os_t os_m < <(stat_of "$op.ostree")
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op" "$os_t" "$ox_t" "$(ratio "$os_t" "$ox_t")" "$os_m" "$ox_m" "$(ratio "$os_m" "$ox_m")"

@@ -13,6 +13,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::sysroot::{make_os, Fixture};
 use common::*;
 
 fn experiment_script() -> PathBuf {
@@ -105,91 +106,6 @@ fn tools_taking_turns_continue_each_others_sysroot() {
     assert_transcript(&got, "oxtree and ostree taking turns");
 }
 
-/// A sysroot with one deployment of a good commit, and a repo to make more.
-struct Fixture {
-    w: TempDir,
-    sysroot: String,
-    repo: String,
-}
-
-fn make_os(root: &Path, kernels: &[&str]) {
-    for k in kernels {
-        let d = root.join(format!("usr/lib/modules/{k}"));
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("vmlinuz"), format!("kernel {k}\n")).unwrap();
-        std::fs::write(d.join("initramfs.img"), format!("initramfs {k}\n")).unwrap();
-    }
-    std::fs::create_dir_all(root.join("usr/etc")).unwrap();
-    std::fs::write(root.join("usr/etc/os-release"), "ID=testos\nPRETTY_NAME=\"TestOS 1\"\n").unwrap();
-    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
-    std::fs::write(root.join("usr/bin/sh"), "binary\n").unwrap();
-}
-
-impl Fixture {
-    fn new(tag: &str) -> Fixture {
-        let w = TempDir::new(tag);
-        let repo = w.join("repo").display().to_string();
-        let sysroot = w.join("sysroot").display().to_string();
-        ox(&["init", "--repo", &repo, "--mode=archive"]);
-        make_os(&w.join("good"), &["6.1.0"]);
-        ox(&["commit", "--repo", &repo, "-b", "os/good", "--tree", &format!("dir={}", w.join("good").display())]);
-        ox(&["admin", "init-fs", &sysroot]);
-        ox(&["admin", "os-init", "--sysroot", &sysroot, "testos"]);
-        let f = Fixture { w, sysroot, repo };
-        f.pull("os/good");
-        f.admin(&["deploy", "--os=testos", "--karg=root=LABEL=ROOT", "os/good"]);
-        f
-    }
-
-    fn pull(&self, r: &str) {
-        ox(&["pull-local", &format!("--repo={}/ostree/repo", self.sysroot), &self.repo, r]);
-    }
-
-    fn commit(&self, name: &str, kernels: &[&str]) {
-        let t = self.w.join(name);
-        make_os(&t, kernels);
-        ox(&["commit", "--repo", &self.repo, "-b", &format!("os/{name}"), "--tree", &format!("dir={}", t.display())]);
-        self.pull(&format!("os/{name}"));
-    }
-
-    fn admin(&self, args: &[&str]) -> String {
-        let mut a = vec!["admin"];
-        a.extend_from_slice(&args[..1]);
-        let s = format!("--sysroot={}", self.sysroot);
-        a.push(&s);
-        a.extend_from_slice(&args[1..]);
-        ox(&a)
-    }
-
-    fn admin_err(&self, args: &[&str]) -> String {
-        let mut a = vec!["admin"];
-        a.extend_from_slice(&args[..1]);
-        let s = format!("--sysroot={}", self.sysroot);
-        a.push(&s);
-        a.extend_from_slice(&args[1..]);
-        let o = ox_out(&a);
-        assert!(!o.status.success(), "{a:?} should fail");
-        String::from_utf8_lossy(&o.stderr).into_owned()
-    }
-
-    /// What boots: status, the live entries and the deployment directories.
-    fn state(&self) -> String {
-        let mut s = self.admin(&["status"]);
-        let entries = Path::new(&self.sysroot).join("boot/loader/entries");
-        let mut names: Vec<_> = std::fs::read_dir(&entries).unwrap().map(|e| e.unwrap().path()).collect();
-        names.sort();
-        for n in names {
-            s.push_str(&std::fs::read_to_string(n).unwrap());
-        }
-        let deploy = Path::new(&self.sysroot).join("ostree/deploy/testos/deploy");
-        let mut dirs: Vec<_> =
-            std::fs::read_dir(deploy).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        dirs.sort();
-        s.push_str(&dirs.join("\n"));
-        s
-    }
-}
-
 #[test]
 fn bad_input_leaves_the_deployments_as_they_were() {
     if !is_root() {
@@ -276,4 +192,33 @@ fn full_boot_partition_fails_cleanly() {
     sh(&format!("cp -a {s}/. {b}/", b = boot.display(), s = saved.display()));
     f.admin(&["deploy", "--os=testos", "os/big"]);
     assert!(f.admin(&["status"]).lines().count() >= 4);
+}
+
+#[test]
+fn deployment_roots_are_immutable_until_removed() {
+    if !is_root() {
+        eprintln!("skipped: chattr +i needs root");
+        return;
+    }
+    let f = Fixture::new("admin-immutable");
+    f.commit("v2", &["6.1.0"]);
+    // Without OSTREE_SYSROOT_DEBUG=mutable-deployments, as in production.
+    let o = Command::new(oxtree_bin())
+        .args(["admin", "deploy", &format!("--sysroot={}", f.sysroot), "--os=testos", "os/v2"])
+        .env_remove("OSTREE_SYSROOT_DEBUG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = ox(&["admin", &format!("--sysroot={}", f.sysroot), "--print-current-dir"]);
+    let dir = dir.trim();
+    let flags = Command::new("lsattr").args(["-d", dir]).output().unwrap();
+    let flags = String::from_utf8_lossy(&flags.stdout).into_owned();
+    if !flags.split_whitespace().next().unwrap_or("").contains('i') {
+        eprintln!("skipped: this file system does not keep the immutable flag ({flags})");
+        return;
+    }
+    assert!(std::fs::write(Path::new(dir).join("new-file"), "x").is_err(), "an immutable root takes no new files");
+    // Undeploying clears the flag and removes the directory.
+    f.admin(&["undeploy", "0"]);
+    assert!(!Path::new(dir).exists(), "{dir} should be gone");
 }

@@ -1,6 +1,8 @@
 //! `demo`: the whole job end to end on a generated tree — init, commit,
-//! check out, compare, fsck — printing what happened. Not an ostree
-//! command; it is what the README's first command runs.
+//! check out, compare, fsck — then the OS-update half: a bootable tree
+//! deployed into a sysroot, upgraded to a second commit, and rolled back,
+//! with `admin status` after each step. Not an ostree command; it is what
+//! the README's first command runs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ use crate::opt;
 pub static COMMAND: Command = Command {
     name: "demo",
     usage: "[DIR]",
-    summary: "Run init, commit, checkout and fsck on a generated tree (oxtree only)",
+    summary: "Run init, commit, checkout, fsck, deploy, upgrade and rollback on generated trees (oxtree only)",
     opts: &[opt!("files", "N", "How many files to generate (default: 3000)")],
     repo: false,
     run,
@@ -147,11 +149,131 @@ fn run(ctx: &Context) -> Result<()> {
         report.commits_verified,
         t3.elapsed()
     );
+    deployments(&base, &repo)?;
     println!(
-        "done in {:.2?} (setup {:.2?}); try: oxtree --repo={} log demo/main",
+        "done in {:.2?} (setup {:.2?}); try: oxtree --repo={} log demo/main, oxtree admin status --sysroot={}",
         t.elapsed(),
         t0 - t,
-        repo_path.display()
+        repo_path.display(),
+        base.join("sysroot").display()
     );
+    Ok(())
+}
+
+/// A bootable tree as a compose step makes one: the kernel and initramfs
+/// in `usr/lib/modules/KVER/`, the default configuration in `usr/etc`.
+fn bootable_tree(root: &Path, version: u32) -> Result<()> {
+    let kdir = root.join("usr/lib/modules/6.1.0-demo");
+    std::fs::create_dir_all(&kdir)?;
+    let blob = |tag: &str, n: usize| -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(tag.len() as u8)).collect()
+    };
+    std::fs::write(kdir.join("vmlinuz"), blob("kernel", 256 << 10))?;
+    std::fs::write(kdir.join("initramfs.img"), blob("initramfs", 128 << 10))?;
+    std::fs::create_dir_all(root.join("usr/etc"))?;
+    std::fs::write(root.join("usr/etc/os-release"), "NAME=\"Demo OS\"\nID=demo\nPRETTY_NAME=\"Demo OS\"\n")?;
+    std::fs::write(root.join("usr/etc/demo.conf"), format!("setting = {version}\n"))?;
+    std::fs::create_dir_all(root.join("usr/bin"))?;
+    std::fs::write(root.join("usr/bin/hello"), format!("#!/bin/sh\necho hello from version {version}\n"))?;
+    std::fs::set_permissions(root.join("usr/bin/hello"), std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+fn commit_os(
+    repo: &Repo,
+    tree: &Path,
+    version: u32,
+    parent: Option<oxtree_store::Checksum>,
+) -> Result<oxtree_store::Checksum> {
+    use oxtree_store::gvariant::Value;
+    let mut tx = repo.transaction()?;
+    let root = write_directory(&tx, tree, &CommitFilter::default())?.write(&tx)?;
+    let mut metadata = oxtree_store::object::CommitMetadata::default();
+    metadata.set("version", Value::Str(version.to_string().into()));
+    let info = CommitInfo {
+        subject: format!("demo OS version {version}"),
+        timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() + u64::from(version),
+        parent,
+        metadata,
+        ..Default::default()
+    };
+    let c = write_commit(&tx, &info, root)?;
+    tx.set_ref("demo/os", Some(c))?;
+    tx.commit()?;
+    Ok(c)
+}
+
+fn show_status(s: &oxtree_sysroot::Sysroot) {
+    for line in super::admin::status::text(s).lines() {
+        println!("     {line}");
+    }
+}
+
+/// Steps 7-10: compose, deploy, upgrade, roll back.
+fn deployments(base: &Path, repo: &Repo) -> Result<()> {
+    use oxtree_sysroot::deploy::{deploy, DeployOptions};
+    use oxtree_sysroot::{layout, KernelArgs, Sysroot, WriteOptions};
+    let t = Instant::now();
+    let v1 = base.join("os-v1");
+    bootable_tree(&v1, 1)?;
+    let c1 = commit_os(repo, &v1, 1, None)?;
+    println!("7. composed a bootable tree (kernel 6.1.0-demo, initramfs, /usr/etc) and committed it as demo/os version 1 ({c1})");
+
+    let sysroot = base.join("sysroot");
+    layout::init_fs(&sysroot, true, 1)?;
+    layout::os_init(&sysroot, "demo")?;
+    let mut s = Sysroot::open(&sysroot)?;
+    // Left mutable (no chattr +i on the deployment roots), so that the demo
+    // directory can be deleted with rm -rf.
+    s.set_debug(oxtree_sysroot::DebugFlags { mutable_deployments: true, ..s.debug() });
+    let pull = |s: &Sysroot| -> Result<()> {
+        oxtree_fetch::pull_local(repo, s.repo(), &["demo/os".to_string()], &Default::default())?;
+        Ok(())
+    };
+    pull(&s)?;
+    let mut origin = oxtree_store::repo::KeyFile::new();
+    origin.set("origin", "refspec", "demo/os");
+    let mut opts = DeployOptions {
+        stateroot: "demo".into(),
+        commit: Some(c1),
+        origin: Some(origin),
+        kargs: Some(KernelArgs::parse("root=LABEL=demo-root quiet")),
+        write: WriteOptions::default(),
+        ..Default::default()
+    };
+    let r = deploy(&mut s, &opts)?;
+    println!(
+        "8. made a sysroot at {} and deployed version 1 ({:.2?}): {}",
+        sysroot.display(),
+        t.elapsed(),
+        r.write.message()
+    );
+    show_status(&s);
+
+    // The administrator changes /etc; the upgrade carries it over.
+    let etc = s.deployment_dir(&r.deployment).join("etc");
+    std::fs::write(etc.join("local.conf"), "made on this machine\n")?;
+    let v2 = base.join("os-v2");
+    bootable_tree(&v2, 2)?;
+    let c2 = commit_os(repo, &v2, 2, Some(c1))?;
+    pull(&s)?;
+    opts.commit = Some(c2);
+    opts.kargs = None;
+    let t = Instant::now();
+    let r = deploy(&mut s, &opts)?;
+    let etc2 = s.deployment_dir(&r.deployment).join("etc");
+    if std::fs::read_to_string(etc2.join("local.conf")).ok().as_deref() != Some("made on this machine\n") {
+        bail!("the upgrade lost /etc/local.conf");
+    }
+    println!(
+        "9. upgraded to version 2 ({c2}) in {:.2?}; {}; version 1 stays as the rollback",
+        t.elapsed(),
+        r.etc.as_ref().map(|d| d.summary()).unwrap_or_default()
+    );
+    show_status(&s);
+
+    let w = s.set_default(1, &WriteOptions::default())?;
+    println!("10. rolled back: version 1 boots by default again ({})", w.message());
+    show_status(&s);
     Ok(())
 }

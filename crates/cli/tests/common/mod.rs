@@ -3,6 +3,8 @@
 //! snapshots of directory trees for bit-for-bit comparison.
 #![allow(dead_code)]
 
+pub mod sysroot;
+
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -18,7 +18,7 @@ mod deploy;
 mod init;
 mod kargs;
 mod pin;
-mod status;
+pub(crate) mod status;
 mod undeploy;
 mod upgrade;
 
@@ -50,6 +50,7 @@ pub static COMMAND: Command = Command {
         &init::OS_INIT,
         &kargs::KARGS,
         &pin::COMMAND,
+        &undeploy::SET_DEFAULT,
         &upgrade::SET_ORIGIN,
         &status::COMMAND,
         &upgrade::SWITCH,

@@ -3,6 +3,7 @@
 use anyhow::Result;
 use oxtree_store::gvariant::Value;
 use oxtree_store::Checksum;
+use oxtree_sysroot::Sysroot;
 
 use super::open;
 use crate::admin_opts;
@@ -20,9 +21,14 @@ pub static COMMAND: Command = Command {
 
 fn run(ctx: &Context) -> Result<()> {
     let s = open(ctx)?;
+    print!("{}", text(&s));
+    Ok(())
+}
+
+/// `admin status`'s text for a sysroot.
+pub fn text(s: &Sysroot) -> String {
     if s.deployments().is_empty() {
-        println!("No deployments.");
-        return Ok(());
+        return "No deployments.\n".to_string();
     }
     let booted = s.booted_deployment().cloned();
     // Pending: the first of the booted stateroot's deployments before the
@@ -73,6 +79,5 @@ fn run(ctx: &Context) -> Result<()> {
             }
         }
     }
-    print!("{out}");
-    Ok(())
+    out
 }

@@ -1,4 +1,5 @@
-//! `admin undeploy` and `admin cleanup`.
+//! `admin undeploy`, `admin set-default` and `admin cleanup`: changing
+//! the list without deploying.
 
 use anyhow::{bail, Result};
 use oxtree_sysroot::WriteOptions;
@@ -14,6 +15,16 @@ pub static COMMAND: Command = Command {
     opts: admin_opts![],
     repo: false,
     run,
+    subcommands: &[],
+};
+
+pub static SET_DEFAULT: Command = Command {
+    name: "set-default",
+    usage: "INDEX",
+    summary: "Set deployment INDEX as the default (rollback)",
+    opts: admin_opts![],
+    repo: false,
+    run: set_default,
     subcommands: &[],
 };
 
@@ -40,6 +51,20 @@ fn run(ctx: &Context) -> Result<()> {
     let w = s.write_deployments(list, &WriteOptions::default())?;
     print_write(&w);
     println!("Deleted deployment {}", target.name());
+    Ok(())
+}
+
+fn set_default(ctx: &Context) -> Result<()> {
+    let text = ctx.arg(0, "INDEX")?;
+    let mut s = open(ctx)?;
+    let _lock = s.lock()?;
+    let i = parse_index(&s, text)?;
+    if i == 0 {
+        println!("Deployment 0 is already the default");
+        return Ok(());
+    }
+    let w = s.set_default(i, &WriteOptions::default())?;
+    print_write(&w);
     Ok(())
 }
 
