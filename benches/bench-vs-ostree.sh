@@ -11,9 +11,9 @@
 #   OXTREE=PATH   use this oxtree binary and skip `cargo build --release -p oxtree`
 #   KEEP_LOGS=1   keep the per-run logs (their path is printed)
 #   DROP_CACHES=0 never drop the page cache, even where that is possible
-#   OPS="..."     which groups to run after the commits (which make the repos
-#                 the others use): any of fsck checkout pull delta deploy
-#                 (default: all)
+#   OPS="..."     which groups to run: any of commit fsck checkout pull delta
+#                 deploy (default: all); the commits run whenever fsck,
+#                 checkout or pull do (they make the repos those use)
 #   UPDATE=DIR    the updated tree of the delta pair (default: CORPUS-update,
 #                 made by scripts/make-update.sh)
 #
@@ -90,7 +90,7 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- tools
-OPS=${OPS:-fsck checkout pull delta deploy}
+OPS=${OPS:-commit fsck checkout pull delta deploy}
 want() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ -x /usr/bin/time ] || apt_install time
 if want pull && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light; fi
@@ -201,6 +201,8 @@ measure() {
 
 # ---------------------------------------------------------------- commits
 for mode in bare-user archive; do
+  # The repos the commits make are what fsck, checkout and pull work on.
+  want fsck || want checkout || want pull || want commit || break
   section "commit ($mode)"
   for round in $(seq 1 "$ROUNDS"); do
     for tool in $(order "$round"); do
@@ -440,7 +442,8 @@ make_deployable() {
   mv "$d/boot/vmlinuz-$kver" "$d/usr/lib/modules/$kver/vmlinuz"
   mv "$d/boot/initrd.img-$kver" "$d/usr/lib/modules/$kver/initramfs.img"
   rm -rf "$d/boot"/* "$d"/vmlinuz* "$d"/initrd.img*
-  if [ -d "$d/etc" ] && [ ! -e "$d/usr/etc" ]; then mv "$d/etc" "$d/usr/etc" && mkdir "$d/etc"; fi
+  # (ostree 2022.7 refuses a tree with both, even with /etc empty.)
+  if [ -d "$d/etc" ] && [ ! -e "$d/usr/etc" ]; then mv "$d/etc" "$d/usr/etc"; fi
 }
 if want deploy; then
   update=${UPDATE:-$corpus-update}
@@ -457,16 +460,17 @@ if want deploy; then
     echo "  update: 50 changed files (no update tree; make one with scripts/make-update.sh)"
   fi
   "$OSTREE_BIN" --repo="$src" init --mode=bare >/dev/null
-  "$OSTREE_BIN" --repo="$src" commit -b main --no-xattrs --timestamp=2026-01-01T00:00:00Z "$work/deploy-v1" >/dev/null
-  "$OSTREE_BIN" --repo="$src" commit -b main --no-xattrs --timestamp=2026-02-01T00:00:00Z "$work/deploy-v2" >/dev/null
-  c1=$("$OSTREE_BIN" --repo="$src" rev-parse main^)
-  c2=$("$OSTREE_BIN" --repo="$src" rev-parse main)
+  "$OSTREE_BIN" --repo="$src" commit -b bench/v1 --no-xattrs --timestamp=2026-01-01T00:00:00Z "$work/deploy-v1" >/dev/null
+  "$OSTREE_BIN" --repo="$src" commit -b bench/v2 --no-xattrs --timestamp=2026-02-01T00:00:00Z "$work/deploy-v2" >/dev/null
+  c2=$("$OSTREE_BIN" --repo="$src" rev-parse bench/v2)
   # One sysroot holding both commits; every run deploys into a copy whose
   # repo is hardlinked to it (as cp -al makes it).
   template=$work/deploy-template
-  "$OSTREE_BIN" admin init-fs "$template" >/dev/null
+  mkdir -p "$template" && "$OSTREE_BIN" admin init-fs "$template" >/dev/null
   "$OSTREE_BIN" admin os-init --sysroot="$template" bench >/dev/null
-  "$OSTREE_BIN" --repo="$template/ostree/repo" pull-local "$src" "$c1" "$c2" >/dev/null
+  # By ref: a deploy prunes the system repo down to what refs and
+  # deployments reach, which would take an unreferenced second commit.
+  "$OSTREE_BIN" --repo="$template/ostree/repo" pull-local "$src" bench/v1 bench/v2 >/dev/null
   for round in $(seq 1 "$ROUNDS"); do
     for tool in $(order "$round"); do
       bin=$(tool_bin "$tool")
@@ -474,9 +478,9 @@ if want deploy; then
       cp -al "$template" "$sysroot"
       # Deployments stay mutable (no chattr +i) so that the script can delete them.
       measure deploy "$tool" "$round" env OSTREE_SYSROOT_DEBUG=mutable-deployments \
-        "$bin" admin deploy --sysroot="$sysroot" --os=bench --karg=root=LABEL=ROOT "$c1"
+        "$bin" admin deploy --sysroot="$sysroot" --os=bench --karg=root=LABEL=ROOT bench/v1
       measure redeploy "$tool" "$round" env OSTREE_SYSROOT_DEBUG=mutable-deployments \
-        "$bin" admin deploy --sysroot="$sysroot" --os=bench "$c2"
+        "$bin" admin deploy --sysroot="$sysroot" --os=bench bench/v2
     done
   done
 fi
@@ -499,6 +503,7 @@ if want deploy && [ -d "$work/deploy-oxtree.$ROUNDS" ]; then
   fi
 fi
 for mode in bare-user archive; do
+  want fsck || want checkout || want pull || want commit || break
   ox=$work/oxtree-$mode os=$work/ostree-$mode
   if [ ! -d "$ox/objects" ] || ! "$OSTREE_BIN" --repo="$ox" rev-parse main >/dev/null 2>&1; then
     echo "  $mode: oxtree's repo has no commit; nothing to check"

@@ -31,6 +31,9 @@ pub fn make_os(root: &Path, kernels: &[&str]) {
     }
     std::fs::create_dir_all(root.join("usr/etc")).unwrap();
     std::fs::write(root.join("usr/etc/os-release"), "ID=testos\nPRETTY_NAME=\"TestOS 1\"\n").unwrap();
+    // Mount points a booted deployment needs (the physical root, /var).
+    std::fs::create_dir_all(root.join("sysroot")).unwrap();
+    std::fs::create_dir_all(root.join("var")).unwrap();
     std::fs::create_dir_all(root.join("usr/bin")).unwrap();
     std::fs::write(root.join("usr/bin/sh"), "binary\n").unwrap();
 }
