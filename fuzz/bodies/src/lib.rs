@@ -15,10 +15,12 @@
 //! without libFuzzer. See `fuzz/README.md`.
 #![deny(unsafe_code)]
 
+mod boot;
 mod checkout;
 mod delta;
 mod filez;
 mod sign;
+pub use boot::boot_config;
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
@@ -55,6 +57,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("sign_keyfile", sign_keyfile),
     ("openpgp_keyring", openpgp_keyring),
     ("openpgp_signatures", openpgp_signatures),
+    ("boot_config", boot_config),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

@@ -1,0 +1,38 @@
+//! Boot configuration read from disk: BLS entries (any `ostree-*.conf` in
+//! `/boot/loader/entries`, which other tools write too), an existing
+//! `syslinux.cfg` that is regenerated, and kernel command lines.
+
+use oxtree_bootloader::{syslinux, uboot, BootEntry};
+use oxtree_sysroot::KernelArgs;
+
+/// Parses `data` as a BLS entry, a syslinux.cfg and a kernel command line;
+/// checks that what is written reads back the same.
+pub fn boot_config(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let e = BootEntry::parse(text);
+    let out = e.to_text();
+    let again = BootEntry::parse(&out);
+    assert_eq!(again.to_text(), out, "BLS entry {text:?} changes through to_text");
+    for k in ["title", "version", "options", "linux", "initrd"] {
+        assert_eq!(again.get(k), e.get(k), "key {k} of {text:?}");
+    }
+    // The same text as an existing syslinux.cfg to regenerate around the
+    // entry: either an error or, when the entry's kernel is OSTree's (under
+    // /ostree/; others are kept as foreign blocks, as OSTree keeps them), a
+    // config that regenerates to itself.
+    let ours = again.get("linux").is_some_and(|l| l.starts_with("/ostree/"));
+    let entries = [again];
+    if let (Ok(cfg), true) = (syslinux::regenerate(text, &entries, false), ours) {
+        if let Ok(cfg2) = syslinux::regenerate(&cfg, &entries, false) {
+            assert_eq!(syslinux::regenerate(&cfg2, &entries, false).ok().as_deref(), Some(cfg2.as_str()));
+        }
+    }
+    let _ = uboot::generate(&entries, Some(text));
+    let mut k = KernelArgs::parse(text);
+    let words = k.to_words();
+    assert_eq!(KernelArgs::parse(&k.to_string()).to_words(), words, "kargs {text:?}");
+    k.replace("ostree=/ostree/boot.1/os/c/0");
+    assert_eq!(k.values("ostree"), [Some("/ostree/boot.1/os/c/0")]);
+    let _ = k.delete("ostree");
+    assert!(!k.contains_key("ostree"));
+}
