@@ -49,7 +49,7 @@ const VERBOSE: Opt = flag!("verbose", 'v', "Print debug information during comma
 const VERSION: Opt = flag!("version", "Print version information and exit");
 
 /// The parsed command line of one command.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Parsed {
     values: HashMap<&'static str, Vec<String>>,
     /// Positional arguments.
@@ -66,6 +66,11 @@ impl Parsed {
         self.values.get(long).and_then(|v| v.last()).map(String::as_str)
     }
     /// Every value of a repeatable option, in order.
+    /// Turns on a flag (a command that runs another's code with an option
+    /// of its own choosing).
+    pub fn set_flag(&mut self, long: &'static str) {
+        self.values.entry(long).or_default().push(String::new());
+    }
     pub fn all(&self, long: &str) -> Vec<&str> {
         self.values.get(long).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default()
     }

@@ -37,7 +37,9 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        if std::env::var_os("KEEP_TEST_DIRS").is_none() {
+        if std::env::var_os("KEEP_TEST_DIRS").is_none() && std::fs::remove_dir_all(&self.0).is_err() {
+            // Deployment roots a test left immutable (chattr +i).
+            let _ = Command::new("chattr").arg("-R").arg("-i").arg(&self.0).output();
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }

@@ -84,13 +84,49 @@ fn refspec_of(origin: &KeyFile, d: &Deployment) -> Result<String> {
 }
 
 /// Pulls the origin's ref (or `commit` for it) when it names a remote.
-fn pull_origin(ctx: &Context, s: &Sysroot, refspec: &str, commit: Option<&str>) -> Result<()> {
+/// With `not_older_than`, a commit older than that one is refused before
+/// its content is fetched and before the ref moves.
+fn pull_origin(
+    ctx: &Context,
+    s: &Sysroot,
+    refspec: &str,
+    commit: Option<&str>,
+    not_older_than: Option<&Checksum>,
+) -> Result<()> {
     let Some((remote, name)) = refspec.split_once(':') else { return Ok(()) };
     let r = match commit {
         Some(c) => format!("{name}@{c}"),
         None => name.to_string(),
     };
-    crate::cmd::pull::pull_into(s.repo(), remote, vec![r], &ctx.args, true)
+    let mut args = ctx.args.clone();
+    if let Some(old) = not_older_than {
+        let url = s.repo().remote_option(remote, "url")?.unwrap_or_default();
+        match url.strip_prefix("file://") {
+            // The pull's own check compares with the ref it replaces.
+            None => args.set_flag("timestamp-check"),
+            Some(path) if commit.is_none() => {
+                let src = oxtree_store::Repo::open(std::path::Path::new(path))?;
+                if let Some(new) = src.resolve_rev(name, true)? {
+                    check_not_older(s, &src, &new, old)?;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    crate::cmd::pull::pull_into(s.repo(), remote, vec![r], &args, true)
+}
+
+/// Refuses `new` (in `new_repo`) if it is older than the deployed `old`.
+fn check_not_older(s: &Sysroot, new_repo: &oxtree_store::Repo, new: &Checksum, old: &Checksum) -> Result<()> {
+    let (tn, to) = (new_repo.load_commit(new)?.timestamp, timestamp(s, old)?);
+    if tn < to {
+        bail!(
+            "Upgrade target revision '{new}' with timestamp '{}' is chronologically older than current revision '{old}' with timestamp '{}'; use --allow-downgrade to permit",
+            format_time(tn),
+            format_time(to)
+        );
+    }
+    Ok(())
 }
 
 fn timestamp(s: &Sysroot, c: &Checksum) -> Result<u64> {
@@ -145,28 +181,44 @@ fn upgrade(ctx: &Context) -> Result<()> {
             origin.unset("origin", "override-commit");
         }
     }
+    let old = Checksum::from_hex(&merge.csum).map_err(|e| anyhow!("{e}"))?;
+    let guard = if a.flag("allow-downgrade") { None } else { Some(&old) };
     if !a.flag("deploy-only") {
-        pull_origin(ctx, &s, &refspec, override_commit)?;
+        // The pull checks the ref's new commit before fetching it; an
+        // override commit is checked below, once its commit is here.
+        pull_origin(ctx, &s, &refspec, override_commit, guard.filter(|_| override_commit.is_none()))?;
     }
-    let new = match override_commit {
+    let mut new = match override_commit {
         Some(c) => s.repo().resolve_rev(c, false)?,
         None => s.repo().resolve_rev(&refspec, false)?,
     }
     .ok_or_else(|| anyhow!("Refspec '{refspec}' not found"))?;
-    let old = Checksum::from_hex(&merge.csum).map_err(|e| anyhow!("{e}"))?;
+    // An end-of-life commit may name the branch to move to
+    // (`ostree.endoflife-rebase`): follow it, on the same remote.
+    if override_commit.is_none() {
+        use oxtree_store::gvariant::Value;
+        let meta = s.repo().load_commit(&new)?.metadata;
+        if let Some(rebase) = meta.get("ostree.endoflife-rebase").and_then(Value::as_str) {
+            let target = match refspec.split_once(':') {
+                Some((remote, _)) => format!("{remote}:{rebase}"),
+                None => rebase.to_string(),
+            };
+            if let Some(why) = meta.get("ostree.endoflife").and_then(Value::as_str) {
+                println!("Branch {refspec} is end of life ({why}); following it to {target}");
+            }
+            if !a.flag("deploy-only") {
+                pull_origin(ctx, &s, &target, None, None)?;
+            }
+            new = s.repo().resolve_rev(&target, false)?.ok_or_else(|| anyhow!("Refspec '{target}' not found"))?;
+            origin.set("origin", "refspec", &target);
+        }
+    }
     if new == old {
         println!("No update available.");
         return Ok(());
     }
-    if !a.flag("allow-downgrade") {
-        let (tn, to) = (timestamp(&s, &new)?, timestamp(&s, &old)?);
-        if tn < to {
-            bail!(
-                "Upgrade target revision '{new}' with timestamp '{}' is chronologically older than current revision '{old}' with timestamp '{}'; use --allow-downgrade to permit",
-                format_time(tn),
-                format_time(to)
-            );
-        }
+    if let Some(old) = guard {
+        check_not_older(&s, s.repo(), &new, old)?;
     }
     if a.flag("pull-only") {
         return Ok(());
@@ -183,9 +235,15 @@ fn switch(ctx: &Context) -> Result<()> {
     let mut s = open(ctx)?;
     let _lock = s.lock()?;
     let os = stateroot(ctx, &s)?;
-    let (merge, origin) = merge_and_origin(&s, &os)?;
+    // Switching replaces the origin, so an `unconfigured-state` in the old
+    // one does not stop it.
+    let Some(merge) = s.merge_deployment(&os).cloned() else { bail!("No previous deployment for OS '{os}'") };
+    let Some(origin) = merge.origin.clone() else { bail!("No origin known for deployment {}", merge.name()) };
     let old_refspec = refspec_of(&origin, &merge)?;
+    let old_ref = old_refspec.split_once(':').map_or(old_refspec.as_str(), |(_, r)| r);
     let new_refspec = match (target.split_once(':'), old_refspec.split_once(':')) {
+        // `REMOTE:` keeps the branch and changes the remote.
+        (Some((remote, "")), _) => format!("{remote}:{old_ref}"),
         (Some(_), _) => target.to_string(),
         (None, Some((remote, _))) => format!("{remote}:{target}"),
         (None, None) => target.to_string(),
@@ -195,7 +253,7 @@ fn switch(ctx: &Context) -> Result<()> {
     }
     let mut new_origin = KeyFile::new();
     new_origin.set("origin", "refspec", &new_refspec);
-    pull_origin(ctx, &s, &new_refspec, None)?;
+    pull_origin(ctx, &s, &new_refspec, None, None)?;
     let new = s.repo().resolve_rev(&new_refspec, false)?.ok_or_else(|| anyhow!("Refspec '{new_refspec}' not found"))?;
     deploy_new(&mut s, &os, new, new_origin)?;
     if ctx.args.flag("reboot") {
