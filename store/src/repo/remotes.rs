@@ -11,6 +11,18 @@ fn group(name: &str) -> String {
     format!("remote \"{name}\"")
 }
 
+/// Writes remote `name`'s group: `url` (a remote served by a custom backend
+/// may have none), then `options`.
+fn set_remote(kf: &mut KeyFile, name: &str, url: Option<&str>, options: &[(String, String)]) {
+    let g = group(name);
+    if let Some(url) = url {
+        kf.set(&g, "url", url);
+    }
+    for (k, v) in options {
+        kf.set(&g, k, v);
+    }
+}
+
 /// Where a remote is defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RemoteSource {
@@ -106,6 +118,29 @@ impl Repo {
         }
     }
 
+    /// The checks both ways of adding a remote share. `existing` says where
+    /// the remote already is, and whether `force` may replace it there.
+    /// `Ok(false)`: leave it (`if_not_exists`); `Ok(true)`: go on and write.
+    fn may_add(
+        &self,
+        name: &str,
+        existing: Option<(String, bool)>,
+        if_not_exists: bool,
+        force: bool,
+    ) -> Result<bool, Error> {
+        validate_remote_name(name)?;
+        if if_not_exists && force {
+            return Err(Error::Invalid("Can only specify one of --if-not-exists and --force".into()));
+        }
+        match existing {
+            Some(_) if if_not_exists => Ok(false),
+            Some((whence, replaceable)) if !(force && replaceable) => {
+                Err(Error::Invalid(format!("Remote configuration for \"{name}\" already exists: {whence}")))
+            }
+            _ => Ok(true),
+        }
+    }
+
     /// Adds a remote to the repo config. `options` are written after `url`.
     /// With `if_not_exists`, an existing remote is left as it is; with
     /// `force`, it is replaced.
@@ -117,33 +152,18 @@ impl Repo {
         if_not_exists: bool,
         force: bool,
     ) -> Result<(), Error> {
-        validate_remote_name(name)?;
-        if if_not_exists && force {
-            return Err(Error::Invalid("Can only specify one of --if-not-exists and --force".into()));
+        // --force replaces a remote of the config, never one defined elsewhere.
+        let whence = self.remote_source(name).map(|src| match src {
+            RemoteSource::Config => ("(in config)".to_string(), true),
+            RemoteSource::File(f) => (format!("(in {})", f.display()), false),
+            RemoteSource::Parent(p) => (format!("(in parent repo {})", p.display()), false),
+        });
+        if !self.may_add(name, whence, if_not_exists, force)? {
+            return Ok(());
         }
-        if let Some(src) = self.remote_source(name) {
-            if if_not_exists {
-                return Ok(());
-            }
-            if !force || src != RemoteSource::Config {
-                let whence = match src {
-                    RemoteSource::Config => "(in config)".to_string(),
-                    RemoteSource::File(f) => format!("(in {})", f.display()),
-                    RemoteSource::Parent(p) => format!("(in parent repo {})", p.display()),
-                };
-                return Err(Error::Invalid(format!("Remote configuration for \"{name}\" already exists: {whence}")));
-            }
-        }
-        let g = group(name);
         let mut cfg = self.config().clone();
-        cfg.remove_group(&g);
-        // A remote served by a custom backend may have no URL.
-        if let Some(url) = url {
-            cfg.set(&g, "url", url);
-        }
-        for (k, v) in options {
-            cfg.set(&g, k, v);
-        }
+        cfg.remove_group(&group(name));
+        set_remote(&mut cfg, name, url, options);
         self.write_config(cfg)
     }
 
@@ -159,29 +179,13 @@ impl Repo {
         if_not_exists: bool,
         force: bool,
     ) -> Result<(), Error> {
-        validate_remote_name(name)?;
-        if if_not_exists && force {
-            return Err(Error::Invalid("Can only specify one of --if-not-exists and --force".into()));
+        let exists = path.exists() || self.remote_source(name).is_some();
+        let whence = exists.then(|| (format!("(in {})", path.display()), true));
+        if !self.may_add(name, whence, if_not_exists, force)? {
+            return Ok(());
         }
-        if path.exists() || self.remote_source(name).is_some() {
-            if if_not_exists {
-                return Ok(());
-            }
-            if !force {
-                return Err(Error::Invalid(format!(
-                    "Remote configuration for \"{name}\" already exists: (in {})",
-                    path.display()
-                )));
-            }
-        }
-        let g = group(name);
         let mut kf = KeyFile::new();
-        if let Some(url) = url {
-            kf.set(&g, "url", url);
-        }
-        for (k, v) in options {
-            kf.set(&g, k, v);
-        }
+        set_remote(&mut kf, name, url, options);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| Error::Io { path: dir.to_path_buf(), source: e })?;
         }

@@ -65,24 +65,23 @@ impl Fixture {
         self.pull(&format!("os/{name}"));
     }
 
+    /// `oxtree admin SUBCOMMAND --sysroot=S ARGS...`.
+    fn run_admin(&self, args: &[&str]) -> (Vec<String>, std::process::Output) {
+        let mut a: Vec<String> = vec!["admin".into(), args[0].into(), format!("--sysroot={}", self.sysroot)];
+        a.extend(args[1..].iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = ox_admin(&refs);
+        (a, o)
+    }
+
     pub fn admin(&self, args: &[&str]) -> String {
-        let mut a = vec!["admin"];
-        a.extend_from_slice(&args[..1]);
-        let s = format!("--sysroot={}", self.sysroot);
-        a.push(&s);
-        a.extend_from_slice(&args[1..]);
-        let o = ox_admin(&a);
+        let (a, o) = self.run_admin(args);
         assert!(o.status.success(), "oxtree {a:?} failed: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     pub fn admin_err(&self, args: &[&str]) -> String {
-        let mut a = vec!["admin"];
-        a.extend_from_slice(&args[..1]);
-        let s = format!("--sysroot={}", self.sysroot);
-        a.push(&s);
-        a.extend_from_slice(&args[1..]);
-        let o = ox_admin(&a);
+        let (a, o) = self.run_admin(args);
         assert!(!o.status.success(), "{a:?} should fail");
         String::from_utf8_lossy(&o.stderr).into_owned()
     }
