@@ -77,7 +77,7 @@ fn remove_old_deployments(sysroot: &Sysroot) -> Result<(), Error> {
             if Some((meta.dev(), meta.ino())) == running_root {
                 continue;
             }
-            clear_immutable(&path);
+            crate::fsops::set_immutable(&path, false);
             remove_all(&deploy.join(&os).join("backing").join(&name))?;
             let mut origin = path.clone().into_os_string();
             origin.push(".origin");
@@ -86,18 +86,6 @@ fn remove_old_deployments(sysroot: &Sysroot) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-/// Clears `chattr +i` on a deployment root so it can be deleted (best
-/// effort: file systems without the flag have nothing to clear).
-fn clear_immutable(path: &Path) {
-    if let Ok(f) = std::fs::File::open(path) {
-        if let Ok(flags) = rustix::fs::ioctl_getflags(&f) {
-            if flags.contains(rustix::fs::IFlags::IMMUTABLE) {
-                let _ = rustix::fs::ioctl_setflags(&f, flags - rustix::fs::IFlags::IMMUTABLE);
-            }
-        }
-    }
 }
 
 fn remove_unused_kernels(sysroot: &Sysroot) -> Result<(), Error> {

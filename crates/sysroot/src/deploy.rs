@@ -93,17 +93,6 @@ fn prepare_etc(root: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn set_immutable(path: &Path, on: bool) {
-    if let Ok(f) = std::fs::File::open(path) {
-        if let Ok(flags) = rustix::fs::ioctl_getflags(&f) {
-            let want = if on { flags | rustix::fs::IFlags::IMMUTABLE } else { flags - rustix::fs::IFlags::IMMUTABLE };
-            if want != flags {
-                let _ = rustix::fs::ioctl_setflags(&f, want);
-            }
-        }
-    }
-}
-
 /// Checks out and prepares the deployment; on error nothing is left.
 fn make_deployment(
     sysroot: &Sysroot,
@@ -154,7 +143,7 @@ fn make_deployment(
             fsops::write_atomic(&origin_path, o.to_text().as_bytes())?;
         }
         if !sysroot.debug().mutable_deployments {
-            set_immutable(&root, true);
+            fsops::set_immutable(&root, true);
         }
         let d = Deployment {
             index: 0,
@@ -176,7 +165,7 @@ fn make_deployment(
 }
 
 fn discard(root: &Path, origin: &Path) {
-    set_immutable(root, false);
+    fsops::set_immutable(root, false);
     let _ = remove_all(root);
     let _ = remove_all(origin);
 }

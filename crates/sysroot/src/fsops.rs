@@ -108,3 +108,16 @@ pub(crate) fn remove_all(p: &Path) -> Result<(), Error> {
         Err(e) => Err(Error::Io(p.display().to_string(), e)),
     }
 }
+
+/// Sets or clears `chattr +i` on a deployment root (best effort: a file
+/// system without the flag has nothing to set or clear).
+pub(crate) fn set_immutable(path: &Path, on: bool) {
+    if let Ok(f) = std::fs::File::open(path) {
+        if let Ok(flags) = rustix::fs::ioctl_getflags(&f) {
+            let want = if on { flags | rustix::fs::IFlags::IMMUTABLE } else { flags - rustix::fs::IFlags::IMMUTABLE };
+            if want != flags {
+                let _ = rustix::fs::ioctl_setflags(&f, want);
+            }
+        }
+    }
+}

@@ -149,12 +149,14 @@ impl Sysroot {
         commit.metadata.get("version").and_then(Value::as_str).map(str::to_string)
     }
 
-    fn same_boot_config(&self, a: &Deployment, b: &Deployment) -> bool {
+    /// Whether two deployments give the same boot entry (`versions`: each
+    /// commit's `version`, read once per write).
+    fn same_boot_config(a: &Deployment, b: &Deployment, versions: &HashMap<String, Option<String>>) -> bool {
         a.bootcsum == b.bootcsum
             && a.bootconfig.overlay_initrds() == b.bootconfig.overlay_initrds()
             && a.kargs_without_ostree() == b.kargs_without_ostree()
             && a.stateroot == b.stateroot
-            && self.commit_version(a) == self.commit_version(b)
+            && versions.get(&a.csum) == versions.get(&b.csum)
     }
 
     /// The boot entry of `d` (at `index` of `n`) for boot version `nb`,
@@ -162,6 +164,7 @@ impl Sysroot {
     fn boot_entry(
         &self,
         d: &Deployment,
+        version: Option<&str>,
         n: usize,
         nb: u32,
         multi_os: bool,
@@ -182,10 +185,10 @@ impl Sysroot {
             .or_else(|| os_release.get("ID"))
             .ok_or_else(|| Error::Invalid(format!("{}: No PRETTY_NAME or ID in /etc/os-release", d.relative_dir())))?;
         let mut title = name.clone();
-        if let Some(v) = self.commit_version(d).filter(|v| !v.is_empty()) {
-            if !name.contains(&v) {
+        if let Some(v) = version.filter(|v| !v.is_empty()) {
+            if !name.contains(v) {
                 title.push(' ');
-                title.push_str(&v);
+                title.push_str(v);
             }
         }
         title.push_str(" (ostree");
@@ -253,8 +256,14 @@ impl Sysroot {
             *s += 1;
         }
         let old_len = self.deployments().len();
-        let swap =
-            new.len() != old_len || new.iter().zip(self.deployments()).any(|(a, b)| !self.same_boot_config(a, b));
+        let mut versions: HashMap<String, Option<String>> = HashMap::new();
+        for d in new.iter().chain(self.deployments()) {
+            if !versions.contains_key(&d.csum) {
+                versions.insert(d.csum.clone(), self.commit_version(d));
+            }
+        }
+        let swap = new.len() != old_len
+            || new.iter().zip(self.deployments()).any(|(a, b)| !Self::same_boot_config(a, b, &versions));
         let sysroot = self.path().to_path_buf();
         let (b, s) = (self.bootversion(), self.subbootversion());
         let backend = self.bootloader()?;
@@ -287,7 +296,8 @@ impl Sysroot {
             let n = new.len();
             let mut entries = Vec::with_capacity(n);
             for d in &new {
-                let e = self.boot_entry(d, n, nb, multi_os, bootprefix)?;
+                let version = versions.get(&d.csum).cloned().flatten();
+                let e = self.boot_entry(d, version.as_deref(), n, nb, multi_os, bootprefix)?;
                 fsops::write_atomic(
                     &entries_dir.join(format!("ostree-{}-{}.conf", n - d.index, d.stateroot)),
                     e.to_text().as_bytes(),

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use super::open;
+use super::{open, stateroot};
 use crate::cmd::{Command, Context};
 use crate::{admin_opts, opt};
 
@@ -18,13 +18,7 @@ pub static COMMAND: Command = Command {
 
 fn run(ctx: &Context) -> Result<()> {
     let s = open(ctx)?;
-    let os = match ctx.args.get("os") {
-        Some(o) => o.to_string(),
-        None => match s.booted_deployment() {
-            Some(b) => b.stateroot.clone(),
-            None => bail!("Not currently booted into an OSTree system and no --os= argument given"),
-        },
-    };
+    let os = stateroot(ctx, &s)?;
     let Some(d) = s.merge_deployment(&os) else { bail!("No deployment for OS '{os}'") };
     let dir = s.deployment_dir(d);
     let diff = oxtree_sysroot::etc::diff(&dir.join("usr/etc"), &dir.join("etc"))?;

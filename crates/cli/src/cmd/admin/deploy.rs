@@ -5,7 +5,7 @@ use oxtree_store::repo::KeyFile;
 use oxtree_sysroot::deploy::{deploy, DeployOptions};
 use oxtree_sysroot::{KernelArgs, WriteOptions};
 
-use super::{open, print_write};
+use super::{open, print_deploy, stateroot};
 use crate::cmd::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
@@ -81,13 +81,7 @@ fn run(ctx: &Context) -> Result<()> {
         bail!("--stage: staged deployments (finalized at shutdown) are not supported yet; deploy without --stage");
     }
     let _lock = s.lock()?;
-    let os = match ctx.args.get("os") {
-        Some(o) => o.to_string(),
-        None => match s.booted_deployment() {
-            Some(b) => b.stateroot.clone(),
-            None => bail!("Not currently booted into an OSTree system and no --os= argument given"),
-        },
-    };
+    let os = stateroot(ctx, &s)?;
     let commit =
         s.repo().resolve_rev(refspec, false)?.ok_or_else(|| anyhow::anyhow!("Refspec '{refspec}' not found"))?;
     let origin = match ctx.args.get("origin-file") {
@@ -119,13 +113,6 @@ fn run(ctx: &Context) -> Result<()> {
         not_as_default: ctx.args.flag("not-as-default"),
         write: WriteOptions { no_cleanup: false, no_prune: ctx.args.flag("no-prune") },
     };
-    let report = deploy(&mut s, &opts)?;
-    if report.var_first_use {
-        println!("Relabeling /var (no stamp file 'var/.ostree-selabeled' found)");
-    }
-    if let Some(d) = &report.etc {
-        println!("{}", d.summary());
-    }
-    print_write(&report.write);
+    print_deploy(&deploy(&mut s, &opts)?);
     Ok(())
 }

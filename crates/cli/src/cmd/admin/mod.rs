@@ -121,3 +121,26 @@ pub fn print_write(w: &oxtree_sysroot::WriteReport) {
         println!("Freed objects: {}", oxtree_store::traverse::format_size(freed));
     }
 }
+
+/// The stateroot a command works on: `--os`, else the booted deployment's.
+pub fn stateroot(ctx: &Context, s: &Sysroot) -> Result<String> {
+    match ctx.args.get("os") {
+        Some(o) => Ok(o.to_string()),
+        None => match s.booted_deployment() {
+            Some(b) => Ok(b.stateroot.clone()),
+            None => bail!("Not currently booted into an OSTree system and no --os= argument given"),
+        },
+    }
+}
+
+/// Prints a deploy's outcome as OSTree does: the first use of the
+/// stateroot's /var, the /etc changes carried over, then the list write.
+pub fn print_deploy(r: &oxtree_sysroot::deploy::DeployReport) {
+    if r.var_first_use {
+        println!("Relabeling /var (no stamp file 'var/.ostree-selabeled' found)");
+    }
+    if let Some(d) = &r.etc {
+        println!("{}", d.summary());
+    }
+    print_write(&r.write);
+}

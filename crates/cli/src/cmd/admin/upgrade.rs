@@ -7,7 +7,7 @@ use oxtree_store::Checksum;
 use oxtree_sysroot::deploy::{deploy, DeployOptions};
 use oxtree_sysroot::{Deployment, Sysroot, WriteOptions};
 
-use super::{open, parse_index, print_write};
+use super::{open, parse_index, print_deploy, stateroot};
 use crate::cmd::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
@@ -54,17 +54,6 @@ pub static SET_ORIGIN: Command = Command {
     run: set_origin,
     subcommands: &[],
 };
-
-/// The stateroot: `--os`, else the booted deployment's.
-fn stateroot(ctx: &Context, s: &Sysroot) -> Result<String> {
-    match ctx.args.get("os") {
-        Some(o) => Ok(o.to_string()),
-        None => match s.booted_deployment() {
-            Some(b) => Ok(b.stateroot.clone()),
-            None => bail!("Not currently booted into an OSTree system and no --os= argument given"),
-        },
-    }
-}
 
 /// The merge deployment of `os` and a copy of its origin.
 fn merge_and_origin(s: &Sysroot, os: &str) -> Result<(Deployment, KeyFile)> {
@@ -148,11 +137,7 @@ fn deploy_new(s: &mut Sysroot, os: &str, commit: Checksum, origin: KeyFile) -> R
         write: WriteOptions::default(),
         ..Default::default()
     };
-    let r = deploy(s, &opts)?;
-    if let Some(d) = &r.etc {
-        println!("{}", d.summary());
-    }
-    print_write(&r.write);
+    print_deploy(&deploy(s, &opts)?);
     Ok(())
 }
 
