@@ -232,6 +232,47 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport, Error> {
         }
     }
 
+    let types: &[ObjectType] = if opts.commit_only {
+        &[ObjectType::Commit]
+    } else {
+        &[ObjectType::Commit, ObjectType::DirTree, ObjectType::DirMeta, ObjectType::File]
+    };
+    // The walk and the listing both wait on cold reads of different
+    // directories: they run side by side.
+    let (reachable, objects) =
+        crate::threads::io_install(|| rayon::join(|| reachable_set(repo, opts, flags), || repo.list_objects(types)));
+    let reachable = reachable?;
+    let mut objects = objects?;
+    objects.sort();
+    report.total = objects.len() as u64;
+    for key in objects {
+        if reachable.contains(&key) {
+            continue;
+        }
+        if opts.no_prune {
+            let p = repo.object_path(&key.0, key.1);
+            report.freed += std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0);
+        } else {
+            report.freed += delete_object(repo, key, tombstones)?;
+        }
+        report.deleted += 1;
+    }
+
+    if !opts.no_prune {
+        for d in list_static_deltas(repo)? {
+            if !repo.has_object(ObjectType::Commit, &d.to) {
+                delete_static_delta(repo, &d)?;
+                report.deleted_deltas.push(d.name());
+            }
+        }
+        prune_summary_cache(repo);
+    }
+    Ok(report)
+}
+
+/// Every object that the refs (or, without `refs_only`, the commits) reach,
+/// as `opts` limits the walk.
+fn reachable_set(repo: &Repo, opts: &PruneOptions, flags: TraverseFlags) -> Result<HashSet<ObjectKey>, Error> {
     let mut reachable = HashSet::new();
     let per_branch =
         opts.keep_younger_than.is_some() || !opts.retain_branch_depth.is_empty() || !opts.only_branch.is_empty();
@@ -263,37 +304,7 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport, Error> {
         }
     }
 
-    let types: &[ObjectType] = if opts.commit_only {
-        &[ObjectType::Commit]
-    } else {
-        &[ObjectType::Commit, ObjectType::DirTree, ObjectType::DirMeta, ObjectType::File]
-    };
-    let mut objects = repo.list_objects(types)?;
-    objects.sort();
-    report.total = objects.len() as u64;
-    for key in objects {
-        if reachable.contains(&key) {
-            continue;
-        }
-        if opts.no_prune {
-            let p = repo.object_path(&key.0, key.1);
-            report.freed += std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0);
-        } else {
-            report.freed += delete_object(repo, key, tombstones)?;
-        }
-        report.deleted += 1;
-    }
-
-    if !opts.no_prune {
-        for d in list_static_deltas(repo)? {
-            if !repo.has_object(ObjectType::Commit, &d.to) {
-                delete_static_delta(repo, &d)?;
-                report.deleted_deltas.push(d.name());
-            }
-        }
-        prune_summary_cache(repo);
-    }
-    Ok(report)
+    Ok(reachable)
 }
 
 /// Removes cached remote summaries (`tmp/cache/summaries/NAME[.sig]`) of

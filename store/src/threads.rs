@@ -31,3 +31,31 @@ fn cores() -> usize {
 fn overridden() -> Option<usize> {
     std::env::var("OXTREE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0)
 }
+
+/// A shared pool of [`io_threads`] workers for the walks that wait on one
+/// cold read after another (a commit's dirtrees, the object directories),
+/// created on first use; `None` if the threads cannot be started, and the
+/// caller then works on its own thread.
+pub(crate) fn io_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(io_threads()).build().ok()).as_ref()
+}
+
+/// Runs `f` on the I/O pool (so that its rayon calls use the pool's
+/// workers), or on this thread if there is no pool.
+pub(crate) fn io_install<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    match io_pool() {
+        Some(pool) => pool.install(f),
+        None => f(),
+    }
+}
+
+/// `items` mapped by `f`, in order: on the I/O pool when there is more than
+/// one, else on this thread.
+pub(crate) fn io_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync + Send) -> Vec<R> {
+    use rayon::prelude::*;
+    match io_pool() {
+        Some(pool) if items.len() > 1 => pool.install(|| items.par_iter().map(&f).collect()),
+        _ => items.iter().map(f).collect(),
+    }
+}

@@ -368,13 +368,13 @@ impl Repo {
         let rd = std::fs::read_dir(&objects).map_err(io_err(&objects))?;
         let mut dirs: Vec<_> = rd.filter_map(|e| e.ok()).collect();
         dirs.sort_by_key(|e| e.file_name());
-        for d in dirs {
+        // The 256 directories are read on the I/O pool: cold, each is a
+        // few disk reads, and a prune waits for all of them.
+        let per_dir = crate::threads::io_map(&dirs, |d| {
+            let mut found = Vec::new();
             let dname = d.file_name();
-            let Some(prefix) = dname.to_str().filter(|s| s.len() == 2) else { continue };
-            let rd = match std::fs::read_dir(d.path()) {
-                Ok(r) => r,
-                Err(_) => continue,
-            };
+            let Some(prefix) = dname.to_str().filter(|s| s.len() == 2) else { return found };
+            let Ok(rd) = std::fs::read_dir(d.path()) else { return found };
             for e in rd.filter_map(|e| e.ok()) {
                 let name = e.file_name();
                 let Some(name) = name.to_str() else { continue };
@@ -384,10 +384,12 @@ impl Repo {
                 }
                 let Some(ty) = types.iter().copied().find(|t| t.extension(archive) == ext) else { continue };
                 if let Ok(c) = Checksum::from_hex(&format!("{prefix}{rest}")) {
-                    out.push((c, ty));
+                    found.push((c, ty));
                 }
             }
-        }
+            found
+        });
+        out.extend(per_dir.into_iter().flatten());
         Ok(out)
     }
 
