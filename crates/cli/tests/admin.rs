@@ -222,3 +222,38 @@ fn deployment_roots_are_immutable_until_removed() {
     f.admin(&["undeploy", "0"]);
     assert!(!Path::new(dir).exists(), "{dir} should be gone");
 }
+
+#[test]
+fn status_json_agrees_with_the_text() {
+    let f = Fixture::new("admin-json");
+    f.commit("next", &["6.2.0"]);
+    f.admin(&["deploy", "--os=testos", "os/next"]);
+    f.admin(&["pin", "1"]);
+    let v: serde_json::Value = serde_json::from_str(&f.admin(&["status", "--json"])).unwrap();
+    let ds = v["deployments"].as_array().unwrap();
+    assert_eq!(ds.len(), 2);
+    // Boot order and names as the text lists them.
+    let text = f.admin(&["status"]);
+    let names: Vec<String> = text
+        .lines()
+        .filter(|l| !l.starts_with("    "))
+        .map(|l| l.split_whitespace().last().unwrap().to_string())
+        .collect();
+    let from_json: Vec<String> =
+        ds.iter().map(|d| format!("{}.{}", d["checksum"].as_str().unwrap(), d["serial"].as_u64().unwrap())).collect();
+    assert_eq!(names, from_json);
+    let rev = |r: &str| ox(&["rev-parse", &format!("--repo={}", f.repo), r]).trim().to_string();
+    assert_eq!(ds[0]["checksum"], rev("os/next").as_str());
+    assert_eq!(ds[1]["checksum"], rev("os/good").as_str());
+    assert_eq!(ds[0]["refspec"], "os/next");
+    assert_eq!(ds[0]["index"], 0);
+    assert_eq!((ds[0]["pinned"].as_bool(), ds[1]["pinned"].as_bool()), (Some(false), Some(true)));
+    // Not booted: no marks.
+    for d in ds {
+        assert_eq!((&d["booted"], &d["pending"], &d["rollback"]), (&false.into(), &false.into(), &false.into()));
+        assert_eq!(d["stateroot"], "testos");
+        assert_eq!(d["kernel-args"], "root=LABEL=ROOT");
+        assert!(Path::new(d["path"].as_str().unwrap()).is_dir());
+    }
+    assert_ne!(ds[0]["bootcsum"], ds[1]["bootcsum"], "different kernels, different boot checksums");
+}
