@@ -9,7 +9,7 @@
 //! deployment list is written nothing boots it; if anything fails before,
 //! its directory is removed again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oxtree_bootloader::BootEntry;
 use oxtree_checkout::{checkout, CheckoutOptions};
@@ -114,7 +114,9 @@ fn make_deployment(
         let user_mode = !rustix::process::geteuid().is_root();
         let co = CheckoutOptions { process_passthrough_whiteouts: true, user_mode, ..Default::default() };
         checkout(sysroot.repo(), commit, &root, &co)?;
-        let layout = kernel::find(&root, sysroot.debug().no_dtb)?;
+        let known: Vec<(PathBuf, String)> =
+            sysroot.deployments().iter().map(|d| (sysroot.deployment_dir(d), d.bootcsum.clone())).collect();
+        let layout = kernel::find(&root, sysroot.debug().no_dtb, &known)?;
         prepare_etc(&root)?;
         let merge = if opts.no_merge { None } else { sysroot.merge_deployment(os).cloned() };
         let etc_diff = match &merge {

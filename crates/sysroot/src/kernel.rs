@@ -94,7 +94,35 @@ fn files_sorted(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-fn modules_layout(root: &Path, no_dtb: bool) -> Result<Option<KernelLayout>, Error> {
+/// Where a modules-layout kernel's boot checksum comes from.
+#[derive(Clone, Copy)]
+enum BootCsum<'a> {
+    /// Hashed from the files, unless one of these deployments (root, boot
+    /// checksum) has the very same kernel and initramfs (see [`find`]).
+    Hash(&'a [(PathBuf, String)]),
+    /// Known already (the deployment's own, from its boot entry).
+    Given(&'a str),
+}
+
+/// Whether the deployment at `other` has, in `rel`, exactly the boot files
+/// `names` as the same inodes as `root` has, and no device tree: then its
+/// boot checksum, made from the same bytes by the same rule, is ours.
+fn same_boot_files(root: &Path, other: &Path, rel: &str, names: &[&str]) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (a, b) = (root.join(rel), other.join(rel));
+    // The same choice of files: an `initramfs.img` beside the `initramfs`
+    // we took, or a device tree, would make the other's checksum differ.
+    let chosen_alike = ["initramfs.img", "initramfs", "devicetree", "dtb"]
+        .iter()
+        .all(|n| names.contains(n) || b.join(n).symlink_metadata().is_err());
+    chosen_alike
+        && names.iter().all(|n| match (a.join(n).symlink_metadata(), b.join(n).symlink_metadata()) {
+            (Ok(x), Ok(y)) => x.is_file() && y.is_file() && x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        })
+}
+
+fn modules_layout(root: &Path, no_dtb: bool, csum: BootCsum<'_>) -> Result<Option<KernelLayout>, Error> {
     let modules = root.join("usr/lib/modules");
     let rd = match std::fs::read_dir(&modules) {
         Ok(rd) => rd,
@@ -135,20 +163,38 @@ fn modules_layout(root: &Path, no_dtb: bool) -> Result<Option<KernelLayout>, Err
     };
     let hmac = pick(&[".vmlinuz.hmac"], format!(".vmlinuz-{kver}.hmac"));
     let aboot = pick(&["aboot.img"], format!("aboot-{kver}.img"));
-    let mut h = Sha256::new();
-    hash_file(&mut h, &dir.join(&kernel.0))?;
-    if let Some((s, _)) = &initramfs {
-        hash_file(&mut h, &dir.join(s))?;
-    }
-    if let Some((s, _)) = &devicetree {
-        hash_file(&mut h, &dir.join(s))?;
-    }
-    if let Some(d) = &dtb_dir {
-        for f in files_sorted(&dir.join(d))? {
-            hash_file(&mut h, &dir.join(d).join(f))?;
+    let bootcsum = match csum {
+        BootCsum::Given(c) => c.to_string(),
+        BootCsum::Hash(known) => {
+            // Only for a kernel and initramfs without device trees, which
+            // the `no-dtb` debug flag could have counted differently.
+            let reusable = match (&initramfs, &devicetree, &dtb_dir) {
+                (Some((i, _)), None, None) if !dir.join("devicetree").exists() && !dir.join("dtb").exists() => {
+                    known.iter().find(|(other, _)| same_boot_files(root, other, &rel, &[&kernel.0, i]))
+                }
+                _ => None,
+            };
+            match reusable {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let mut h = Sha256::new();
+                    hash_file(&mut h, &dir.join(&kernel.0))?;
+                    if let Some((s, _)) = &initramfs {
+                        hash_file(&mut h, &dir.join(s))?;
+                    }
+                    if let Some((s, _)) = &devicetree {
+                        hash_file(&mut h, &dir.join(s))?;
+                    }
+                    if let Some(d) = &dtb_dir {
+                        for f in files_sorted(&dir.join(d))? {
+                            hash_file(&mut h, &dir.join(d).join(f))?;
+                        }
+                    }
+                    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+                }
+            }
         }
-    }
-    let bootcsum = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    };
     Ok(Some(KernelLayout { dir: rel, kernel, initramfs, devicetree, dtb_dir, hmac, aboot, bootcsum }))
 }
 
@@ -194,10 +240,26 @@ fn legacy_layout(root: &Path) -> Result<Option<KernelLayout>, Error> {
     Ok(None)
 }
 
-/// Finds the kernel of the tree checked out at `root`.
-pub fn find(root: &Path, no_dtb: bool) -> Result<KernelLayout, Error> {
-    let modules = modules_layout(root, no_dtb)?;
-    let legacy = legacy_layout(root)?;
+/// Finds the kernel of the tree checked out at `root`, with its boot
+/// checksum.
+///
+/// `known` lists other deployments (root, boot checksum). When the kernel
+/// and initramfs are the very same inodes as one of theirs (both hardlinked
+/// from the same repo objects, as an update that keeps the kernel leaves
+/// them), its boot checksum is taken rather than reading and hashing them
+/// again: some 45 MB for a Debian kernel and initramfs.
+pub fn find(root: &Path, no_dtb: bool, known: &[(PathBuf, String)]) -> Result<KernelLayout, Error> {
+    pick(modules_layout(root, no_dtb, BootCsum::Hash(known))?, legacy_layout(root)?)
+}
+
+/// The kernel files of the deployment at `root` whose boot checksum is
+/// known (`bootcsum`, from its boot entry): for installing them into
+/// `/boot` without hashing them again.
+pub fn locate(root: &Path, no_dtb: bool, bootcsum: &str) -> Result<KernelLayout, Error> {
+    pick(modules_layout(root, no_dtb, BootCsum::Given(bootcsum))?, legacy_layout(root)?)
+}
+
+fn pick(modules: Option<KernelLayout>, legacy: Option<KernelLayout>) -> Result<KernelLayout, Error> {
     match (modules, legacy) {
         (Some(m), Some(l)) if m.initramfs.is_none() && l.initramfs.is_some() => Ok(l),
         (Some(m), _) => Ok(m),
@@ -303,13 +365,13 @@ mod tests {
         std::fs::write(k.join(".vmlinuz.hmac"), "an hmac\n").unwrap();
         std::fs::write(k.join("dtb/overlays/overlay.dtbo"), "o").unwrap();
         std::fs::write(k.join("dtb/asoc-board.dtb"), "b").unwrap();
-        let l = find(&d, false).unwrap();
+        let l = find(&d, false, &[]).unwrap();
         assert_eq!(l.bootcsum, sha(&[b"a kernel\n", b"an initramfs\n", b"b", b"o"]));
         assert_eq!(l.kernel.1, "vmlinuz-3.6.0");
         assert_eq!(l.initramfs.as_ref().unwrap().1, "initramfs-3.6.0.img");
         assert_eq!(l.hmac.as_ref().unwrap().1, ".vmlinuz-3.6.0.hmac");
         assert_eq!(l.dtb_dir.as_deref(), Some("dtb"));
-        let nodtb = find(&d, true).unwrap();
+        let nodtb = find(&d, true, &[]).unwrap();
         assert_eq!(nodtb.bootcsum, sha(&[b"a kernel\n", b"an initramfs\n"]));
         let boot = d.join("boot-out");
         install(&d, &l, &boot).unwrap();
@@ -317,7 +379,39 @@ mod tests {
         assert_eq!(std::fs::read(boot.join("vmlinuz-3.6.0")).unwrap(), b"a kernel\n");
         std::fs::create_dir_all(d.join("usr/lib/modules/3.7.0")).unwrap();
         std::fs::write(d.join("usr/lib/modules/3.7.0/vmlinuz"), "k2").unwrap();
-        assert!(find(&d, false).unwrap_err().to_string().contains("more than one kernel"));
+        assert!(find(&d, false, &[]).unwrap_err().to_string().contains("more than one kernel"));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn boot_checksum_is_reused_only_for_the_same_inodes() {
+        let d = tmp("reuse");
+        let (a, b, c) = (d.join("a"), d.join("b"), d.join("c"));
+        let k = "usr/lib/modules/6.1.0";
+        for r in [&a, &b, &c] {
+            std::fs::create_dir_all(r.join(k)).unwrap();
+        }
+        std::fs::write(a.join(k).join("vmlinuz"), "a kernel\n").unwrap();
+        std::fs::write(a.join(k).join("initramfs.img"), "an initramfs\n").unwrap();
+        let real = sha(&[b"a kernel\n", b"an initramfs\n"]);
+        for f in ["vmlinuz", "initramfs.img"] {
+            // b: hardlinks (a checkout of the same objects); c: copies.
+            std::fs::hard_link(a.join(k).join(f), b.join(k).join(f)).unwrap();
+            std::fs::copy(a.join(k).join(f), c.join(k).join(f)).unwrap();
+        }
+        // A marker checksum shows whether it was taken or computed.
+        let known = vec![(a.clone(), "taken".to_string())];
+        assert_eq!(find(&b, false, &known).unwrap().bootcsum, "taken");
+        assert_eq!(find(&c, false, &known).unwrap().bootcsum, real);
+        // A device tree beside them: always hashed.
+        std::fs::write(b.join(k).join("devicetree"), "dt").unwrap();
+        assert_eq!(find(&b, false, &known).unwrap().bootcsum, sha(&[b"a kernel\n", b"an initramfs\n", b"dt"]));
+        std::fs::remove_file(b.join(k).join("devicetree")).unwrap();
+        // The other deployment has a device tree, which its checksum counts.
+        std::fs::write(a.join(k).join("devicetree"), "dt").unwrap();
+        assert_eq!(find(&b, false, &known).unwrap().bootcsum, real);
+        // Known: nothing is read.
+        assert_eq!(locate(&c, false, "given").unwrap().bootcsum, "given");
         std::fs::remove_dir_all(&d).unwrap();
     }
 
@@ -331,14 +425,14 @@ mod tests {
         // A modules kernel without initramfs loses to a legacy one with.
         std::fs::create_dir_all(d.join("usr/lib/modules/3.6.0")).unwrap();
         std::fs::write(d.join("usr/lib/modules/3.6.0/vmlinuz"), "k").unwrap();
-        let l = find(&d, false).unwrap();
+        let l = find(&d, false, &[]).unwrap();
         assert_eq!(l.bootcsum, "abc");
         assert_eq!(l.kernel, ("vmlinuz-3.6.0-abc".into(), "vmlinuz-3.6.0".into()));
         assert_eq!(l.initramfs, Some(("initramfs-3.6.0.img-abc".into(), "initramfs-3.6.0.img".into())));
         std::fs::write(b.join("initramfs-3.6.0.img-abd"), "i").unwrap();
         std::fs::remove_file(b.join("initramfs-3.6.0.img-abc")).unwrap();
-        assert!(find(&d, false).is_err());
+        assert!(find(&d, false, &[]).is_err());
         std::fs::remove_dir_all(&d).unwrap();
-        assert!(find(&d, false).unwrap_err().to_string().contains("Failed to find kernel"));
+        assert!(find(&d, false, &[]).unwrap_err().to_string().contains("Failed to find kernel"));
     }
 }

@@ -171,7 +171,7 @@ impl Sysroot {
         bootprefix: bool,
     ) -> Result<BootEntry, Error> {
         let root = self.deployment_dir(d);
-        let layout = kernel::find(&root, self.debug().no_dtb)?;
+        let layout = kernel::locate(&root, self.debug().no_dtb, &d.bootcsum)?;
         let bootdir_name = format!("{}-{}", d.stateroot, d.bootcsum);
         kernel::install(&root, &layout, &self.path().join("boot/ostree").join(&bootdir_name))?;
         let mut e = d.bootconfig.clone();
