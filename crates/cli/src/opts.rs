@@ -149,9 +149,8 @@ pub fn parse(argv: &[String], opts: &[Opt], with_repo: bool) -> Result<ParseResu
                 };
                 p.values.entry(o.long).or_default().push(v);
             } else {
-                if inline.is_some() {
-                    return Err(UsageError(format!("Unknown option {a}")));
-                }
+                // GLib takes `--flag=VALUE` for a flag and ignores the
+                // value (`pull-local --gpg-verify=false` still verifies).
                 p.values.entry(o.long).or_default().push(String::new());
             }
             continue;
