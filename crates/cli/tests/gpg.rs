@@ -261,3 +261,74 @@ fn signed_summaries_are_cached_and_asked_for_conditionally() {
     let head = ox(&[&r, "rev-parse", "main"]);
     assert_eq!(ox(&[&d, "rev-parse", "origin:main"]), head);
 }
+
+/// `admin status` (which describes the GPG signatures of deployments from
+/// remotes with gpg-verify) and `admin status --verify` (which requires
+/// them valid) print and fail as ostree's do: trusted key, unknown key,
+/// verification off.
+#[test]
+fn admin_status_describes_signatures_as_ostree_does() {
+    require_ostree();
+    let w = TempDir::new("gpg-status");
+    let g = GpgHome::new(&w);
+    let os = w.join("os");
+    std::fs::create_dir_all(os.join("usr/lib/modules/6.1.0")).unwrap();
+    std::fs::create_dir_all(os.join("usr/etc")).unwrap();
+    std::fs::write(os.join("usr/lib/modules/6.1.0/vmlinuz"), "a kernel\n").unwrap();
+    std::fs::write(os.join("usr/lib/modules/6.1.0/initramfs.img"), "an initramfs\n").unwrap();
+    std::fs::write(os.join("usr/etc/os-release"), "ID=testos\n").unwrap();
+    let repo = w.join("repo").display().to_string();
+    let sysroot = w.join("sysroot").display().to_string();
+    let sys_repo = format!("--repo={sysroot}/ostree/repo");
+    let os_dir = os.display().to_string();
+    ox(&["init", "--repo", &repo, "--mode=archive"]);
+    ox(&[
+        "commit",
+        "--repo",
+        &repo,
+        "-b",
+        "os/x",
+        "--add-metadata-string=version=1.0",
+        &format!("--gpg-sign={KEY1}"),
+        &g.homedir_arg(),
+        &os_dir,
+    ]);
+    ox(&["admin", "init-fs", &sysroot]);
+    ox(&["admin", "os-init", "--sysroot", &sysroot, "testos"]);
+    let pubring = g.trusted.join("pubring.gpg").display().to_string();
+    let url = format!("file://{repo}");
+    ox(&[&sys_repo, "remote", "add", "--set=gpg-verify=true", &format!("--gpg-import={pubring}"), "testos", &url]);
+    ox(&[&sys_repo, "pull-local", "--gpg-verify=true", "--remote=testos", &repo, "os/x"]);
+    let deployed = Command::new(oxtree_bin())
+        .args(["admin", "deploy", &format!("--sysroot={sysroot}"), "--os=testos", "testos:os/x"])
+        .env("OSTREE_SYSROOT_DEBUG", "mutable-deployments")
+        .output()
+        .unwrap();
+    ok(deployed, "deploy");
+    let both = |what: &str| {
+        for args in [&["admin", "status"][..], &["admin", "status", "-V"][..]] {
+            let mut a = args.to_vec();
+            let s = format!("--sysroot={sysroot}");
+            a.push(&s);
+            let (theirs, ours) = (run("ostree", &a, &[]), run(oxtree_bin(), &a, &[]));
+            let show = |o: &Output| {
+                format!(
+                    "{}{}rc={:?}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr),
+                    o.status.code()
+                )
+            };
+            assert_eq!(show(&ours), show(&theirs), "{what}: {args:?}");
+        }
+    };
+    both("trusted key");
+    let out =
+        String::from_utf8_lossy(&run(oxtree_bin(), &["admin", "status", &format!("--sysroot={sysroot}")], &[]).stdout)
+            .into_owned();
+    assert!(out.contains("    GPG: Good signature from"), "{out}");
+    std::fs::remove_file(w.join("sysroot/ostree/repo/testos.trustedkeys.gpg")).unwrap();
+    both("unknown key");
+    ox(&[&sys_repo, "config", "set", "remote \"testos\".gpg-verify", "false"]);
+    both("verification off");
+}

@@ -203,10 +203,11 @@ fn commit_os(
     Ok(c)
 }
 
-fn show_status(s: &oxtree_sysroot::Sysroot) {
-    for line in super::admin::status::text(s).lines() {
+fn show_status(s: &oxtree_sysroot::Sysroot) -> Result<()> {
+    for line in super::admin::status::text(s, false)?.lines() {
         println!("     {line}");
     }
+    Ok(())
 }
 
 /// Steps 7-10: compose, deploy, upgrade, roll back.
@@ -248,7 +249,7 @@ fn deployments(base: &Path, repo: &Repo) -> Result<()> {
         t.elapsed(),
         r.write.message()
     );
-    show_status(&s);
+    show_status(&s)?;
 
     // The administrator changes /etc; the upgrade carries it over.
     let etc = s.deployment_dir(&r.deployment).join("etc");
@@ -270,10 +271,10 @@ fn deployments(base: &Path, repo: &Repo) -> Result<()> {
         t.elapsed(),
         r.etc.as_ref().map(|d| d.summary()).unwrap_or_default()
     );
-    show_status(&s);
+    show_status(&s)?;
 
     let w = s.set_default(1, &WriteOptions::default())?;
     println!("10. rolled back: version 1 boots by default again ({})", w.message());
-    show_status(&s);
+    show_status(&s)?;
     Ok(())
 }

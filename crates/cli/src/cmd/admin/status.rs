@@ -21,9 +21,11 @@
 //!
 //! Fields may be added; none will be removed or change meaning.
 
-use anyhow::Result;
+use anyhow::{anyhow, bail, Result};
+use oxtree_fetch::verify;
 use oxtree_store::gvariant::Value;
-use oxtree_store::object::Commit;
+use oxtree_store::object::{Commit, CommitMetadata, ObjectType};
+use oxtree_store::repo::{KeyFile, Repo};
 use oxtree_store::Checksum;
 use oxtree_sysroot::{Deployment, Sysroot};
 
@@ -35,7 +37,10 @@ pub static COMMAND: Command = Command {
     name: "status",
     usage: "",
     summary: "List deployments",
-    opts: admin_opts![flag!("json", "Print the deployments as JSON (see the module documentation)")],
+    opts: admin_opts![
+        flag!("verify", 'V', "Print the commit verification status"),
+        flag!("json", "Print the deployments as JSON (see the module documentation)"),
+    ],
     repo: false,
     run,
     subcommands: &[],
@@ -46,7 +51,12 @@ fn run(ctx: &Context) -> Result<()> {
     if ctx.args.flag("json") {
         println!("{}", json(&s));
     } else {
-        print!("{}", text(&s));
+        // What comes before a failed verification is printed, as OSTree
+        // prints as it goes.
+        let mut out = String::new();
+        let res = write_text(&s, ctx.args.flag("verify"), &mut out);
+        print!("{out}");
+        res?;
     }
     Ok(())
 }
@@ -96,12 +106,22 @@ fn rows(s: &Sysroot) -> Vec<Row<'_>> {
         .collect()
 }
 
-/// `admin status`'s text for a sysroot.
-pub fn text(s: &Sysroot) -> String {
-    if s.deployments().is_empty() {
-        return "No deployments.\n".to_string();
-    }
+/// `admin status`'s text for a sysroot. With `verify`, each deployment's
+/// commit must pass its remote's checks (GPG and signapi), whose report is
+/// printed; without, the GPG signatures of commits from remotes with
+/// `gpg-verify` are described.
+pub fn text(s: &Sysroot, verify: bool) -> Result<String> {
     let mut out = String::new();
+    write_text(s, verify, &mut out)?;
+    Ok(out)
+}
+
+/// [`text`], into `out` as far as it gets.
+fn write_text(s: &Sysroot, verify: bool, out: &mut String) -> Result<()> {
+    if s.deployments().is_empty() {
+        out.push_str("No deployments.\n");
+        return Ok(());
+    }
     for r in rows(s) {
         let d = r.d;
         let mut suffix = String::new();
@@ -130,8 +150,89 @@ pub fn text(s: &Sysroot) -> String {
                 }
             }
         }
+        let remote = d.refspec().and_then(|r| r.split_once(':')).map(|(remote, _)| remote);
+        if verify {
+            out.push_str(&verify_text(s.repo(), d, remote)?);
+            out.push('\n');
+        } else if let Some(remote) = remote {
+            out.push_str(&gpg_text(s.repo(), d, remote)?);
+        }
     }
-    out
+    Ok(())
+}
+
+/// The commit of `d` and its detached metadata, if any.
+fn commit_and_meta(repo: &Repo, d: &Deployment) -> Result<(Checksum, Vec<u8>, Option<CommitMetadata>)> {
+    let c = Checksum::from_hex(&d.csum).map_err(|e| anyhow!("deployment {}: {e}", d.name()))?;
+    let data = repo.read_metadata(ObjectType::Commit, &c)?;
+    let meta = if repo.has_object(ObjectType::CommitMeta, &c) {
+        let b = repo.read_metadata(ObjectType::CommitMeta, &c)?;
+        Some(CommitMetadata::from_bytes(&b).unwrap_or_default())
+    } else {
+        None
+    };
+    Ok((c, data, meta))
+}
+
+/// `    GPG: ` lines describing each GPG signature of `d`'s commit, checked
+/// against `remote`'s keys, when the remote verifies GPG signatures;
+/// nothing for an unsigned commit.
+fn gpg_text(repo: &Repo, d: &Deployment, remote: &str) -> Result<String> {
+    let gpg_verify = match repo.remote_option(remote, "gpg-verify") {
+        Ok(None) => true,
+        Ok(Some(v)) => KeyFile::parse_bool(&v).unwrap_or(false),
+        // A remote that is gone: nothing to check against, as for OSTree.
+        Err(_) => false,
+    };
+    if !gpg_verify {
+        return Ok(String::new());
+    }
+    let (c, data, meta) = commit_and_meta(repo, d)?;
+    let Some(meta) = meta else { return Ok(String::new()) };
+    if verify::gpg_signatures(&meta).map_err(|e| anyhow!("{c}: {e}"))?.is_none() {
+        return Ok(String::new());
+    }
+    let keyring = verify::remote_keyring(repo, remote, true).map_err(|e| anyhow!(e))?;
+    let result = verify::gpg_verify(&keyring, &data, &meta).map_err(|e| anyhow!(e))?.unwrap_or_default();
+    Ok(result.signatures.iter().map(|sig| sig.describe("    GPG: ")).collect())
+}
+
+/// `--verify`: `d`'s commit checked as its remote requires (GPG, then the
+/// signapi verifiers); the report, or the failure as the error.
+fn verify_text(repo: &Repo, d: &Deployment, remote: Option<&str>) -> Result<String> {
+    let Some(remote) = remote else {
+        bail!("Cannot verify deployment {}: its origin names no remote", d.name());
+    };
+    let checks = oxtree_fetch::remote::remote_checks(repo, remote, false)?;
+    if checks.is_empty() {
+        bail!(
+            "Cannot verify commit for remote {remote}; GPG verification disabled, and no signapi verifiers configured"
+        );
+    }
+    let (c, data, meta) = commit_and_meta(repo, d)?;
+    let mut out = String::new();
+    if let Some(keyring) = &checks.gpg {
+        let none = || {
+            anyhow!(
+                "GPG verification enabled, but no signatures found (use gpg-verify=false in remote config to disable)"
+            )
+        };
+        let meta = meta.as_ref().ok_or_else(none)?;
+        let result = verify::gpg_verify(keyring, &data, meta).map_err(|e| anyhow!(e))?.ok_or_else(none)?;
+        if result.signatures.is_empty() {
+            return Err(none());
+        }
+        result.require_valid().map_err(|e| anyhow!("{e}"))?;
+        out.extend(result.signatures.iter().map(|sig| sig.describe("GPG: ")));
+    }
+    if !checks.sign.is_empty() {
+        let meta =
+            meta.as_ref().ok_or_else(|| anyhow!("Can't verify commit without detached metadata (commit {c})"))?;
+        let msg = verify::verify_any(&checks.sign, &data, meta).map_err(|e| anyhow!("Can't verify commit: {e}"))?;
+        out.push_str(&msg);
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// `admin status --json`: one object with the deployments in boot order
