@@ -13,7 +13,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use oxtree_store::prune::{prune, PruneOptions};
-use oxtree_store::repo::RefSpec;
 use oxtree_store::Checksum;
 
 use crate::fsops::remove_all;
@@ -112,7 +111,9 @@ fn is_deployment_ref(name: &str) -> bool {
 }
 
 /// Sets `ostree/B/S/I` to each deployment's commit and removes the other
-/// refs under `ostree/`.
+/// refs under `ostree/`, in one repo transaction as OSTree does (so that
+/// `OSTREE_REPO_TEST_ERROR=pre-commit` fails here, and a new boot's first
+/// transaction sweeps the staging directories of earlier boots).
 fn write_deployment_refs(sysroot: &Sysroot) -> Result<(), Error> {
     let repo = sysroot.repo();
     let (b, s) = (sysroot.bootversion(), sysroot.subbootversion());
@@ -122,15 +123,17 @@ fn write_deployment_refs(sysroot: &Sysroot) -> Result<(), Error> {
         wanted.push((format!("ostree/{b}/{s}/{}", d.index), c));
     }
     let existing = repo.list_refs(None).unwrap_or_default();
+    let mut tx = repo.transaction()?;
     for name in existing.keys() {
         if is_deployment_ref(name) && !wanted.iter().any(|(n, _)| n == name) {
-            repo.write_ref(&RefSpec { remote: None, name: name.clone() }, None)?;
+            tx.set_ref(name, None)?;
         }
     }
     for (name, c) in wanted {
         if existing.get(&name) != Some(&c) {
-            repo.write_ref(&RefSpec { remote: None, name }, Some(&c))?;
+            tx.set_ref(&name, Some(c))?;
         }
     }
+    tx.commit()?;
     Ok(())
 }

@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -96,6 +96,10 @@ pub(crate) fn try_lock_staging(lock_path: &Path) -> io::Result<Option<File>> {
         .custom_flags(libc::O_CLOEXEC)
         .open(lock_path)?;
     match ofd_lock(&file, LockKind::Exclusive, false) {
+        // A holder unlinks the file before it lets go (when it keeps the
+        // directory for later): a lock won on the unlinked file is no
+        // lock, and the directory counts as in use.
+        Ok(()) if file.metadata()?.nlink() == 0 => Ok(None),
         Ok(()) => Ok(Some(file)),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => Ok(None),
         Err(e) => Err(e),

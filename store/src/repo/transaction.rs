@@ -695,16 +695,22 @@ impl<'r> Transaction<'r> {
     pub fn commit(mut self) -> Result<(), Error> {
         let repo = self.repo;
         if std::env::var("OSTREE_REPO_TEST_ERROR").map(|v| v.split(',').any(|f| f == "pre-commit")).unwrap_or(false) {
-            // Test hook (as in ostree): fail after staging, keeping the staged objects.
+            // Test hook (as in ostree): fail after staging, keeping the
+            // staged objects. The lock file goes, unlinked while held (as
+            // libglnx releases it): only the directory is left for a later
+            // transaction to take over or sweep.
             self.finished = true;
+            let _ = std::fs::remove_file(lock_path_of(&self.staging));
+            self.staging_lock = None;
             return Err(Error::Invalid("OSTREE_REPO_TEST_ERROR_PRE_COMMIT specified".into()));
         }
         let fsync = repo.fsync_enabled();
-        if fsync {
-            syncfs(repo.path())?;
-        }
         let staged: Vec<(Checksum, ObjectType)> =
             self.staged.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
+        // (A transaction of refs only, as a deploy's, has nothing to flush.)
+        if fsync && !staged.is_empty() {
+            syncfs(repo.path())?;
+        }
         // Two phases, each made durable before the next: first everything a
         // commit can reach, then the commits (and their detached metadata).
         // So a commit object never appears in objects/ before its tree, even
