@@ -257,3 +257,92 @@ fn status_json_agrees_with_the_text() {
     }
     assert_ne!(ds[0]["bootcsum"], ds[1]["bootcsum"], "different kernels, different boot checksums");
 }
+
+/// `deploy --overlay-initrd`: the same `/boot` from both tools (the
+/// overlays installed by checksum, the extra `initrd` lines, their removal
+/// once no entry names them), and each tool reads the other's.
+#[test]
+fn overlay_initrds_match_ostree() {
+    require_ostree();
+    if !is_root() {
+        eprintln!("skipped: overlays are staged in /run/ostree, as ostree stages them");
+        return;
+    }
+    let w = TempDir::new("admin-overlay");
+    let repo = w.join("repo").display().to_string();
+    ox(&["init", "--repo", &repo, "--mode=archive"]);
+    for (name, k) in [("one", "6.1.0"), ("two", "6.1.0"), ("three", "6.2.0")] {
+        make_os(&w.join(name), &[k]);
+        std::fs::write(w.join(name).join("usr/etc/release"), name).unwrap();
+        let dir = format!("dir={}", w.join(name).display());
+        ox(&[
+            "commit",
+            "--repo",
+            &repo,
+            "-b",
+            &format!("os/{name}"),
+            "--timestamp=2026-01-01T00:00:00Z",
+            "--tree",
+            &dir,
+        ]);
+    }
+    let (o1, o2) = (w.join("keys.img"), w.join("drivers.img"));
+    std::fs::write(&o1, "keys\n").unwrap();
+    std::fs::write(&o2, "drivers\n").unwrap();
+    let (o1, o2) = (format!("--overlay-initrd={}", o1.display()), format!("--overlay-initrd={}", o2.display()));
+    let run_with = |bin: &str, sysroot: &str, args: &[&str]| {
+        let o = Command::new(bin)
+            .args(args)
+            .arg(format!("--sysroot={sysroot}"))
+            .env("OSTREE_SYSROOT_DEBUG", "mutable-deployments")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{bin} {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let real = "ostree";
+    let mut sysroots = Vec::new();
+    for tool in [real, oxtree_bin()] {
+        let s = w.join(if tool == real { "sysroot-ostree" } else { "sysroot-oxtree" }).display().to_string();
+        ox(&["admin", "init-fs", &s]);
+        ox(&["admin", "os-init", "--sysroot", &s, "testos"]);
+        ox(&["pull-local", &format!("--repo={s}/ostree/repo"), &repo, "os/one", "os/two", "os/three"]);
+        sysroots.push((tool, s));
+    }
+    let boot_of = |s: &str| snapshot(&Path::new(s).join("boot"), false);
+    let overlays = |s: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(Path::new(s).join("boot/ostree/initramfs-overlays"))
+            .map(|rd| rd.map(|e| e.unwrap().file_name().into_string().unwrap()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let steps: [&[&str]; 4] = [
+        &["admin", "deploy", "--os=testos", "--karg=root=LABEL=ROOT", &o1, &o2, "os/one"],
+        // Not inherited: the new deployment has only what its deploy names.
+        &["admin", "deploy", "--os=testos", &o2, "os/two"],
+        &["admin", "deploy", "--os=testos", "os/three"],
+        &["admin", "deploy", "--os=testos", "os/three"],
+    ];
+    let want_overlays = [2, 2, 1, 0];
+    for (i, step) in steps.iter().enumerate() {
+        for (tool, s) in &sysroots {
+            run_with(tool, s, step);
+        }
+        let (a, b) = (&sysroots[0].1, &sysroots[1].1);
+        assert_same_tree(&boot_of(a), &boot_of(b), &format!("step {i}: /boot of ostree vs oxtree"));
+        assert_eq!(overlays(b).len(), want_overlays[i], "step {i}: {:?}", overlays(b));
+        assert_eq!(run_with(real, b, &["admin", "status"]), run_with(oxtree_bin(), a, &["admin", "status"]));
+        if i == 0 {
+            let entry = std::fs::read_dir(Path::new(b).join("boot/loader/entries")).unwrap().next().unwrap().unwrap();
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let initrds: Vec<&str> = text.lines().filter(|l| l.starts_with("initrd ")).collect();
+            assert_eq!(initrds.len(), 3, "{text}");
+            assert!(initrds[1].starts_with("initrd /ostree/initramfs-overlays/") && initrds[1].ends_with(".img"));
+        }
+    }
+    // Each tool deploys on top of the other's overlays.
+    run_with(real, &sysroots[1].1, &["admin", "deploy", "--os=testos", &o1, "os/one"]);
+    run_with(oxtree_bin(), &sysroots[0].1, &["admin", "deploy", "--os=testos", &o1, "os/one"]);
+    assert_same_tree(&boot_of(&sysroots[0].1), &boot_of(&sysroots[1].1), "after swapping tools");
+}

@@ -36,6 +36,7 @@ pub fn cleanup(sysroot: &Sysroot, prune_repo: bool) -> Result<Option<u64>, Error
     }
     remove_old_deployments(sysroot)?;
     remove_unused_kernels(sysroot)?;
+    crate::overlay::cleanup(sysroot)?;
     write_deployment_refs(sysroot)?;
     if !prune_repo {
         return Ok(None);

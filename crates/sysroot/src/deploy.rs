@@ -44,6 +44,9 @@ pub struct DeployOptions {
     /// `--not-as-default`: place the new deployment after the booted (or
     /// merge) one instead of first.
     pub not_as_default: bool,
+    /// Overlay initramfs images for the new deployment, by checksum, as
+    /// [`crate::overlay::stage`] staged them (`--overlay-initrd`).
+    pub overlay_initrds: Vec<String>,
     /// How to write the new list.
     pub write: WriteOptions,
 }
@@ -141,6 +144,8 @@ fn make_deployment(
         };
         let mut bootconfig = BootEntry::new();
         bootconfig.set("options", &options);
+        bootconfig
+            .set_overlay_initrds(opts.overlay_initrds.iter().map(|c| crate::overlay::entry_path("", c)).collect());
         if let Some(o) = &opts.origin {
             fsops::write_atomic(&origin_path, o.to_text().as_bytes())?;
         }

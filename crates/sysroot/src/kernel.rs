@@ -319,9 +319,9 @@ fn link_tree(src: &Path, dest: &Path) -> Result<(), Error> {
 /// (`SYSROOT/boot/ostree/STATEROOT-BOOTCSUM`), each only if it is not there.
 pub fn install(root: &Path, layout: &KernelLayout, bootdir: &Path) -> Result<(), Error> {
     if !bootdir.is_dir() {
-        std::fs::create_dir_all(bootdir).map_err(Error::io(bootdir))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(bootdir, std::fs::Permissions::from_mode(0o775)).map_err(Error::io(bootdir))?;
+        // 0775 less the umask, as OSTree makes it.
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o775).create(bootdir).map_err(Error::io(bootdir))?;
     }
     let src = root.join(&layout.dir);
     for (s, d) in layout.files() {

@@ -31,6 +31,7 @@ pub mod kargs;
 pub mod kernel;
 pub mod layout;
 mod load;
+pub mod overlay;
 pub mod prepare_root;
 mod write;
 

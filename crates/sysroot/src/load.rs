@@ -97,6 +97,7 @@ pub(crate) fn load(sysroot: &Path) -> Result<State, Error> {
         let mut origin_path = dir.clone().into_os_string();
         origin_path.push(".origin");
         let origin = read_origin(Path::new(&origin_path))?;
+        crate::overlay::checksums(&entry)?;
         deployments.push(Deployment {
             index: deployments.len(),
             stateroot: os.to_string(),

@@ -204,9 +204,14 @@ impl Sysroot {
         e.set("linux", &path(&layout.kernel.1));
         let bootlink = format!("/ostree/boot.{nb}/{}/{}/{}", d.stateroot, d.bootcsum, d.bootserial);
         let mut kargs = KernelArgs::parse(e.get("options").unwrap_or(""));
+        let overlays = crate::overlay::checksums(&d.bootconfig)?;
         match &layout.initramfs {
             Some((_, dest)) => {
                 e.set("initrd", &path(dest));
+                for c in &overlays {
+                    crate::overlay::install(self.path(), c)?;
+                }
+                e.set_overlay_initrds(overlays.iter().map(|c| crate::overlay::entry_path(prefix, c)).collect());
                 if kargs
                     .values("init")
                     .iter()
@@ -216,7 +221,9 @@ impl Sysroot {
                 }
             }
             None => {
+                // Overlays go on top of a main initramfs; without one, none.
                 e.remove("initrd");
+                e.set_overlay_initrds(Vec::new());
                 kargs.replace(&format!("init={bootlink}/usr/lib/ostree/ostree-prepare-root"));
             }
         }

@@ -36,6 +36,7 @@ pub static COMMAND: Command = Command {
             "Append kernel argument; useful with e.g. console= that can be used multiple times"
         ),
         opt!("karg-delete", "NAME=VALUE", "Delete kernel argument if exists"),
+        opt!("overlay-initrd", "FILE", "Overlay iniramfs file"),
     ],
     repo: false,
     run,
@@ -95,6 +96,15 @@ fn run(ctx: &Context) -> Result<()> {
             o
         }
     };
+    // Each overlay is staged by content first (in /run, as OSTree does).
+    let overlay_initrds = ctx
+        .args
+        .all("overlay-initrd")
+        .iter()
+        .map(|f| {
+            oxtree_sysroot::overlay::stage(std::path::Path::new(f)).with_context(|| format!("--overlay-initrd={f}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let no_merge = ctx.args.flag("no-merge");
     let merge_options = if no_merge {
         None
@@ -106,6 +116,7 @@ fn run(ctx: &Context) -> Result<()> {
         commit: Some(commit),
         origin: Some(origin),
         kargs: kernel_args(ctx, merge_options.as_deref())?,
+        overlay_initrds,
         no_merge,
         retain: ctx.args.flag("retain"),
         retain_pending: ctx.args.flag("retain-pending"),
