@@ -33,6 +33,7 @@ pub mod layout;
 mod load;
 pub mod overlay;
 pub mod prepare_root;
+pub mod unlock;
 mod write;
 
 use std::path::{Path, PathBuf};

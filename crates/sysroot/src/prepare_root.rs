@@ -92,9 +92,16 @@ pub fn prepare_root(sysroot: &Path, cmdline: &str) -> Result<Prepared, Error> {
             mount_bind(&etc, &etc).map_err(sys(format!("bind-mounting {}", etc.display())))?;
         }
         let usr = tmp.join("usr");
-        mount_bind(&usr, &usr).map_err(sys(format!("bind-mounting {}", usr.display())))?;
-        mount_remount(&usr, MountFlags::BIND | MountFlags::RDONLY, "")
-            .map_err(sys(format!("making {} read-only", usr.display())))?;
+        let (upper, work) = (tmp.join(".usr-ovl-upper"), tmp.join(".usr-ovl-work"));
+        if work.is_dir() {
+            // A hotfix (`admin unlock --hotfix`): the overlay comes back at
+            // every boot.
+            crate::unlock::mount_overlay(&usr, &usr, &upper, &work, false)?;
+        } else {
+            mount_bind(&usr, &usr).map_err(sys(format!("bind-mounting {}", usr.display())))?;
+            mount_remount(&usr, MountFlags::BIND | MountFlags::RDONLY, "")
+                .map_err(sys(format!("making {} read-only", usr.display())))?;
+        }
         let inner = tmp.join("sysroot");
         if !inner.is_dir() {
             return Err(Error::Invalid(format!(

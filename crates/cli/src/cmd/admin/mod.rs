@@ -20,6 +20,7 @@ mod kargs;
 mod pin;
 pub(crate) mod status;
 mod undeploy;
+mod unlock;
 mod upgrade;
 
 /// The options every `admin` subcommand takes.
@@ -55,6 +56,7 @@ pub static COMMAND: Command = Command {
         &status::COMMAND,
         &upgrade::SWITCH,
         &undeploy::COMMAND,
+        &unlock::COMMAND,
         &upgrade::UPGRADE,
     ],
 };

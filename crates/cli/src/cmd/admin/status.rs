@@ -9,6 +9,7 @@
 //!     "checksum": "<commit>",      // 64 hex digits
 //!     "serial": 0,                 // deployment serial (CHECKSUM.SERIAL)
 //!     "booted": false, "pending": false, "rollback": false, "pinned": false,
+//!     "unlocked": "none",          // or "development", "hotfix", "transient"
 //!     "version": "1.0" | null,     // the commit's `version` metadata
 //!     "timestamp": 1700000000 | null,  // the commit's time (seconds)
 //!     "refspec": "remote:ref" | null,  // `[origin] refspec` of the .origin file
@@ -27,6 +28,7 @@ use oxtree_store::gvariant::Value;
 use oxtree_store::object::{Commit, CommitMetadata, ObjectType};
 use oxtree_store::repo::{KeyFile, Repo};
 use oxtree_store::Checksum;
+use oxtree_sysroot::unlock::UnlockState;
 use oxtree_sysroot::{Deployment, Sysroot};
 
 use super::open;
@@ -134,6 +136,10 @@ fn write_text(s: &Sysroot, verify: bool, out: &mut String) -> Result<()> {
         out.push_str(&format!("{} {} {}{suffix}\n", if r.booted { '*' } else { ' ' }, d.stateroot, d.name()));
         if let Some(v) = r.meta("version") {
             out.push_str(&format!("    Version: {v}\n"));
+        }
+        let unlocked = s.unlocked(d);
+        if unlocked != UnlockState::None {
+            out.push_str(&format!("    Unlocked: {}\n", unlocked.name()));
         }
         if d.is_pinned() {
             out.push_str("    Pinned: yes\n");
@@ -251,6 +257,7 @@ pub fn json(s: &Sysroot) -> serde_json::Value {
                 "pending": r.pending,
                 "rollback": r.rollback,
                 "pinned": d.is_pinned(),
+                "unlocked": s.unlocked(d).name(),
                 "version": r.meta("version"),
                 "timestamp": r.commit.as_ref().map(|c| c.timestamp),
                 "refspec": d.origin.as_ref().and_then(|o| o.get("origin", "refspec")),

@@ -1,0 +1,207 @@
+//! `admin unlock` on a booted system, emulated: in a private mount
+//! namespace (`unshare -m`, as root) the deployment becomes the root of a
+//! `chroot` with the physical root at `/sysroot`, `/boot` and the
+//! stateroot's `/var` bound in and a fresh `/run` holding `ostree-booted`,
+//! so that the deployment is what `/` is. The tree carries the oxtree
+//! binary and the C library it links. Leaving the namespace is a reboot:
+//! `/run` and the overlay mounts are gone.
+//!
+//! - development: `/usr` writable, changes in `/var/tmp/ostree-unlock-ovl.*`,
+//!   `Unlocked: development`, a second unlock refused; gone after the
+//!   "reboot".
+//! - transient: the overlay is mounted read-only.
+//! - hotfix: a clean clone as rollback, changes in `.usr-ovl-upper`, the
+//!   state in the origin file, which the real `ostree admin status` reads;
+//!   `oxtree-prepare-root` mounts the overlay again at the next boot.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::sysroot::make_os;
+use common::*;
+
+/// Runs `script` in a new mount namespace.
+fn in_namespace(script: &str) -> String {
+    let o = Command::new("unshare").args(["-m", "sh", "-ec", script]).output().unwrap();
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// A tree that boots far enough for oxtree to run in it.
+fn bootable_tree_with_oxtree(root: &Path) {
+    make_os(root, &["6.1.0"]);
+    for d in ["boot", "run", "proc", "usr/lib64"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::os::unix::fs::symlink("sysroot/ostree", root.join("ostree")).unwrap();
+    std::os::unix::fs::symlink("usr/lib64", root.join("lib64")).unwrap();
+    std::fs::copy(oxtree_bin(), root.join("usr/bin/oxtree")).unwrap();
+    let ldd = Command::new("ldd").arg(oxtree_bin()).output().unwrap();
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        // "libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)" or "/lib64/ld-linux-x86-64.so.2 (0x...)"
+        let path = line.split_whitespace().find(|w| w.starts_with('/'));
+        if let Some(p) = path {
+            let name = Path::new(p).file_name().unwrap();
+            std::fs::copy(p, root.join("usr/lib64").join(name)).unwrap();
+        }
+    }
+}
+
+struct Booted {
+    w: TempDir,
+    sysroot: String,
+    deploy: String,
+}
+
+impl Booted {
+    fn new(tag: &str) -> Booted {
+        let w = TempDir::new(tag);
+        let repo = w.join("repo").display().to_string();
+        let sysroot = w.join("sysroot").display().to_string();
+        let tree = w.join("tree");
+        bootable_tree_with_oxtree(&tree);
+        ox(&["init", "--repo", &repo, "--mode=archive"]);
+        ox(&["commit", "--repo", &repo, "-b", "os/good", "--tree", &format!("dir={}", tree.display())]);
+        ox(&["admin", "init-fs", &sysroot]);
+        ox(&["admin", "os-init", "--sysroot", &sysroot, "testos"]);
+        ox(&["pull-local", &format!("--repo={sysroot}/ostree/repo"), &repo, "os/good"]);
+        let o = Command::new(oxtree_bin())
+            .args([
+                "admin",
+                "deploy",
+                &format!("--sysroot={sysroot}"),
+                "--os=testos",
+                "--karg=root=LABEL=ROOT",
+                "os/good",
+            ])
+            .env("OSTREE_SYSROOT_DEBUG", "mutable-deployments")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let dir = Path::new(&sysroot).join("ostree/deploy/testos/deploy");
+        let name = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .find(|n| !n.ends_with(".origin"))
+            .unwrap();
+        let deploy = dir.join(name).display().to_string();
+        Booted { w, sysroot, deploy }
+    }
+
+    /// Boots (in a new namespace) and runs `body`, where `$D` is the
+    /// deployment, `$S` the physical root and `ox ARGS` runs oxtree inside.
+    fn boot(&self, body: &str) -> String {
+        in_namespace(&format!(
+            r#"S={s}; D={d}
+mount --rbind $S $D/sysroot
+mount --bind $S/boot $D/boot
+mkdir -p $S/ostree/deploy/testos/var/tmp
+mount --bind $S/ostree/deploy/testos/var $D/var
+mount -t tmpfs tmpfs $D/run
+touch $D/run/ostree-booted
+ox() {{ env LD_LIBRARY_PATH=/usr/lib64 OSTREE_SYSROOT_DEBUG=mutable-deployments chroot $D /usr/bin/oxtree "$@"; }}
+{body}
+"#,
+            s = self.sysroot,
+            d = self.deploy,
+        ))
+    }
+}
+
+#[test]
+fn development_and_transient_overlays_last_until_reboot() {
+    if !is_root() {
+        eprintln!("skipped: mount namespaces need root");
+        return;
+    }
+    let b = Booted::new("unlock-dev");
+    // Not booted (no /run/ostree-booted, / is not the deployment): refused.
+    let o = ox_out(&["admin", "unlock", &format!("--sysroot={}", b.sysroot)]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Not currently booted into an OSTree system"));
+    let out = b.boot(
+        r#"ox admin status
+ox admin unlock --hotfix --transient || echo both-refused
+ox admin unlock
+echo changed > $D/usr/bin/new-tool && echo usr-writable
+ox admin status
+ls $S/ostree/deploy/testos/var/tmp/ostree-unlock-ovl.*/upper/bin/new-tool && echo change-in-var-tmp
+ox admin unlock --hotfix || echo refused-again
+"#,
+    );
+    assert!(
+        out.contains("error: Cannot specify both --hotfix and --transient") && out.contains("both-refused"),
+        "{out}"
+    );
+    assert!(out.contains("Development mode enabled.  A writable overlayfs is now mounted on /usr.\n"), "{out}");
+    assert!(out.contains("usr-writable"), "{out}");
+    assert!(out.contains("    Unlocked: development\n"), "{out}");
+    assert!(out.contains("change-in-var-tmp"), "{out}");
+    assert!(out.contains("error: Deployment is already in unlocked state: development"), "{out}");
+    assert!(out.contains("refused-again"), "{out}");
+    // The deployment itself is untouched, and after a reboot it is locked.
+    assert!(!Path::new(&b.deploy).join("usr/bin/new-tool").exists());
+    let out = b.boot(
+        r#"ox admin status
+if touch $D/usr/bin/x 2>/dev/null; then echo usr-writable; else echo usr-readonly; fi
+ox admin unlock --transient
+if touch $D/usr/bin/x 2>/dev/null; then echo usr-writable; else echo usr-readonly-after; fi
+ox admin status
+"#,
+    );
+    assert!(!out.contains("Unlocked: development"), "{out}");
+    assert!(out.contains("A writable overlayfs is prepared for /usr, but is mounted read-only by default.\n"), "{out}");
+    assert!(out.contains("usr-readonly-after"), "{out}");
+    assert!(out.contains("    Unlocked: transient\n"), "{out}");
+    drop(b.w);
+}
+
+#[test]
+fn hotfix_keeps_a_clean_rollback_and_comes_back_at_boot() {
+    if !is_root() {
+        eprintln!("skipped: mount namespaces need root");
+        return;
+    }
+    let b = Booted::new("unlock-hotfix");
+    let out = b.boot(
+        r#"ox admin unlock --hotfix
+echo fixed > $D/usr/bin/fix && echo usr-writable
+test -f $D/.usr-ovl-upper/bin/fix && echo change-in-deployment
+ox admin status
+"#,
+    );
+    assert!(out.contains("Hotfix mode enabled.  A writable overlayfs is now mounted on /usr\n"), "{out}");
+    assert!(out.contains("usr-writable") && out.contains("change-in-deployment"), "{out}");
+    assert!(out.contains("    Unlocked: hotfix\n"), "{out}");
+    assert!(out.contains("(rollback)"), "a clone as rollback: {out}");
+    // Not booted now: both tools read the same state from the sysroot.
+    let status = ox(&["admin", "status", &format!("--sysroot={}", b.sysroot)]);
+    assert_eq!(status.matches("Unlocked: hotfix").count(), 1, "{status}");
+    assert_eq!(status.lines().filter(|l| l.starts_with("  testos ")).count(), 2, "{status}");
+    if Command::new("ostree").arg("--version").output().is_ok() {
+        let theirs = ostree(&["admin", "status", &format!("--sysroot={}", b.sysroot)]);
+        assert_eq!(status, theirs);
+    }
+    // The next boot: oxtree-prepare-root mounts the hotfix overlay again.
+    let prep = env!("CARGO_BIN_EXE_oxtree-prepare-root");
+    let entries = Path::new(&b.sysroot).join("boot/loader/entries");
+    let mut files: Vec<_> = std::fs::read_dir(entries).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    // The booted (hotfixed) deployment stays the default: ostree-2-testos.conf.
+    let text = std::fs::read_to_string(files.last().unwrap()).unwrap();
+    let options = text.lines().find_map(|l| l.strip_prefix("options ")).unwrap().to_string();
+    let r = b.w.join("root");
+    let out = in_namespace(&format!(
+        r#"R={r}; S={s}
+mkdir -p $R/sysroot $R/run
+mount --bind $S $R/sysroot
+mount -t tmpfs tmpfs $R/run
+{prep} --cmdline="{options}" $R/sysroot
+cat $R/sysroot/usr/bin/fix
+"#,
+        r = r.display(),
+        s = b.sysroot,
+    ));
+    assert!(out.contains("fixed"), "{out}");
+}
