@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::sysroot::Fixture;
 use common::*;
 
@@ -22,17 +20,6 @@ fn ostree_karg(sysroot: &str) -> String {
     let text = std::fs::read_to_string(e).unwrap();
     let options = text.lines().find_map(|l| l.strip_prefix("options ")).unwrap().to_string();
     options.split(' ').find(|a| a.starts_with("ostree=")).unwrap().to_string()
-}
-
-/// Runs `script` in a new mount namespace; None if namespaces are not available.
-fn in_namespace(script: &str) -> Option<String> {
-    let o = Command::new("unshare").args(["-m", "sh", "-ec", script]).output().ok()?;
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    if !o.status.success() && err.contains("unshare failed") {
-        return None;
-    }
-    Some(format!("{out}{err}"))
 }
 
 #[test]
@@ -62,7 +49,7 @@ test ! -e $R/sysroot.tmp && echo no-leftover
         s = f.sysroot,
         prep = prepare_bin(),
     );
-    let Some(out) = in_namespace(&script) else {
+    let Some(out) = in_mount_namespace(&script) else {
         eprintln!("skipped: unshare -m is not available here");
         return;
     };
@@ -108,7 +95,7 @@ test ! -e $R/run/ostree-booted && echo not-booted
         s = f.sysroot,
         prep = prepare_bin(),
     );
-    let Some(out) = in_namespace(&script) else {
+    let Some(out) = in_mount_namespace(&script) else {
         eprintln!("skipped: unshare -m is not available here");
         return;
     };

@@ -22,10 +22,10 @@ use std::process::Command;
 use common::sysroot::make_os;
 use common::*;
 
-/// Runs `script` in a new mount namespace.
+/// Runs `script` in a new mount namespace (which root has wherever the
+/// prepare-root tests run).
 fn in_namespace(script: &str) -> String {
-    let o = Command::new("unshare").args(["-m", "sh", "-ec", script]).output().unwrap();
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    in_mount_namespace(script).expect("unshare -m")
 }
 
 /// A tree that boots far enough for oxtree to run in it.

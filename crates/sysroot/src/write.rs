@@ -153,7 +153,8 @@ impl Sysroot {
     /// commit's `version`, read once per write).
     fn same_boot_config(a: &Deployment, b: &Deployment, versions: &HashMap<String, Option<String>>) -> bool {
         a.bootcsum == b.bootcsum
-            && a.bootconfig.overlay_initrds() == b.bootconfig.overlay_initrds()
+            // By checksum, in order (the paths differ with `bootprefix`).
+            && crate::overlay::checksums(&a.bootconfig).ok() == crate::overlay::checksums(&b.bootconfig).ok()
             && a.kargs_without_ostree() == b.kargs_without_ostree()
             && a.stateroot == b.stateroot
             && versions.get(&a.csum) == versions.get(&b.csum)

@@ -354,3 +354,15 @@ impl Drop for Nginx {
         let _ = Command::new(serve_script()).arg("stop").arg(&self.state).status();
     }
 }
+
+/// Runs the shell `script` in a new mount namespace (`unshare -m`, as
+/// root); its stdout and stderr, or None if namespaces are not available.
+pub fn in_mount_namespace(script: &str) -> Option<String> {
+    let o = Command::new("unshare").args(["-m", "sh", "-ec", script]).output().ok()?;
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if !o.status.success() && err.contains("unshare failed") {
+        return None;
+    }
+    Some(format!("{out}{err}"))
+}
