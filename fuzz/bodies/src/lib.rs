@@ -19,11 +19,13 @@ mod boot;
 mod checkout;
 mod delta;
 mod filez;
+mod rpm;
 mod sign;
 pub use boot::boot_config;
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
+pub use rpm::cpio;
 pub use sign::{fixed_key, openpgp_keyring, openpgp_signatures, sign_keyfile, sign_signatures, SIGNED};
 
 use oxtree_store::deltas::StaticDelta;
@@ -58,6 +60,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("openpgp_keyring", openpgp_keyring),
     ("openpgp_signatures", openpgp_signatures),
     ("boot_config", boot_config),
+    ("cpio", cpio),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

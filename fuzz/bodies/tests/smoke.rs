@@ -212,6 +212,42 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     }
     push("boot_config", b"title T (ostree:0)\nversion 1\noptions root=LABEL=ROOT a=\"b c\" ostree=/ostree/boot.1/os/c/0\nlinux /ostree/os-c/vmlinuz\ninitrd /ostree/os-c/initramfs.img\ninitrd /overlay.img\nfdtdir /ostree/os-c/dtb\n".to_vec());
     push("boot_config", b"DEFAULT rescue\nLABEL rescue\n\tKERNEL /vmlinuz-rescue\n\tAPPEND single\nLABEL Old (ostree:0)\n\tKERNEL /boot/ostree/os-old/vmlinuz\n".to_vec());
+    // An uncompressed payload (selector 0): a file, a directory, a stripped
+    // member (index 2: 6 bytes) and the trailer.
+    let member = |name: &str, mode: u32, data: &[u8]| {
+        let mut v = format!(
+            "070701{:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
+            1,
+            0,
+            0,
+            1,
+            0,
+            data.len(),
+            0,
+            0,
+            0,
+            0,
+            name.len() + 1,
+            0
+        )
+        .into_bytes();
+        v.extend_from_slice(name.as_bytes());
+        v.push(0);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v.extend_from_slice(data);
+        while v.len() % 4 != 0 {
+            v.push(0);
+        }
+        v
+    };
+    let mut payload = vec![0u8];
+    payload.extend(member("./usr/bin/tool", 0o100755, b"#!/bin/sh\n"));
+    payload.extend(member("./usr/lib", 0o40755, b""));
+    payload.extend(b"07070X00000002\0\0abcdef\0\0");
+    payload.extend(member("TRAILER!!!", 0, b""));
+    push("cpio", payload);
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }
