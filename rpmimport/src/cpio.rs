@@ -136,7 +136,7 @@ impl<R: Read> Reader<R> {
     /// The next member, after skipping what is left of the current one's
     /// data; `None` after the trailer. `size_of` gives a stripped member's
     /// data size from its file index (`None`: the header has no such file).
-    pub fn next_entry(&mut self, size_of: &dyn Fn(u32) -> Option<u64>) -> Result<Option<Entry>, CpioError> {
+    pub fn next_entry(&mut self, size_of: &mut dyn FnMut(u32) -> Option<u64>) -> Result<Option<Entry>, CpioError> {
         if self.done {
             return Ok(None);
         }
@@ -271,21 +271,21 @@ mod tests {
         a.extend(b"stripped data!\0\0");
         a.extend(member("TRAILER!!!", 0, 0, b""));
         let mut r = Reader::new(&a[..]);
-        let e = r.next_entry(&none).unwrap().unwrap();
+        let e = r.next_entry(&mut none).unwrap().unwrap();
         assert_eq!((e.name, e.mode, e.size), (Name::Path(b"./usr/bin/a".to_vec()), 0o100755, 5));
         let mut s = String::new();
         r.data().read_to_string(&mut s).unwrap();
         assert_eq!(s, "hello");
-        let e = r.next_entry(&none).unwrap().unwrap();
+        let e = r.next_entry(&mut none).unwrap().unwrap();
         assert_eq!(e.name, Name::Path(b"./usr/lib".to_vec()));
-        let sizes = |i: u32| (i == 3).then_some(14u64);
-        let e = r.next_entry(&sizes).unwrap().unwrap();
+        let mut sizes = |i: u32| (i == 3).then_some(14u64);
+        let e = r.next_entry(&mut sizes).unwrap().unwrap();
         assert_eq!((e.name, e.size), (Name::Index(3), 14));
         let mut d = Vec::new();
         r.data().read_to_end(&mut d).unwrap();
         assert_eq!(d, b"stripped data!");
-        assert!(r.next_entry(&none).unwrap().is_none());
-        assert!(r.next_entry(&none).unwrap().is_none());
+        assert!(r.next_entry(&mut none).unwrap().is_none());
+        assert!(r.next_entry(&mut none).unwrap().is_none());
     }
 
     #[test]
@@ -294,24 +294,24 @@ mod tests {
         // Truncated anywhere.
         for cut in 0..good.len() {
             let mut r = Reader::new(&good[..cut]);
-            let res = r.next_entry(&none).and_then(|_| {
+            let res = r.next_entry(&mut none).and_then(|_| {
                 let mut d = Vec::new();
                 r.data().read_to_end(&mut d).map_err(CpioError::Io)?;
-                r.next_entry(&none)
+                r.next_entry(&mut none)
             });
             assert!(res.is_err(), "cut at {cut}");
         }
         let mut bad = good.clone();
         bad[0] = b'1';
-        assert!(matches!(Reader::new(&bad[..]).next_entry(&none), Err(CpioError::BadMagic(..))));
+        assert!(matches!(Reader::new(&bad[..]).next_entry(&mut none), Err(CpioError::BadMagic(..))));
         let mut bad = good.clone();
         bad[10] = b'z';
-        assert!(matches!(Reader::new(&bad[..]).next_entry(&none), Err(CpioError::BadField("ino", 0))));
+        assert!(matches!(Reader::new(&bad[..]).next_entry(&mut none), Err(CpioError::BadField("ino", 0))));
         let stripped = b"07070X00000009\0\0".to_vec();
-        assert!(matches!(Reader::new(&stripped[..]).next_entry(&none), Err(CpioError::UnknownIndex(9))));
+        assert!(matches!(Reader::new(&stripped[..]).next_entry(&mut none), Err(CpioError::UnknownIndex(9))));
         // A name without its NUL.
         let mut bad = good;
         bad[110 + 3] = b'x';
-        assert!(matches!(Reader::new(&bad[..]).next_entry(&none), Err(CpioError::BadName(4, 0))));
+        assert!(matches!(Reader::new(&bad[..]).next_entry(&mut none), Err(CpioError::BadName(4, 0))));
     }
 }

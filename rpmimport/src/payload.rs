@@ -35,6 +35,9 @@ pub enum PayloadError {
     /// The stream's first bytes are another format's.
     #[error("payload is not {0:?} data as the header says (it starts with {1:02x?})")]
     Mismatch(Compression, Vec<u8>),
+    /// Nothing follows the headers.
+    #[error("truncated: the file ends where its payload should start")]
+    Empty,
     /// Reading failed.
     #[error("reading the payload: {0}")]
     Io(#[from] io::Error),
@@ -74,6 +77,13 @@ impl Compression {
 pub fn decoder<'a, R: Read + 'a>(c: Compression, r: R) -> Result<Box<dyn Read + 'a>, PayloadError> {
     let mut r = BufReader::with_capacity(256 * 1024, r);
     let head = r.fill_buf()?;
+    if head.is_empty() {
+        return Err(PayloadError::Empty);
+    }
+    // rpm reads gzip payloads through zlib, which passes data that is not
+    // gzip through unchanged: packages without a PAYLOADCOMPRESSOR tag
+    // (which means gzip) whose payload is a bare cpio archive install.
+    let c = if c == Compression::Gzip && Compression::None.matches(head) { Compression::None } else { c };
     if !c.matches(head) {
         return Err(PayloadError::Mismatch(c, head[..head.len().min(8)].to_vec()));
     }

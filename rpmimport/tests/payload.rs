@@ -58,7 +58,7 @@ fn read_all(c: Compression, bytes: &[u8]) -> BTreeMap<String, (u32, Vec<u8>)> {
     let mut r = Reader::new(decoder(c, bytes).unwrap());
     let mut out = BTreeMap::new();
     let mut sets: BTreeMap<u32, Vec<String>> = BTreeMap::new();
-    while let Some(e) = r.next_entry(&|_| None).unwrap() {
+    while let Some(e) = r.next_entry(&mut |_| None).unwrap() {
         let Name::Path(p) = e.name else { panic!("stripped member from GNU cpio") };
         let name = String::from_utf8(p).unwrap();
         let mut data = Vec::new();
@@ -135,7 +135,7 @@ fn every_compressor_round_trips_a_gnu_cpio_archive() {
         if let Ok(d) = decoder(c, cut) {
             let mut r = Reader::new(d);
             loop {
-                match r.next_entry(&|_| None) {
+                match r.next_entry(&mut |_| None) {
                     Ok(Some(_)) => {
                         let mut sink = Vec::new();
                         if r.data().read_to_end(&mut sink).is_err() {

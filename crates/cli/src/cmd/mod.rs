@@ -31,6 +31,7 @@ mod refs;
 mod remote;
 mod reset;
 mod rev_parse;
+mod rpm;
 mod show;
 mod sign;
 mod static_delta;
@@ -136,4 +137,4 @@ pub static COMMANDS: &[&Command] = &[
 
 /// Commands of oxtree's own, not in `ostree --help` (which scripts parse):
 /// runnable, but not listed.
-pub static EXTRA_COMMANDS: &[&Command] = &[&demo::COMMAND];
+pub static EXTRA_COMMANDS: &[&Command] = &[&demo::COMMAND, &rpm::COMMAND];
