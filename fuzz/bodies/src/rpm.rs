@@ -24,9 +24,9 @@ pub fn cpio(data: &[u8]) {
     ][*sel as usize % 6];
     let Ok(d) = decoder(c, payload) else { return };
     let mut r = Reader::new(d.take(MAX_OUT));
-    let size_of = |i: u32| (i < 1000).then_some(u64::from(i) * 3);
+    let mut size_of = |i: u32| (i < 1000).then_some(u64::from(i) * 3);
     let mut buf = [0u8; 4096];
-    while let Ok(Some(e)) = r.next_entry(&size_of) {
+    while let Ok(Some(e)) = r.next_entry(&mut size_of) {
         let mut got = 0u64;
         loop {
             match r.read_data(&mut buf) {
@@ -37,4 +37,39 @@ pub fn cpio(data: &[u8]) {
         }
         assert_eq!(got, e.size, "a member's data is exactly its size");
     }
+}
+
+/// A whole RPM, headers to tree: the input is read as a package
+/// ([`Package::read`]) and imported into a scratch archive repository
+/// ([`import_payload`]). Errors are fine; an import that succeeds must
+/// give a commit the repository can load, whose tree holds no name a
+/// dirtree may not.
+pub fn rpm_import(data: &[u8]) {
+    use oxtree_rpmimport::import::{import_payload, Options};
+    use oxtree_rpmimport::Package;
+    use oxtree_store::{Repo, RepoMode};
+
+    let Ok((pkg, reader)) = Package::read(std::io::Cursor::new(data)) else { return };
+    let root =
+        std::env::temp_dir().join(format!("oxtree-fuzz-rpm-{}-{:?}", std::process::id(), std::thread::current().id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let repo = Repo::init(&root, RepoMode::Archive).expect("creating the fuzz repository");
+    let tx = repo.transaction().expect("a transaction");
+    let res = import_payload(&tx, pkg, reader.take(MAX_OUT), &Options::default());
+    if let Ok(imported) = res {
+        tx.commit().expect("committing the transaction");
+        let commit = repo.load_commit(&imported.commit).expect("the imported commit loads");
+        let mut stack = vec![commit.root_tree];
+        while let Some(t) = stack.pop() {
+            let dt = repo.load_dirtree(&t).expect("an imported dirtree loads");
+            for f in &dt.files {
+                oxtree_store::object::validate_name(&f.name).expect("a valid file name");
+            }
+            for d in &dt.dirs {
+                oxtree_store::object::validate_name(&d.name).expect("a valid directory name");
+                stack.push(d.tree);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -248,6 +248,18 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     payload.extend(b"07070X00000002\0\0abcdef\0\0");
     payload.extend(member("TRAILER!!!", 0, b""));
     push("cpio", payload);
+    // Whole RPMs: the rpm crate's v4 and v6 packages the import tests use.
+    let mut dirs = vec![root().join("rpmimport/tests/fixtures/rpm-rs")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("rpm fixtures") {
+            let p = e.expect("dir entry").path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rpm") {
+                push("rpm_import", std::fs::read(&p).expect("an RPM fixture"));
+            }
+        }
+    }
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }
