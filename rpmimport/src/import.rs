@@ -57,7 +57,9 @@ pub struct Options {
 /// What an import made.
 #[derive(Debug, Clone)]
 pub struct Imported {
-    /// The package's headers.
+    /// The package's headers. Its file list and raw headers are dropped
+    /// once imported (they are the bulk of a large package's memory; the
+    /// raw headers are in the commit's `rpmostree.metadata`).
     pub package: Package,
     /// The commit.
     pub commit: Checksum,
@@ -193,27 +195,33 @@ pub fn import_payload<R: Read>(
             .and_then(|d| d.put_file(&format!("{}.conf", pkg.name), csum))
             .map_err(ImportError::Store)?;
     }
+    let (tmpfiles, config_files, skipped, warnings) = (imp.tmpfiles, imp.config_files, imp.skipped, imp.warnings);
     let root = imp.root.write(tx).map_err(ImportError::Store)?;
+    drop(imp.root);
+    let mut pkg = pkg;
+    pkg.files = Vec::new();
+    let raw_headers = std::mem::take(&mut pkg.raw_headers);
     let info = CommitInfo {
         subject: String::new(),
         body: String::new(),
         parent: None,
         timestamp: pkg.build_time,
-        metadata: commit_metadata(&pkg, opts),
+        metadata: commit_metadata(&pkg, raw_headers, opts),
     };
     let commit = oxtree_store::build::write_commit(tx, &info, root).map_err(ImportError::Store)?;
-    let (tmpfiles, config_files, skipped, warnings) = (imp.tmpfiles, imp.config_files, imp.skipped, imp.warnings);
+    drop(info);
     let branch = pkg.branch();
     Ok(Imported { package: pkg, commit, branch, tmpfiles, config_files, skipped, warnings })
 }
 
 /// rpm-ostree's package commit metadata. Its numbers are big-endian, as
 /// rpm-ostree writes them (it byte-swaps the whole dictionary).
-fn commit_metadata(pkg: &Package, opts: &Options) -> CommitMetadata {
+fn commit_metadata(pkg: &Package, raw_headers: Vec<u8>, opts: &Options) -> CommitMetadata {
     use sha2::Digest;
     let mut m = CommitMetadata::default();
-    m.set("rpmostree.metadata", Value::Bytes(Cow::Owned(pkg.raw_headers.clone())));
-    m.set("rpmostree.metadata_sha256", Value::str(hex(&sha2::Sha256::digest(&pkg.raw_headers))));
+    let sha = hex(&sha2::Sha256::digest(&raw_headers));
+    m.set("rpmostree.metadata", Value::Bytes(Cow::Owned(raw_headers)));
+    m.set("rpmostree.metadata_sha256", Value::str(sha));
     m.set(
         "rpmostree.nevra",
         Value::Tuple(vec![

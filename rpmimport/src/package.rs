@@ -136,10 +136,9 @@ pub struct Package {
     /// Payload digests to check.
     pub payload_digests: Vec<PayloadDigest>,
     /// The lead, signature header and header, byte for byte (rpm-ostree
-    /// keeps them in the commit as `rpmostree.metadata`).
+    /// keeps them in the commit as `rpmostree.metadata`; parse them again
+    /// with `rpm::PackageMetadata::parse` for what is not copied out).
     pub raw_headers: Vec<u8>,
-    /// The parsed headers, for what is not copied out.
-    pub metadata: rpm::PackageMetadata,
 }
 
 fn string_tag(h: &rpm::Header<IndexTag>, tag: IndexTag) -> Option<String> {
@@ -212,8 +211,9 @@ impl Package {
             }
         }
 
-        let entries = metadata.get_file_entries().map_err(herr)?;
-        let n = entries.len();
+        // One entry at a time: a Vec of the crate's entries for a 40k-file
+        // package is 10 MB more at the peak.
+        let n = h.get_entry_data_as_u16_array(IndexTag::RPMTAG_FILEMODES).map(|v| v.len()).unwrap_or(0);
         let inodes = h.get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEINODES).unwrap_or_default();
         let devices = h.get_entry_data_as_u32_array(IndexTag::RPMTAG_FILEDEVICES).unwrap_or_default();
         if n > 0 && (inodes.len() != n || (!devices.is_empty() && devices.len() != n)) {
@@ -224,32 +224,45 @@ impl Package {
             )));
         }
         let mut files = Vec::with_capacity(n);
-        for (i, e) in entries.iter().enumerate() {
-            let flags = e.flags();
-            let ima =
-                match e.ima_signature() {
-                    Some(s) if !s.is_empty() => Some(unhex(s).ok_or_else(|| {
-                        ImportError::Header(format!("{}: IMA signature is not hex", e.path().display()))
-                    })?),
+        let mut bad_ima = None;
+        metadata
+            .for_each_file_entry(|e| {
+                let i = files.len();
+                let flags = e.flags();
+                let ima = match e.ima_signature() {
+                    Some(s) if !s.is_empty() => match unhex(s) {
+                        Some(b) => Some(b),
+                        None => {
+                            bad_ima.get_or_insert_with(|| e.path().display().to_string());
+                            None
+                        }
+                    },
                     _ => None,
                 };
-            files.push(HeaderFile {
-                path: e.path().to_string_lossy().into_owned(),
-                mode: u32::from(e.mode().raw_mode()),
-                user: e.user().to_string(),
-                group: e.group().to_string(),
-                size: e.size() as u64,
-                config: flags.contains(rpm::FileFlags::CONFIG),
-                doc: flags.contains(rpm::FileFlags::DOC),
-                ghost: flags.contains(rpm::FileFlags::GHOST),
-                digest: e.digest().map(|d| d.as_hex().to_ascii_lowercase()).unwrap_or_default(),
-                caps: e.caps().filter(|c| !c.is_empty()).map(str::to_string),
-                linkto: e.linkto().unwrap_or("").to_string(),
-                ima,
-                inode: (devices.get(i).copied().unwrap_or(0), inodes.get(i).copied().unwrap_or(0)),
-            });
+                files.push(HeaderFile {
+                    path: e.path().to_string_lossy().into_owned(),
+                    mode: u32::from(e.mode().raw_mode()),
+                    user: e.user().to_string(),
+                    group: e.group().to_string(),
+                    size: e.size() as u64,
+                    config: flags.contains(rpm::FileFlags::CONFIG),
+                    doc: flags.contains(rpm::FileFlags::DOC),
+                    ghost: flags.contains(rpm::FileFlags::GHOST),
+                    digest: e.digest().map(|d| d.as_hex().to_ascii_lowercase()).unwrap_or_default(),
+                    caps: e.caps().filter(|c| !c.is_empty()).map(str::to_string),
+                    linkto: e.linkto().unwrap_or("").to_string(),
+                    ima,
+                    inode: (devices.get(i).copied().unwrap_or(0), inodes.get(i).copied().unwrap_or(0)),
+                });
+                Ok(())
+            })
+            .map_err(herr)?;
+        if let Some(path) = bad_ima {
+            return Err(ImportError::Header(format!("{path}: IMA signature is not hex")));
         }
-        drop(entries);
+        if files.len() != n {
+            return Err(ImportError::Header(format!("{} file entries for {n} FILEMODES", files.len())));
+        }
         Ok((
             Package {
                 name,
@@ -263,7 +276,6 @@ impl Package {
                 digest_algo,
                 payload_digests,
                 raw_headers,
-                metadata,
             },
             r,
         ))

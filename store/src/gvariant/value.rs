@@ -70,6 +70,32 @@ impl<'a> Value<'a> {
         )
     }
 
+    /// The same value borrowing this one's strings and bytes: a clone that
+    /// copies no data (serialising large metadata without doubling it).
+    pub fn reborrow(&self) -> Value<'_> {
+        match self {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::Byte(b) => Value::Byte(*b),
+            Value::Int16(n) => Value::Int16(*n),
+            Value::Uint16(n) => Value::Uint16(*n),
+            Value::Int32(n) => Value::Int32(*n),
+            Value::Uint32(n) => Value::Uint32(*n),
+            Value::Int64(n) => Value::Int64(*n),
+            Value::Uint64(n) => Value::Uint64(*n),
+            Value::Handle(n) => Value::Handle(*n),
+            Value::Double(n) => Value::Double(*n),
+            Value::Str(s) => Value::Str(Cow::Borrowed(s)),
+            Value::ObjectPath(s) => Value::ObjectPath(Cow::Borrowed(s)),
+            Value::Signature(s) => Value::Signature(Cow::Borrowed(s)),
+            Value::Variant(v) => Value::Variant(Box::new(v.reborrow())),
+            Value::Maybe(t, v) => Value::Maybe(t.clone(), v.as_ref().map(|v| Box::new(v.reborrow()))),
+            Value::Bytes(b) => Value::Bytes(Cow::Borrowed(b)),
+            Value::Array(t, items) => Value::Array(t.clone(), items.iter().map(Value::reborrow).collect()),
+            Value::Tuple(items) => Value::Tuple(items.iter().map(Value::reborrow).collect()),
+            Value::DictEntry(k, v) => Value::DictEntry(Box::new(k.reborrow()), Box::new(v.reborrow())),
+        }
+    }
+
     /// The type of this value.
     pub fn type_of(&self) -> Type {
         match self {

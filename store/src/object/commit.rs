@@ -40,7 +40,7 @@ impl CommitMetadata {
 
     /// The `a{sv}` value.
     pub fn to_value(&self) -> Value<'_> {
-        Value::vardict(self.0.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), v.clone())))
+        Value::vardict(self.0.iter().map(|(k, v)| (Cow::Borrowed(k.as_str()), v.reborrow())))
     }
 
     /// Serialises as a standalone `a{sv}` (detached metadata).
