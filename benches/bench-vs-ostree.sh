@@ -12,8 +12,11 @@
 #   KEEP_LOGS=1   keep the per-run logs (their path is printed)
 #   DROP_CACHES=0 never drop the page cache, even where that is possible
 #   OPS="..."     which groups to run: any of commit fsck checkout pull delta
-#                 deploy (default: all); the commits run whenever fsck,
-#                 checkout or pull do (they make the repos those use)
+#                 deploy rpm (default: all); the commits run whenever fsck,
+#                 checkout or pull do (they make the repos those use); `rpm`
+#                 alone needs no corpus
+#   RPM_SOURCES="DIR..."  what the benchmark RPM packs (default: the host's
+#                 /usr/share/{locale,doc,man,vim,perl,icons}, about 40k files)
 #   UPDATE=DIR    the updated tree of the delta pair (default: CORPUS-update,
 #                 made by scripts/make-update.sh)
 #
@@ -54,6 +57,11 @@
 #                     entries only), deployments left mutable
 #   redeploy          then `admin deploy --os=bench C2` in the same sysroot: the
 #                     small update, merging /etc from the first
+#   rpm-import        a 40k-file RPM (zstd payload, as Fedora's; built once with
+#                     rpmbuild into corpus-cache/rpm-bench) imported into a new
+#                     bare-user repo: oxtree `rpm import FILE` against
+#                     `rpm2cpio FILE | cpio -idm` then `ostree commit --no-xattrs`
+#                     of the extraction (the "ostree" column is that pipeline)
 #   delta-apply-xz,   oxtree only: `static-delta apply-offline` of its delta with
 #   delta-apply-zstd  xz parts and with zstd parts (--compression=zstd), each
 #                     into a bare-user repo holding main^
@@ -90,7 +98,7 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- tools
-OPS=${OPS:-commit fsck checkout pull delta deploy}
+OPS=${OPS:-commit fsck checkout pull delta deploy rpm}
 want() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ -x /usr/bin/time ] || apt_install time
 if want pull && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light; fi
@@ -107,7 +115,11 @@ fi
 [ -x "$OXTREE_BIN" ] || { echo "no oxtree binary at $OXTREE_BIN" >&2; exit 1; }
 
 # ---------------------------------------------------------------- corpus
-if [ -n "${CORPUS:-}" ]; then
+if [ "$OPS" = rpm ]; then
+  # The RPM benchmark packs its own files; scratch space goes in corpus-cache.
+  mkdir -p "$ROOT/corpus-cache/rpm-bench"
+  corpus=$ROOT/corpus-cache/rpm-bench
+elif [ -n "${CORPUS:-}" ]; then
   corpus=$(realpath "$CORPUS")
   [ -d "$corpus" ] || { echo "CORPUS=$CORPUS is not a directory" >&2; exit 1; }
 else
@@ -485,6 +497,46 @@ if want deploy; then
   done
 fi
 
+# ---------------------------------------------------------------- rpm import
+if want rpm; then
+  section "rpm import (a 40k-file RPM into a bare-user repo)"
+  command -v rpmbuild >/dev/null 2>&1 && command -v rpm2cpio >/dev/null 2>&1 || apt_install rpm rpm2cpio cpio
+  rpmdir=$ROOT/corpus-cache/rpm-bench
+  bench_rpm=$rpmdir/oxtree-bench-data-1-1.noarch.rpm
+  if [ ! -f "$bench_rpm" ]; then
+    sources=${RPM_SOURCES:-/usr/share/locale /usr/share/doc /usr/share/man /usr/share/vim /usr/share/perl /usr/share/icons}
+    mkdir -p "$rpmdir/build"
+    {
+      echo "Name: oxtree-bench-data"; echo "Version: 1"; echo "Release: 1"; echo "Summary: benchmark payload"
+      echo "License: various"; echo "BuildArch: noarch"; echo "AutoReqProv: no"
+      echo "%global __os_install_post %{nil}"; echo "%description"; echo "Files to import."
+      echo "%install"; echo "mkdir -p %{buildroot}/usr/share/oxtree-bench"
+      for d in $sources; do [ -d "$d" ] && echo "cp -a $d %{buildroot}/usr/share/oxtree-bench/"; done
+      echo "%files"; echo "%defattr(-,root,root)"; echo "/usr/share/oxtree-bench"
+    } >"$rpmdir/build/bench.spec"
+    echo "  building $bench_rpm (rpmbuild, w3.zstdio; a few minutes, once)"
+    SOURCE_DATE_EPOCH=1700000000 rpmbuild --quiet --define "_topdir $rpmdir/build" --define "_rpmdir $rpmdir" \
+      --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
+      --define "_binary_payload w3.zstdio" --define "_buildhost localhost" --define "_build_id_links none" \
+      -bb "$rpmdir/build/bench.spec" >"$work/logs/rpmbuild.log" 2>&1 || { tail -n 20 "$work/logs/rpmbuild.log"; exit 1; }
+    rm -rf "$rpmdir/build"
+  fi
+  echo "  $bench_rpm: $(rpm -qp --qf '[%{FILENAMES}\n]' "$bench_rpm" 2>/dev/null | wc -l) files, $(du -h "$bench_rpm" | cut -f1)"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      repo=$work/rpm-$tool.$round
+      "$OSTREE_BIN" init --repo="$repo" --mode=bare-user
+      if [ "$tool" = ostree ]; then
+        measure rpm-import ostree "$round" sh -c \
+          'mkdir "$3" && rpm2cpio "$1" | (cd "$3" && cpio -idm --quiet) && "$4" --repo="$2" commit -b main --no-xattrs "$3"' \
+          sh "$bench_rpm" "$repo" "$work/rpm-extract.$round" "$OSTREE_BIN"
+      else
+        measure rpm-import oxtree "$round" "$OXTREE_BIN" --repo="$repo" rpm import "$bench_rpm"
+      fi
+    done
+  done
+fi
+
 # ---------------------------------------------------------------- interop
 section "interop checks (untimed)"
 if want deploy && [ -d "$work/deploy-oxtree.$ROUNDS" ]; then
@@ -499,6 +551,23 @@ if want deploy && [ -d "$work/deploy-oxtree.$ROUNDS" ]; then
     echo "  deploy: same /boot (entries, kernels) from both tools: ok"
   else
     echo "  deploy: /boot differs between the tools:"; head -n 20 "$work/logs/deploy-boot.diff" | sed 's/^/      /'
+    failures=$((failures + 1))
+  fi
+fi
+if want rpm && [ -d "$work/rpm-oxtree.$ROUNDS" ]; then
+  ox=$work/rpm-oxtree.$ROUNDS
+  ref=$("$OSTREE_BIN" --repo="$ox" refs | head -n 1)
+  if "$OSTREE_BIN" --repo="$ox" fsck -q >"$work/logs/interop-fsck.rpm.log" 2>&1; then
+    echo "  rpm: real ostree fsck of oxtree's import: ok"
+  else
+    echo "  rpm: real ostree fsck of oxtree's import: FAILED"; failures=$((failures + 1))
+  fi
+  a=$("$OSTREE_BIN" --repo="$work/rpm-ostree.$ROUNDS" show main 2>/dev/null | sed -n 's/^ContentChecksum: *//p' || true)
+  b=$("$OSTREE_BIN" --repo="$ox" show "$ref" 2>/dev/null | sed -n 's/^ContentChecksum: *//p' || true)
+  if [ -n "$a" ] && [ "$a" = "$b" ]; then
+    echo "  rpm: same tree as ostree's commit of the extraction (ContentChecksum $a)"
+  else
+    echo "  rpm: tree DIFFERS from ostree's commit of the extraction (ostree ${a:-?}, oxtree ${b:-?})"
     failures=$((failures + 1))
   fi
 fi
@@ -549,7 +618,7 @@ section "results: median wall time over $ROUNDS rounds, highest peak RSS (drop c
 fmt='%-24s %10s %10s %8s %14s %14s %8s\n'
 printf "$fmt" operation "ostree s" "oxtree s" "ox/os" "ostree KiB" "oxtree KiB" "RSS ox/os"
 for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout checkout-H checkout-C checkout-archive \
-  checkout-archive-nocache pull pull-resume delta-generate delta-pull deploy redeploy; do
+  checkout-archive-nocache pull pull-resume delta-generate delta-pull deploy redeploy rpm-import; do
   read -r os_t os_m < <(stat_of "$op.ostree")
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op" "$os_t" "$ox_t" "$(ratio "$os_t" "$ox_t")" "$os_m" "$ox_m" "$(ratio "$os_m" "$ox_m")"
