@@ -10,6 +10,8 @@
 //! - [`paths`]: rpm-ostree's path rules (`/etc` to `usr/etc`, `/var` to
 //!   `tmpfiles.d`, …); [`caps`]: `%caps` text to `security.capability`;
 //!   [`owners`]: owner names to ids.
+//! - [`rootfs`]: any root file system made deployable (kernel into
+//!   `usr/lib/modules`, `/etc` to `usr/etc`, `/var` to `tmpfiles.d`).
 //!
 //! Stable: the commit an import makes (tree, metadata, ref) for a given
 //! RPM and repo mode. The Rust API may still change.
@@ -24,6 +26,7 @@ pub mod owners;
 pub mod package;
 pub mod paths;
 pub mod payload;
+pub mod rootfs;
 
 pub use import::{import_file, Imported, Options};
 pub use package::Package;

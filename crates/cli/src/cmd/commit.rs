@@ -181,12 +181,7 @@ fn run(ctx: &Context) -> Result<()> {
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             super::prune::parse_date(t, now).ok_or_else(|| anyhow!("Could not parse '{t}'"))?
         }
-        None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(s) if !s.is_empty() => {
-                s.parse().map_err(|_| anyhow!("Failed to convert SOURCE_DATE_EPOCH='{s}' to a number"))?
-            }
-            _ => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs(),
-        },
+        None => commit_time()?,
     };
 
     // Metadata, in ostree's order.
@@ -377,6 +372,16 @@ fn consume_dir(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A new commit's time: `$SOURCE_DATE_EPOCH` if set, else now.
+pub(crate) fn commit_time() -> Result<u64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) if !s.is_empty() => {
+            s.parse().map_err(|_| anyhow!("Failed to convert SOURCE_DATE_EPOCH='{s}' to a number"))
+        }
+        _ => Ok(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs()),
+    }
 }
 
 /// `--bootable`: exactly one `usr/lib/modules/KVER/vmlinuz` makes the

@@ -15,6 +15,7 @@ mod cat;
 mod checkout;
 mod checksum;
 mod commit;
+mod compose;
 mod config;
 mod demo;
 mod diff;
@@ -137,4 +138,4 @@ pub static COMMANDS: &[&Command] = &[
 
 /// Commands of oxtree's own, not in `ostree --help` (which scripts parse):
 /// runnable, but not listed.
-pub static EXTRA_COMMANDS: &[&Command] = &[&demo::COMMAND, &rpm::COMMAND];
+pub static EXTRA_COMMANDS: &[&Command] = &[&compose::COMMAND, &demo::COMMAND, &rpm::COMMAND];
