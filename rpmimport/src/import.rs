@@ -325,17 +325,9 @@ impl Importer<'_, '_> {
                     self.symlink(f, place)?;
                 }
                 S_IFREG => {
-                    let rel = match place {
-                        Placement::Tree(rel) => rel,
-                        Placement::TreeLinked(rel, line) => {
-                            self.tmpfiles_line(line);
-                            rel
-                        }
-                        Placement::Tmpfiles(_) | Placement::Skip(_) => {
-                            self.skipped.push(f.path.clone());
-                            continue;
-                        }
-                    };
+                    // A regular file under /var or /run is dropped (rpm-ostree's
+                    // "spurious content"): tmpfiles.d cannot carry content.
+                    let Some(rel) = self.in_tree(f, place, |_| None) else { continue };
                     if f.config {
                         self.config_files.push(format!("/{rel}"));
                     }
@@ -456,24 +448,40 @@ impl Importer<'_, '_> {
         parent.put_file(name, csum).map_err(ImportError::Store)
     }
 
-    fn directory(&mut self, f: &HeaderFile, place: Placement) -> Result<(), ImportError> {
-        let (uid, gid) = self.ids(f);
-        let rel = match place {
-            Placement::Tree(rel) => rel,
-            Placement::TreeLinked(rel, line) => {
-                self.tmpfiles_line(line);
-                rel
+    /// Where `f` goes in the tree, recording the tmpfiles.d line a
+    /// placement brings: the link of a moved directory, or, for a path out
+    /// of the tree, the line `line` makes of it (`None`: left out).
+    fn in_tree(
+        &mut self,
+        f: &HeaderFile,
+        place: Placement,
+        line: impl FnOnce(&str) -> Option<String>,
+    ) -> Option<String> {
+        match place {
+            Placement::Tree(rel) => Some(rel),
+            Placement::TreeLinked(rel, link) => {
+                self.tmpfiles_line(link);
+                Some(rel)
             }
             Placement::Tmpfiles(abs) => {
-                let line = paths::tmpfiles_dir(&abs, f.mode, &f.user, &f.group);
-                self.tmpfiles_line(line);
-                return Ok(());
+                match line(&abs) {
+                    Some(l) => self.tmpfiles_line(l),
+                    None => self.skipped.push(f.path.clone()),
+                }
+                None
             }
             Placement::Skip(_) => {
                 self.skipped.push(f.path.clone());
-                return Ok(());
+                None
             }
+        }
+    }
+
+    fn directory(&mut self, f: &HeaderFile, place: Placement) -> Result<(), ImportError> {
+        let Some(rel) = self.in_tree(f, place, |abs| Some(paths::tmpfiles_dir(abs, f.mode, &f.user, &f.group))) else {
+            return Ok(());
         };
+        let (uid, gid) = self.ids(f);
         // rpm-ostree gives every directory u+w, so that the tree can be
         // assembled and modified by the owner.
         let filter = oxtree_store::build::CommitFilter::default();
@@ -488,21 +496,8 @@ impl Importer<'_, '_> {
     }
 
     fn symlink(&mut self, f: &HeaderFile, place: Placement) -> Result<(), ImportError> {
-        let rel = match place {
-            Placement::Tree(rel) => rel,
-            Placement::TreeLinked(rel, line) => {
-                self.tmpfiles_line(line);
-                rel
-            }
-            Placement::Tmpfiles(abs) => {
-                let line = paths::tmpfiles_symlink(&abs, &f.linkto);
-                self.tmpfiles_line(line);
-                return Ok(());
-            }
-            Placement::Skip(_) => {
-                self.skipped.push(f.path.clone());
-                return Ok(());
-            }
+        let Some(rel) = self.in_tree(f, place, |abs| Some(paths::tmpfiles_symlink(abs, &f.linkto))) else {
+            return Ok(());
         };
         if f.linkto.is_empty() {
             return Err(ImportError::Corrupt(format!("{}: a symlink without a target", f.path)));
