@@ -10,6 +10,8 @@
 //! - [`paths`]: rpm-ostree's path rules (`/etc` to `usr/etc`, `/var` to
 //!   `tmpfiles.d`, …); [`caps`]: `%caps` text to `security.capability`;
 //!   [`owners`]: owner names to ids.
+//! - [`pkglist`] and [`vercmp`]: package lists of composed commits, their
+//!   differences, and RPM's version ordering (`db list`, `db diff`).
 //! - [`rootfs`]: any root file system made deployable (kernel into
 //!   `usr/lib/modules`, `/etc` to `usr/etc`, `/var` to `tmpfiles.d`).
 //!
@@ -26,7 +28,9 @@ pub mod owners;
 pub mod package;
 pub mod paths;
 pub mod payload;
+pub mod pkglist;
 pub mod rootfs;
+pub mod vercmp;
 
 pub use import::{import_file, Imported, Options};
 pub use package::Package;

@@ -17,6 +17,7 @@ mod checksum;
 mod commit;
 mod compose;
 mod config;
+mod db;
 mod demo;
 mod diff;
 mod export;
@@ -138,4 +139,4 @@ pub static COMMANDS: &[&Command] = &[
 
 /// Commands of oxtree's own, not in `ostree --help` (which scripts parse):
 /// runnable, but not listed.
-pub static EXTRA_COMMANDS: &[&Command] = &[&compose::COMMAND, &demo::COMMAND, &rpm::COMMAND];
+pub static EXTRA_COMMANDS: &[&Command] = &[&compose::COMMAND, &db::COMMAND, &demo::COMMAND, &rpm::COMMAND];

@@ -1,0 +1,271 @@
+//! `db`: the packages of composed commits (`db list`, `db diff`), read from
+//! their `rpmostree.rpmdb.pkglist` metadata, in rpm-ostree's formats
+//! (`rpmimport/DB-FORMATS.md`).
+//!
+//! JSON (`db diff --format=json`, or `--json`) is rpm-ostree's:
+//! `{"ostree-commit-from": CSUM, "ostree-commit-to": CSUM, "pkgdiff":
+//! [[NAME, TYPE, {"PreviousPackage": [NAME, EVR, ARCH], "NewPackage":
+//! [...]}]...], "advisories": []}`, TYPE 0 added, 1 removed, 2 upgraded, 3
+//! downgraded, sorted by type then name. `db list --json` is ours: `[{"rev":
+//! REV, "commit": CSUM, "packages": [{"name", "epoch", "version",
+//! "release", "arch", "nevra"}...]}...]`.
+
+use std::cmp::Ordering;
+
+use anyhow::{anyhow, bail, Result};
+use oxtree_rpmimport::pkglist::{diff, Diff, Pkg};
+use oxtree_store::gvariant::Value;
+use oxtree_store::{Checksum, Repo};
+use serde_json::{json, Value as Json};
+
+use super::{no_run, Command, Context};
+use crate::{flag, opt};
+
+pub static COMMAND: Command = Command {
+    name: "db",
+    usage: "COMMAND",
+    summary: "Commands to query the package lists of composed commits",
+    opts: &[],
+    repo: false,
+    run: no_run,
+    subcommands: &[&DIFF, &LIST],
+};
+
+static DIFF: Command = Command {
+    name: "diff",
+    usage: "FROM_REV TO_REV",
+    summary: "Show package changes between two commits",
+    opts: &[
+        opt!("format", 'F', "FORMAT", "Output format: \"diff\" or \"json\" or (default) \"block\""),
+        flag!("json", "Output JSON (as --format=json)"),
+    ],
+    repo: true,
+    run: run_diff,
+    subcommands: &[],
+};
+
+static LIST: Command = Command {
+    name: "list",
+    usage: "REV...",
+    summary: "List packages within commits",
+    opts: &[flag!("json", "Output JSON")],
+    repo: true,
+    run: run_list,
+    subcommands: &[],
+};
+
+/// The package list a commit's metadata carries.
+fn pkglist(repo: &Repo, rev: &str) -> Result<(Checksum, Vec<Pkg>)> {
+    let c = repo.resolve_rev(rev, false)?.ok_or_else(|| anyhow!("Refspec '{rev}' not found"))?;
+    let commit = repo.load_commit(&c)?;
+    let Some(v) = commit.metadata.get("rpmostree.rpmdb.pkglist") else {
+        bail!("Loading package list: commit {c} has no rpmostree.rpmdb.pkglist metadata (not a composed commit?)");
+    };
+    let bad = || anyhow!("commit {c}: rpmostree.rpmdb.pkglist is not an a(sssss)");
+    let Value::Array(_, items) = v else { return Err(bad()) };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Tuple(f) = item else { return Err(bad()) };
+        let s = |k: usize| match f.get(k) {
+            Some(Value::Str(s)) => Ok(s.to_string()),
+            _ => Err(bad()),
+        };
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        out.push(Pkg { name: s(0)?, epoch: s(1)?, version: s(2)?, release: s(3)?, arch: s(4)? });
+    }
+    Ok((c, out))
+}
+
+fn run_list(ctx: &Context) -> Result<()> {
+    ctx.arg(0, "At least one REV")?;
+    let repo = ctx.repo()?;
+    let mut json_out = Vec::new();
+    for rev in &ctx.args.args {
+        let (c, pkgs) = pkglist(&repo, rev)?;
+        if ctx.args.flag("json") {
+            let packages: Vec<Json> = pkgs
+                .iter()
+                .map(|p| {
+                    json!({"name": p.name, "epoch": p.epoch, "version": p.version, "release": p.release,
+                           "arch": p.arch, "nevra": p.nevra()})
+                })
+                .collect();
+            json_out.push(json!({"rev": rev, "commit": c.to_hex(), "packages": packages}));
+            continue;
+        }
+        if *rev == c.to_hex() {
+            println!("ostree commit: {rev}");
+        } else {
+            println!("ostree commit: {rev} ({c})");
+        }
+        for p in &pkgs {
+            println!(" {}", p.nevra());
+        }
+    }
+    if ctx.args.flag("json") {
+        println!("{}", serde_json::to_string_pretty(&Json::Array(json_out))?);
+    }
+    Ok(())
+}
+
+fn run_diff(ctx: &Context) -> Result<()> {
+    let format = match (ctx.args.flag("json"), ctx.args.get("format")) {
+        (true, None | Some("json")) => "json",
+        (true, Some(_)) => bail!(crate::opts::UsageError("--json and --format disagree".into())),
+        (false, f) => f.unwrap_or("block"),
+    };
+    if !matches!(format, "block" | "diff" | "json") {
+        bail!(crate::opts::UsageError("Format argument is invalid, pick one of: diff, block, json".into()));
+    }
+    let args = &ctx.args.args;
+    if args.len() > 2 {
+        bail!(crate::opts::UsageError("\"diff\" takes at most 2 arguments".into()));
+    }
+    if args.len() < 2 {
+        bail!("db diff needs FROM_REV and TO_REV (comparing the booted and pending deployments is not supported yet)");
+    }
+    let repo = ctx.repo()?;
+    let (fc, from) = pkglist(&repo, &args[0])?;
+    let (tc, to) = pkglist(&repo, &args[1])?;
+    let d = diff(&from, &to);
+    let mut out = String::new();
+    if format == "json" {
+        print!("{}", glib_pretty(&diff_json(&fc, &tc, &d), 0));
+        return Ok(());
+    }
+    for (what, rev, c) in [("from:", &args[0], fc), ("to:  ", &args[1], tc)] {
+        if *rev == c.to_hex() {
+            out.push_str(&format!("ostree diff commit {what} {rev}\n"));
+        } else {
+            out.push_str(&format!("ostree diff commit {what} {rev} ({c})\n"));
+        }
+    }
+    if format == "block" {
+        block(&d, &mut out);
+    } else {
+        merged(&d, &mut out);
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Upgraded, Downgraded, Removed, Added: each title only when it has lines.
+fn block(d: &Diff, out: &mut String) {
+    let up: Vec<_> = d.upgraded().collect();
+    let down: Vec<_> = d.downgraded().collect();
+    for (title, pairs) in [("Upgraded:", up), ("Downgraded:", down)] {
+        if !pairs.is_empty() {
+            out.push_str(title);
+            out.push('\n');
+            for (a, b) in pairs {
+                out.push_str(&format!("  {} {} -> {}\n", a.name, a.evr(), b.evr()));
+            }
+        }
+    }
+    for (title, list) in [("Removed:", &d.removed), ("Added:", &d.added)] {
+        if !list.is_empty() {
+            out.push_str(title);
+            out.push('\n');
+            for p in list {
+                out.push_str(&format!("  {}\n", p.nevra()));
+            }
+        }
+    }
+}
+
+/// One stream in package order: `!old` `=new`, `-removed`, `+added`.
+fn merged(d: &Diff, out: &mut String) {
+    // An exhausted list sorts after everything.
+    fn cmp_end(a: Option<&Pkg>, b: Option<&Pkg>) -> Ordering {
+        match (a, b) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(a), Some(b)) => a.order(b),
+        }
+    }
+    let (mut m, mut r, mut a) = (0, 0, 0);
+    loop {
+        let pm = d.modified.get(m).map(|(old, _)| old);
+        let (pr, pa) = (d.removed.get(r), d.added.get(a));
+        if pm.is_none() && pr.is_none() && pa.is_none() {
+            break;
+        }
+        let take_mod = cmp_end(pm, pr) == Ordering::Less && cmp_end(pm, pa) == Ordering::Less;
+        if take_mod {
+            let (old, new) = &d.modified[m];
+            out.push_str(&format!("!{}\n={}\n", old.nevra(), new.nevra()));
+            m += 1;
+        } else if pr.is_some() && cmp_end(pr, pa) == Ordering::Less {
+            out.push_str(&format!("-{}\n", d.removed[r].nevra()));
+            r += 1;
+        } else if let Some(p) = pa {
+            out.push_str(&format!("+{}\n", p.nevra()));
+            a += 1;
+        } else if let Some(p) = pr {
+            out.push_str(&format!("-{}\n", p.nevra()));
+            r += 1;
+        } else {
+            let (old, new) = &d.modified[m];
+            out.push_str(&format!("!{}\n={}\n", old.nevra(), new.nevra()));
+            m += 1;
+        }
+    }
+}
+
+/// A JSON value whose objects keep their keys in insertion order, as
+/// json-glib writes GVariant dictionaries.
+enum J {
+    Str(String),
+    Num(u32),
+    Arr(Vec<J>),
+    Obj(Vec<(&'static str, J)>),
+}
+
+fn diff_json(from: &Checksum, to: &Checksum, d: &Diff) -> J {
+    let tuple = |p: &Pkg| J::Arr(vec![J::Str(p.name.clone()), J::Str(p.evr()), J::Str(p.arch.clone())]);
+    let mut entries: Vec<(u32, String, J)> = Vec::new();
+    for (a, b) in &d.modified {
+        let ty = if a.order(b) == Ordering::Greater { 3 } else { 2 };
+        entries.push((ty, a.name.clone(), J::Obj(vec![("PreviousPackage", tuple(a)), ("NewPackage", tuple(b))])));
+    }
+    for p in &d.removed {
+        entries.push((1, p.name.clone(), J::Obj(vec![("PreviousPackage", tuple(p))])));
+    }
+    for p in &d.added {
+        entries.push((0, p.name.clone(), J::Obj(vec![("NewPackage", tuple(p))])));
+    }
+    // Stable: entries of one type and name keep their order.
+    entries.sort_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(&y.1)));
+    let pkgdiff = entries.into_iter().map(|(ty, name, opts)| J::Arr(vec![J::Str(name), J::Num(ty), opts])).collect();
+    J::Obj(vec![
+        ("ostree-commit-from", J::Str(from.to_hex())),
+        ("ostree-commit-to", J::Str(to.to_hex())),
+        ("pkgdiff", J::Arr(pkgdiff)),
+        ("advisories", J::Arr(Vec::new())),
+    ])
+}
+
+/// JSON as json-glib's pretty generator writes it: two-space indents,
+/// `"key" : value`, empty containers as `[]`, no final newline.
+fn glib_pretty(v: &J, depth: usize) -> String {
+    let pad = |d: usize| "  ".repeat(d);
+    match v {
+        J::Str(s) => Json::String(s.clone()).to_string(),
+        J::Num(n) => n.to_string(),
+        J::Arr(items) if items.is_empty() => "[]".into(),
+        J::Obj(m) if m.is_empty() => "{}".into(),
+        J::Arr(items) => {
+            let inner: Vec<String> =
+                items.iter().map(|i| format!("{}{}", pad(depth + 1), glib_pretty(i, depth + 1))).collect();
+            format!("[\n{}\n{}]", inner.join(",\n"), pad(depth))
+        }
+        J::Obj(m) => {
+            let inner: Vec<String> =
+                m.iter().map(|(k, v)| format!("{}\"{k}\" : {}", pad(depth + 1), glib_pretty(v, depth + 1))).collect();
+            format!("{{\n{}\n{}}}", inner.join(",\n"), pad(depth))
+        }
+    }
+}
