@@ -91,8 +91,12 @@ fn header(r: &mut dyn Read, out: &mut Vec<u8>, what: &str, max_data: u32) -> Res
     let index_len = n as usize * 16;
     let rest = index_len + dl as usize;
     let at = out.len();
-    out.resize(at + rest, 0);
-    read_exact(r, &mut out[at..], what, at)?;
+    // Grown as the bytes arrive: a few bytes claiming a 256 MiB store
+    // must not cost 256 MiB.
+    let got = r.take(rest as u64).read_to_end(out).map_err(|e| ImportError::Io(e.to_string()))?;
+    if got < rest {
+        return Err(ImportError::Truncated(format!("the file ends at byte {}, inside its {what}", at + got)));
+    }
     let index = &out[at..at + index_len];
     let store = &out[at + index_len..];
     for (k, e) in index.chunks_exact(16).enumerate() {
