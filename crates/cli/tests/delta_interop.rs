@@ -39,8 +39,9 @@ fn binary(n: usize, seed: u64) -> Vec<u8> {
 
 /// Two versions of a tree, as a package upgrade makes them: a binary with
 /// a header prepended, a library renamed with its version and patched, a
-/// text file edited, a file removed, files and a symlink added, and a new
-/// file above the fallback size.
+/// text file edited, a file removed, files and a symlink added, a new
+/// file above the fallback size, and a large file with bytes appended
+/// (which oxtree encodes by chunk matching, not bsdiff).
 fn make_versions(w: &TempDir) -> (String, String) {
     let v1 = w.join("v1");
     make_rich_tree(&v1, false);
@@ -48,6 +49,7 @@ fn make_versions(w: &TempDir) -> (String, String) {
     write(&v1, "usr/lib/libfoo.so.1.2.3", &binary(200_000, 2), 0o644);
     write(&v1, "usr/share/doc/notes.txt", "a line of notes\n".repeat(2000).as_bytes(), 0o644);
     write(&v1, "usr/share/gone", b"removed in v2\n", 0o644);
+    write(&v1, "usr/lib/firmware/blob.bin", &binary(1_500_000, 4), 0o644);
 
     let v2 = w.join("v2");
     sh(&format!("cp -a {} {}", v1.display(), v2.display()));
@@ -64,6 +66,9 @@ fn make_versions(w: &TempDir) -> (String, String) {
     write(&v2, "usr/share/new.txt", b"added in v2\n", 0o644);
     write(&v2, "usr/share/big.bin", &binary(4_500_000, 3), 0o644);
     std::os::unix::fs::symlink("libfoo.so.1.2.4", v2.join("usr/lib/libfoo.so.1")).unwrap();
+    let mut blob = binary(1_500_000, 4);
+    blob.extend_from_slice(&[0; 40]);
+    write(&v2, "usr/lib/firmware/blob.bin", &blob, 0o644);
     (v1.to_string_lossy().into_owned(), v2.to_string_lossy().into_owned())
 }
 
@@ -145,6 +150,25 @@ fn deltas_from_ostree_apply_offline_with_oxtree() {
 #[test]
 fn deltas_from_oxtree_apply_offline_with_ostree() {
     offline_both_ways(ox, ostree, "delta-ox-os");
+}
+
+/// Of the four changed files, the three small ones are bsdiffed and the
+/// 1.5 MB one with bytes appended is chunk-matched (a suffix sort would buy
+/// it nothing); the real ostree applies the result.
+#[test]
+fn large_files_with_bytes_appended_are_chunk_matched() {
+    require_ostree();
+    let w = TempDir::new("delta-near-identical");
+    let (v1, v2) = make_versions(&w);
+    let (srv, a, b) = server(&w, ostree, "srv", &v1, &v2);
+    let r = format!("--repo={srv}");
+    let o = ox_out(&[&r, "static-delta", "generate", "--from", &a, "--to", &b, "--min-fallback-size=0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("rollsum for 1/4 modified") && err.contains("bsdiff=3 objects"), "{err}");
+    let dest = client(&w, ostree, "dest", &srv, Some(&a));
+    ostree(&[&format!("--repo={dest}"), "static-delta", "apply-offline", &delta_dir(&srv, Some(&a), &b)]);
+    assert_has_clean(&dest, &b);
 }
 
 /// `--compression=zstd` parts (oxtree's extension) apply with oxtree, from

@@ -8,7 +8,8 @@
 //! catches the renames of a package upgrade that OSTree's basename rule
 //! misses. A pair is encoded by bsdiff when enabled and small enough, else
 //! by content-defined chunk matching when at least half the new file is
-//! found in the old one; other files are stored whole, grouped by
+//! found in the old one (large files that chunk matching covers almost
+//! whole skip bsdiff, which could save them little and costs much); other files are stored whole, grouped by
 //! extension so that xz sees similar data together, or, when larger than
 //! the fallback size, left for the client to fetch on its own.
 //!
@@ -234,6 +235,24 @@ fn read_data(repo: &Repo, c: &Checksum) -> Result<Vec<u8>, DeltaError> {
     Ok(repo.read_file(c)?.1)
 }
 
+/// Files from this size (bytes) on are tried with chunk matching before
+/// bsdiff.
+const NEAR_IDENTICAL_MIN: usize = 1 << 20;
+/// Chunk matching is taken over bsdiff when at most this fraction
+/// (1/N) of the new file is left unmatched.
+const NEAR_IDENTICAL_RATIO: u64 = 64;
+
+/// The rollsum encoding of `new` from `pieces`: the unmatched bytes in order.
+fn rollsum_encoding(old: Checksum, pieces: &[Piece], new: &[u8], matched: u64) -> Encoding {
+    let mut new_bytes = Vec::new();
+    for p in pieces {
+        if let Piece::New { new_off, len } = *p {
+            new_bytes.extend_from_slice(&new[new_off as usize..(new_off + len) as usize]);
+        }
+    }
+    Encoding::Rollsum { old, pieces: pieces.to_vec(), new_bytes, matched }
+}
+
 /// The old file a new one is best encoded against, and how.
 fn encode(repo: &Repo, f: &NewFile, old: &OldFiles, opts: &GenerateOptions) -> Result<Encoding, DeltaError> {
     if f.size == 0 || already_compressed(&f.path) {
@@ -265,23 +284,26 @@ fn encode(repo: &Repo, f: &NewFile, old: &OldFiles, opts: &GenerateOptions) -> R
         };
         // bsdiff first: on binaries rebuilt or shifted it is far smaller
         // than chunk matching (a prepended header costs one chunk of
-        // literal bytes with chunks, a few bytes with bsdiff).
+        // literal bytes with chunks, a few bytes with bsdiff). But a large
+        // file that chunks already cover almost entirely (data appended, a
+        // header or a few bytes changed) can save at most its few unmatched
+        // chunks by bsdiff, whose suffix sort and diff stream take seconds
+        // per 10 MB: chunks it is.
         let fits =
             old_data.len() < i32::MAX as usize && old_data.len() as u64 + new.len() as u64 <= opts.max_bsdiff_size;
-        if opts.bsdiff && fits {
+        let use_bsdiff = opts.bsdiff && fits;
+        let chunked = (!use_bsdiff || new.len() >= NEAR_IDENTICAL_MIN).then(|| rollsum::matches(&old_data, new));
+        if let Some((pieces, matched)) = chunked.as_ref() {
+            let unmatched = new.len() as u64 - matched;
+            if unmatched * NEAR_IDENTICAL_RATIO <= new.len() as u64 || (!use_bsdiff && matched * 2 >= new.len() as u64)
+            {
+                return Ok(rollsum_encoding(cand, pieces, new, *matched));
+            }
+        }
+        if use_bsdiff {
             let mut patch = Vec::new();
             super::bsdiff::diff(&old_data, new, &mut patch);
             return Ok(Encoding::Bsdiff { old: cand, patch });
-        }
-        let (pieces, matched) = rollsum::matches(&old_data, new);
-        if matched * 2 >= new.len() as u64 {
-            let mut new_bytes = Vec::new();
-            for p in &pieces {
-                if let Piece::New { new_off, len } = *p {
-                    new_bytes.extend_from_slice(&new[new_off as usize..(new_off + len) as usize]);
-                }
-            }
-            return Ok(Encoding::Rollsum { old: cand, pieces, new_bytes, matched });
         }
         // Paired, but neither encoding applies: try no other candidate.
         break;
