@@ -38,6 +38,27 @@ impl MutableTree {
         Ok(out)
     }
 
+    /// [`MutableTree::from_repo`] for a tree written in `tx` and not yet
+    /// committed (or already stored).
+    pub fn from_transaction(tx: &Transaction<'_>, tree: &Checksum, meta: &Checksum) -> Result<Self, Error> {
+        let dt = match tx.read_staged_metadata(ObjectType::DirTree, tree) {
+            Some(bytes) => DirTree::from_bytes(&bytes).map_err(|source| Error::BadObject {
+                checksum: *tree,
+                ty: ObjectType::DirTree,
+                source,
+            })?,
+            None => tx.repo().load_dirtree(tree)?,
+        };
+        let mut out = MutableTree { meta: Some(*meta), ..Default::default() };
+        for f in dt.files {
+            out.files.insert(f.name, f.checksum);
+        }
+        for d in dt.dirs {
+            out.dirs.insert(d.name, MutableTree::from_transaction(tx, &d.tree, &d.meta)?);
+        }
+        Ok(out)
+    }
+
     /// The subdirectory at `path` (components), created as needed with
     /// `default_meta` for new directories.
     pub fn ensure_dir(&mut self, path: &[&str], default_meta: Checksum) -> Result<&mut MutableTree, Error> {

@@ -229,6 +229,17 @@ impl<'r> Transaction<'r> {
         self.staging.join(rel.strip_prefix("objects/").unwrap_or(&rel))
     }
 
+    /// Content object `csum`, staged in this transaction or stored (so a
+    /// writer can read back what it wrote before committing).
+    pub fn open_file(&self, csum: &Checksum) -> Result<super::FileObject, Error> {
+        if self.has_object(ObjectType::File, csum)
+            && self.staged.lock().is_ok_and(|s| s.contains(&(*csum, ObjectType::File)))
+        {
+            return self.repo.open_file_at(&self.staging_path(csum, ObjectType::File), csum);
+        }
+        self.repo.open_file(csum)
+    }
+
     /// The bytes of metadata object `csum` staged in this transaction (or
     /// left by a dead one and found whole), if it is there.
     pub fn read_staged_metadata(&self, ty: ObjectType, csum: &Checksum) -> Option<Vec<u8>> {
