@@ -24,7 +24,8 @@ cd "$(dirname "$0")/.."
 section() { printf '\n==== %s ====\n' "$*"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 
-APT_PACKAGES=(ostree ostree-tests attr nginx-light openssl bsdextrautils python3-cryptography gnupg parallel)
+APT_PACKAGES=(ostree ostree-tests attr nginx-light openssl bsdextrautils python3-cryptography gnupg parallel
+  cpio xz-utils zstd bzip2 rpm rpm2cpio alien createrepo-c libcap2-bin)
 SUITE_DIR=/usr/libexec/installed-tests/libostree
 
 # ---------------------------------------------------------------- 1
@@ -36,9 +37,14 @@ have_signing_tools() {
     /usr/bin/python3 -c 'import cryptography' >/dev/null 2>&1 && command -v gpg >/dev/null 2>&1 &&
     command -v parallel >/dev/null 2>&1
 }
+have_rpm_tools() {
+  for t in rpmbuild rpm2cpio alien createrepo_c cpio xz zstd bzip2 getcap; do
+    command -v "$t" >/dev/null 2>&1 || return 1
+  done
+}
 if command -v ostree >/dev/null 2>&1 && [ -d "$SUITE_DIR" ] && command -v setfattr >/dev/null 2>&1 && have_nginx &&
-  have_signing_tools; then
-  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx, openssl, hexdump, python3-cryptography, gpg, parallel"
+  have_signing_tools && have_rpm_tools; then
+  echo "present: $(command -v ostree), $SUITE_DIR, $(command -v setfattr), nginx, openssl, hexdump, python3-cryptography, gpg, parallel, rpm tools"
 elif [ "$(id -u)" = 0 ]; then
   echo "installing ${APT_PACKAGES[*]} ..."
   apt-get update -qq

@@ -52,6 +52,19 @@ pub struct Options {
     pub rules: Rules,
     /// Leave out `%doc` files (treefile `documentation: false`).
     pub nodocs: bool,
+    /// Keep only files for these languages and those for all (treefile
+    /// `install-langs`, rpm's `%_install_langs`); `None` keeps every file.
+    pub langs: Option<Vec<String>>,
+}
+
+/// Whether a file tagged with language `lang` is installed for `langs`:
+/// untagged files always; else when a wanted language is `all`, is the
+/// tag, or is a variant of it (`en_US` or `en@quot` for `en`).
+pub fn lang_wanted(lang: &str, langs: &[String]) -> bool {
+    lang.is_empty()
+        || langs.iter().any(|l| {
+            l == "all" || l == lang || l.strip_prefix(lang).is_some_and(|rest| rest.starts_with(['_', '.', '@']))
+        })
 }
 
 /// What an import made.
@@ -63,6 +76,8 @@ pub struct Imported {
     pub package: Package,
     /// The commit.
     pub commit: Checksum,
+    /// Its root (dirtree, dirmeta).
+    pub root: (Checksum, Checksum),
     /// Its ref.
     pub branch: String,
     /// Lines written to `usr/lib/rpm-ostree/tmpfiles.d/NAME.conf`.
@@ -211,7 +226,7 @@ pub fn import_payload<R: Read>(
     let commit = oxtree_store::build::write_commit(tx, &info, root).map_err(ImportError::Store)?;
     drop(info);
     let branch = pkg.branch();
-    Ok(Imported { package: pkg, commit, branch, tmpfiles, config_files, skipped, warnings })
+    Ok(Imported { package: pkg, commit, root, branch, tmpfiles, config_files, skipped, warnings })
 }
 
 /// rpm-ostree's package commit metadata. Its numbers are big-endian, as
@@ -299,7 +314,7 @@ impl Importer<'_, '_> {
                 )));
             }
             let place = self.opts.rules.place(&f.path)?;
-            if self.opts.nodocs && f.doc {
+            if (self.opts.nodocs && f.doc) || self.opts.langs.as_ref().is_some_and(|l| !lang_wanted(&f.lang, l)) {
                 self.skipped.push(f.path.clone());
                 continue;
             }

@@ -14,6 +14,8 @@
 //!   differences, and RPM's version ordering (`db list`, `db diff`).
 //! - [`rootfs`]: any root file system made deployable (kernel into
 //!   `usr/lib/modules`, `/etc` to `usr/etc`, `/var` to `tmpfiles.d`).
+//! - [`compose`]: a manifest ([`treefile`]) of packages, chosen from local
+//!   repositories ([`depsolve`]), into one bootable commit.
 //!
 //! Stable: the commit an import makes (tree, metadata, ref) for a given
 //! RPM and repo mode. The Rust API may still change.
@@ -21,7 +23,9 @@
 #![forbid(unsafe_code)]
 
 pub mod caps;
+pub mod compose;
 pub mod cpio;
+pub mod depsolve;
 pub mod import;
 pub mod lead;
 pub mod owners;
@@ -29,7 +33,9 @@ pub mod package;
 pub mod paths;
 pub mod payload;
 pub mod pkglist;
+pub mod postprocess;
 pub mod rootfs;
+pub mod treefile;
 pub mod vercmp;
 
 pub use import::{import_file, Imported, Options};

@@ -68,6 +68,11 @@ impl Owners {
         o
     }
 
+    /// Tables from the text of a `passwd(5)` and a `group(5)` file.
+    pub fn from_texts(passwd: &str, group: &str) -> Self {
+        Owners { users: parse_db(passwd), groups: parse_db(group) }
+    }
+
     /// The id of `name`; `None` when the table does not have it (`root`
     /// is always 0).
     pub fn id(&self, kind: Kind, name: &str) -> Option<u32> {

@@ -42,7 +42,68 @@ pub struct HeaderFile {
     pub ima: Option<Vec<u8>>,
     /// Hardlink set key: (device, inode). Files that share one are one file.
     pub inode: (u32, u32),
+    /// `FILELANGS`: the language the file is for ("" for every language).
+    pub lang: String,
 }
+
+/// A dependency as a header states it (`PROVIDE*`, `REQUIRE*`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Dep {
+    /// The capability: a package name, a virtual name, a path, `rpmlib(…)`.
+    pub name: String,
+    /// RPM's sense flags (`RPMSENSE_*`: 2 less, 4 greater, 8 equal, …).
+    pub flags: u32,
+    /// `[E:]V[-R]`, empty when unversioned.
+    pub version: String,
+}
+
+impl Dep {
+    /// `RPMSENSE_LESS`.
+    pub const LESS: u32 = 1 << 1;
+    /// `RPMSENSE_GREATER`.
+    pub const GREATER: u32 = 1 << 2;
+    /// `RPMSENSE_EQUAL`.
+    pub const EQUAL: u32 = 1 << 3;
+    /// `RPMSENSE_RPMLIB`: a feature of rpm itself.
+    pub const RPMLIB: u32 = 1 << 24;
+
+    /// `name`, or `name OP version` as rpm prints it.
+    pub fn display(&self) -> String {
+        let op = match self.flags & (Dep::LESS | Dep::GREATER | Dep::EQUAL) {
+            x if x == Dep::LESS => "<",
+            x if x == Dep::GREATER => ">",
+            x if x == Dep::EQUAL => "=",
+            x if x == Dep::LESS | Dep::EQUAL => "<=",
+            x if x == Dep::GREATER | Dep::EQUAL => ">=",
+            _ => return self.name.clone(),
+        };
+        format!("{} {op} {}", self.name, self.version)
+    }
+}
+
+/// A scriptlet a compose may run (`%pre`, `%post`, `%posttrans`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// `%pre`, `%post` or `%posttrans`.
+    pub name: &'static str,
+    /// The interpreter and its arguments (`/bin/sh` when the header names
+    /// none; `<lua>` for rpm's built-in Lua).
+    pub program: Vec<String>,
+    /// The script.
+    pub body: String,
+}
+
+/// Scriptlets a package may carry, with their header tags, in the order
+/// rpm runs them on install.
+const SCRIPTLETS: &[(&str, IndexTag)] = &[
+    ("%pretrans", IndexTag::RPMTAG_PRETRANS),
+    ("%pre", IndexTag::RPMTAG_PREIN),
+    ("%post", IndexTag::RPMTAG_POSTIN),
+    ("%posttrans", IndexTag::RPMTAG_POSTTRANS),
+    ("%preun", IndexTag::RPMTAG_PREUN),
+    ("%postun", IndexTag::RPMTAG_POSTUN),
+    ("%triggers", IndexTag::RPMTAG_TRIGGERSCRIPTS),
+];
 
 /// A file digest algorithm (RPM's `PGPHASHALGO_*` numbers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +196,14 @@ pub struct Package {
     pub digest_algo: DigestAlgo,
     /// Payload digests to check.
     pub payload_digests: Vec<PayloadDigest>,
+    /// What it provides (its own name at its EVR is added when absent).
+    pub provides: Vec<Dep>,
+    /// What it requires.
+    pub requires: Vec<Dep>,
+    /// The scriptlets it carries (`%pre`, `%post`, …), in install order.
+    pub scriptlets: Vec<&'static str>,
+    /// Its `%pre`, `%post` and `%posttrans`, with their interpreters.
+    pub scripts: Vec<Script>,
     /// The lead, signature header and header, byte for byte (rpm-ostree
     /// keeps them in the commit as `rpmostree.metadata`; parse them again
     /// with `rpm::PackageMetadata::parse` for what is not copied out).
@@ -223,6 +292,7 @@ impl Package {
                 devices.len()
             )));
         }
+        let langs = h.get_entry_data_as_string_array(IndexTag::RPMTAG_FILELANGS).unwrap_or_default();
         let mut files = Vec::with_capacity(n);
         let mut bad_ima = None;
         metadata
@@ -253,6 +323,7 @@ impl Package {
                     linkto: e.linkto().unwrap_or("").to_string(),
                     ima,
                     inode: (devices.get(i).copied().unwrap_or(0), inodes.get(i).copied().unwrap_or(0)),
+                    lang: langs.get(i).map(|s| s.to_string()).unwrap_or_default(),
                 });
                 Ok(())
             })
@@ -262,6 +333,45 @@ impl Package {
         }
         if files.len() != n {
             return Err(ImportError::Header(format!("{} file entries for {n} FILEMODES", files.len())));
+        }
+        let deps = |v: Vec<rpm::Dependency>| -> Vec<Dep> {
+            v.into_iter().map(|d| Dep { name: d.name, flags: d.flags.bits(), version: d.version }).collect()
+        };
+        let mut provides = deps(metadata.get_provides().map_err(herr)?);
+        let own = Dep {
+            name: name.clone(),
+            flags: Dep::EQUAL,
+            version: if epoch == 0 { format!("{version}-{release}") } else { format!("{epoch}:{version}-{release}") },
+        };
+        if !provides.iter().any(|p| p.name == name) {
+            provides.push(own);
+        }
+        let requires = deps(metadata.get_requires().map_err(herr)?);
+        let scriptlets = SCRIPTLETS.iter().filter(|(_, tag)| h.entry_is_present(*tag)).map(|(n, _)| *n).collect();
+        let mut scripts = Vec::new();
+        // The interpreter tag is a string array in new packages and a
+        // string in old ones.
+        let program = |tag: IndexTag| -> Option<Vec<String>> {
+            match h.get_entry_data_as_string_array(tag) {
+                Ok(v) => Some(v.iter().map(|s| s.to_string()).collect()),
+                Err(_) => h.get_entry_data_as_string(tag).ok().map(|s| vec![s.to_string()]),
+            }
+            .filter(|v| !v.is_empty())
+        };
+        for (name, got, prog) in [
+            ("%pre", metadata.get_pre_install_script(), IndexTag::RPMTAG_PREINPROG),
+            ("%post", metadata.get_post_install_script(), IndexTag::RPMTAG_POSTINPROG),
+            ("%posttrans", metadata.get_post_trans_script(), IndexTag::RPMTAG_POSTTRANSPROG),
+        ] {
+            match got {
+                Ok(s) => scripts.push(Script {
+                    name,
+                    program: program(prog).unwrap_or_else(|| vec!["/bin/sh".to_string()]),
+                    body: s.script,
+                }),
+                Err(rpm::Error::TagNotFound(_)) => {}
+                Err(e) => return Err(herr(e)),
+            }
         }
         Ok((
             Package {
@@ -275,6 +385,10 @@ impl Package {
                 files,
                 digest_algo,
                 payload_digests,
+                provides,
+                requires,
+                scriptlets,
+                scripts,
                 raw_headers,
             },
             r,

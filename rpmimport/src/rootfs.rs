@@ -148,13 +148,7 @@ pub fn make_deployable(
         let share = tree.ensure_dir(&["usr", "share", "factory"], default_meta)?;
         share.merge(factory);
     }
-    if !tree.dirs.contains_key("sysroot") && !tree.files.contains_key("sysroot") {
-        tree.ensure_dir(&["sysroot"], default_meta)?;
-    }
-    if !tree.dirs.contains_key("ostree") && !tree.files.contains_key("ostree") {
-        let link = symlink(tx, "sysroot/ostree")?;
-        tree.files.insert("ostree".into(), link);
-    }
+    sysroot_links(tx, tree, default_meta)?;
     if !lines.is_empty() {
         let mut text = lines.join("\n");
         text.push('\n');
@@ -165,6 +159,20 @@ pub fn make_deployable(
     }
     report.tmpfiles = lines;
     Ok(report)
+}
+
+/// Adds what a deployment's root needs and packages do not ship (as
+/// rpm-ostree's compose does): an empty `/sysroot` and the `ostree` →
+/// `sysroot/ostree` link, each unless the tree has that name already.
+pub fn sysroot_links(tx: &Transaction<'_>, tree: &mut MutableTree, default_meta: Checksum) -> Result<(), StoreError> {
+    if !tree.dirs.contains_key("sysroot") && !tree.files.contains_key("sysroot") {
+        tree.ensure_dir(&["sysroot"], default_meta)?;
+    }
+    if !tree.dirs.contains_key("ostree") && !tree.files.contains_key("ostree") {
+        let link = symlink(tx, "sysroot/ostree")?;
+        tree.files.insert("ostree".into(), link);
+    }
+    Ok(())
 }
 
 fn symlink(tx: &Transaction<'_>, target: &str) -> Result<Checksum, StoreError> {

@@ -25,7 +25,7 @@ pub use boot::boot_config;
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
-pub use rpm::{cpio, rpm_import};
+pub use rpm::{cpio, rpm_import, treefile};
 pub use sign::{fixed_key, openpgp_keyring, openpgp_signatures, sign_keyfile, sign_signatures, SIGNED};
 
 use oxtree_store::deltas::StaticDelta;
@@ -62,6 +62,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("boot_config", boot_config),
     ("cpio", cpio),
     ("rpm_import", rpm_import),
+    ("treefile", treefile),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

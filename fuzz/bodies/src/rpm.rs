@@ -73,3 +73,17 @@ pub fn rpm_import(data: &[u8]) {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A compose manifest: YAML (a superset of JSON) through
+/// `Treefile::parse`. An accepted manifest names a ref, packages and
+/// repositories, and its canonical JSON reads back as the same manifest.
+pub fn treefile(data: &[u8]) {
+    use oxtree_rpmimport::treefile::Treefile;
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let dir = std::path::Path::new("/m");
+    let Ok(t) = Treefile::parse(text, false, dir, "x86_64") else { return };
+    assert!(!t.branch.is_empty() && !t.packages.is_empty() && !t.repos.is_empty());
+    let again = Treefile::parse(&t.canonical, true, dir, "x86_64").expect("the canonical form parses");
+    assert_eq!(again.canonical, t.canonical);
+    assert_eq!(again.packages, t.packages);
+}

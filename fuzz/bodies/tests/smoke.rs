@@ -260,6 +260,8 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
             }
         }
     }
+    push("treefile", b"ref: os/x86_64/base\nrepos: [repo]\npackages: [\"a b\", c]\npackages-x86_64: [d]\nexclude-packages: [f]\nadd-files: [[motd, /etc/motd]]\nremove-files: [usr/share/doc]\ndocumentation: false\nselinux: false\ninstall-langs: [en_US]\nautomatic-version-prefix: \"40\"\n".to_vec());
+    push("treefile", br#"{"ref": "r", "repos": ["x"], "packages": ["a"], "boot-location": "modules"}"#.to_vec());
     push("keyfile", b"# comment\n[core]\nrepo_version=1\nmode=bare\n\n[remote \"origin\"]\nurl=http://127.0.0.1:8000/repo\ngpg-verify=false\nbranches=main;dev;\nx=\\s lead\\ttab\\\\\n".to_vec());
     s
 }

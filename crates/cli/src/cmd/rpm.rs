@@ -44,6 +44,7 @@ pub(crate) fn options(ctx: &Context) -> Options {
         owners: Owners::from_root(Path::new(ctx.args.get("owners-from").unwrap_or("/"))),
         rules: Rules { skip_extraneous: ctx.args.flag("skip-extraneous") },
         nodocs: ctx.args.flag("no-docs"),
+        langs: None,
     }
 }
 
