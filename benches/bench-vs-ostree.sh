@@ -12,9 +12,9 @@
 #   KEEP_LOGS=1   keep the per-run logs (their path is printed)
 #   DROP_CACHES=0 never drop the page cache, even where that is possible
 #   OPS="..."     which groups to run: any of commit fsck checkout pull delta
-#                 deploy rpm (default: all); the commits run whenever fsck,
-#                 checkout or pull do (they make the repos those use); `rpm`
-#                 alone needs no corpus
+#                 deploy rpm compose (default: all); the commits run whenever
+#                 fsck, checkout or pull do (they make the repos those use);
+#                 `rpm` and `compose` alone need no corpus
 #   RPM_SOURCES="DIR..."  what the benchmark RPM packs (default: the host's
 #                 /usr/share/{locale,doc,man,vim,perl,icons}, about 40k files)
 #   UPDATE=DIR    the updated tree of the delta pair (default: CORPUS-update,
@@ -62,6 +62,11 @@
 #                     bare-user repo: oxtree `rpm import FILE` against
 #                     `rpm2cpio FILE | cpio -idm` then `ostree commit --no-xattrs`
 #                     of the extraction (the "ostree" column is that pipeline)
+#   compose-tree      `compose tree` of 26 packages (scripts/rpm-compose-repos.sh,
+#                     built once into corpus-cache/rpm-compose) into a new
+#                     bare-user repo, against `rpm -i --root --nodeps --noscripts`
+#                     of the same packages then `ostree commit` (no rpm-ostree
+#                     in Debian; the "ostree" column is that pipeline)
 #   delta-apply-xz,   oxtree only: `static-delta apply-offline` of its delta with
 #   delta-apply-zstd  xz parts and with zstd parts (--compression=zstd), each
 #                     into a bare-user repo holding main^
@@ -98,7 +103,7 @@ apt_install() {
 }
 
 # ---------------------------------------------------------------- tools
-OPS=${OPS:-commit fsck checkout pull delta deploy rpm}
+OPS=${OPS:-commit fsck checkout pull delta deploy rpm compose}
 want() { case " $OPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 [ -x /usr/bin/time ] || apt_install time
 if want pull && ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then apt_install nginx-light; fi
@@ -115,8 +120,8 @@ fi
 [ -x "$OXTREE_BIN" ] || { echo "no oxtree binary at $OXTREE_BIN" >&2; exit 1; }
 
 # ---------------------------------------------------------------- corpus
-if [ "$OPS" = rpm ]; then
-  # The RPM benchmark packs its own files; scratch space goes in corpus-cache.
+if [ -z "$(echo " $OPS " | sed 's/ rpm / /g; s/ compose / /g' | tr -d ' ')" ]; then
+  # The RPM benchmarks pack their own files; scratch space goes in corpus-cache.
   mkdir -p "$ROOT/corpus-cache/rpm-bench"
   corpus=$ROOT/corpus-cache/rpm-bench
 elif [ -n "${CORPUS:-}" ]; then
@@ -537,6 +542,41 @@ if want rpm; then
   done
 fi
 
+if want compose; then
+  section "compose tree (26 packages from a createrepo repository)"
+  composedir=$ROOT/corpus-cache/rpm-compose
+  "$ROOT/scripts/rpm-compose-repos.sh" "$composedir" >"$work/logs/rpm-compose-repos.log" 2>&1 ||
+    { tail -n 20 "$work/logs/rpm-compose-repos.log"; exit 1; }
+  printf 'ref: bench\nrepos: [%s]\npackages: [filesystem, setup, testos-release, kernel, app, mailer, tool, hello, tzdata, chain8, docpkg, ownerpkg, scriptpkg]\n' \
+    "$composedir/repo1" >"$work/compose.yaml"
+  # There is no rpm-ostree in Debian: the other side is what a script
+  # would do, rpm -i --root of the same (resolved) packages and a commit.
+  "$OXTREE_BIN" compose tree --dry-run "$work/compose.yaml" >"$work/compose.nevras"
+  compose_rpms=$(for f in "$composedir"/repo1/*.rpm; do
+    if grep -qxF "$(rpm -qp --qf '%{NEVRA}' "$f" 2>/dev/null)" "$work/compose.nevras"; then echo "$f"; fi
+  done)
+  [ "$(echo "$compose_rpms" | wc -l)" = "$(wc -l <"$work/compose.nevras")" ] ||
+    { echo "compose: could not find every resolved package's file" >&2; exit 1; }
+  # filesystem first (its /lib link before packages with /lib files), as
+  # rpm's ordering would put it.
+  compose_rpms="$(echo "$compose_rpms" | grep '/filesystem-') $(echo "$compose_rpms" | grep -v '/filesystem-')"
+  for round in $(seq 1 "$ROUNDS"); do
+    for tool in $(order "$round"); do
+      repo=$work/compose-$tool.$round
+      "$OSTREE_BIN" init --repo="$repo" --mode=bare-user
+      if [ "$tool" = ostree ]; then
+        # shellcheck disable=SC2086
+        measure compose-tree ostree "$round" sh -c \
+          'root=$1; repo=$2; bin=$3; fs=$4; shift 4; r="rpm --root=$root --nodeps --noscripts --nosignature --ignorearch";
+           $r -i "$fs" && $r -i "$@" && "$bin" --repo="$repo" commit -b bench --owner-uid=0 --owner-gid=0 "$root"' \
+          sh "$work/compose-root.$round" "$repo" "$OSTREE_BIN" $compose_rpms
+      else
+        measure compose-tree oxtree "$round" "$OXTREE_BIN" --repo="$repo" compose tree -q "$work/compose.yaml"
+      fi
+    done
+  done
+fi
+
 # ---------------------------------------------------------------- interop
 section "interop checks (untimed)"
 if want deploy && [ -d "$work/deploy-oxtree.$ROUNDS" ]; then
@@ -618,7 +658,7 @@ section "results: median wall time over $ROUNDS rounds, highest peak RSS (drop c
 fmt='%-24s %10s %10s %8s %14s %14s %8s\n'
 printf "$fmt" operation "ostree s" "oxtree s" "ox/os" "ostree KiB" "oxtree KiB" "RSS ox/os"
 for op in commit-bare-user commit-archive fsck-bare-user fsck-archive checkout checkout-H checkout-C checkout-archive \
-  checkout-archive-nocache pull pull-resume delta-generate delta-pull deploy redeploy rpm-import; do
+  checkout-archive-nocache pull pull-resume delta-generate delta-pull deploy redeploy rpm-import compose-tree; do
   read -r os_t os_m < <(stat_of "$op.ostree")
   read -r ox_t ox_m < <(stat_of "$op.oxtree")
   printf "$fmt" "$op" "$os_t" "$ox_t" "$(ratio "$os_t" "$ox_t")" "$os_m" "$ox_m" "$(ratio "$os_m" "$ox_m")"

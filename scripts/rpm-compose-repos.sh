@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds the package repositories the compose tests read, into OUT
 # (default target/rpm-compose):
-#   OUT/repo1  a createrepo repository of 31 packages that compose into a
+#   OUT/repo1  a createrepo repository of 32 packages that compose into a
 #              bootable tree: filesystem, setup (passwd and group), os-release, a kernel
 #              with its initramfs, a shell, libraries in two versions (the
 #              newest satisfying one must win), an epoch, a virtual provide
@@ -67,6 +67,12 @@ data() { # data FILE TEXT: an install line writing the line TEXT to FILE
   echo "mkdir -p $B$(dirname "$1") && echo '$2' > $B$1"
 }
 
+mkkernel() { # mkkernel REPO VERSION: a kernel and its initramfs in usr/lib/modules
+  local m=/usr/lib/modules/$2-1.x86_64
+  mkpkg "$1" kernel "" "$2" 1 x86_64 "Requires: filesystem" \
+    "$(data $m/vmlinuz "kernel $2")\n$(data $m/initramfs.img "initramfs $2")" "$m"
+}
+
 mkpkg repo1 filesystem "" 3.18 1 noarch "" \
   "mkdir -p $B/usr/bin $B/usr/sbin $B/usr/lib $B/usr/lib64 $B/usr/share/doc $B/etc $B/var/log\nfor d in bin sbin lib lib64; do ln -s usr/\$d $B/\$d; done" \
   "%dir /usr\n%dir /usr/bin\n%dir /usr/sbin\n%dir /usr/lib\n%dir /usr/lib64\n%dir /usr/share\n%dir /usr/share/doc\n%dir /etc\n%dir /var\n%dir /var/log\n/bin\n/sbin\n/lib\n/lib64"
@@ -76,9 +82,7 @@ mkpkg repo1 setup "" 2.14 1 noarch "Requires: filesystem" \
 mkpkg repo1 testos-release "" 1 1 noarch "Requires: filesystem" \
   "mkdir -p $B/usr/lib $B/etc\necho 'ID=testos' > $B/usr/lib/os-release\necho 'PRETTY_NAME=\"TestOS 1\"' >> $B/usr/lib/os-release\nln -s ../usr/lib/os-release $B/etc/os-release" \
   "/usr/lib/os-release\n/etc/os-release"
-mkpkg repo1 kernel "" 6.1.0 1 x86_64 "Requires: filesystem" \
-  "$(data /usr/lib/modules/6.1.0-1.x86_64/vmlinuz 'kernel 6.1.0')\n$(data /usr/lib/modules/6.1.0-1.x86_64/initramfs.img 'initramfs 6.1.0')" \
-  "/usr/lib/modules/6.1.0-1.x86_64"
+mkkernel repo1 6.1.0
 mkpkg repo1 sh "" 1.0 1 noarch "Requires: busybox\nProvides: /bin/sh" \
   "mkdir -p $B/usr/bin && ln -s /bin/busybox $B/usr/bin/sh" "/usr/bin/sh"
 mkpkg repo1 libfoo "" 1.0 1 x86_64 "Provides: libfoo.so.1" "$(data /usr/lib/libfoo.so.1 'foo 1.0')" "/usr/lib/libfoo.so.1"
@@ -121,9 +125,7 @@ done
 mkpkg repo2 libfoo "" 1.10 1 x86_64 "Provides: libfoo.so.1" "$(data /usr/lib/libfoo.so.1 'foo 1.10')" "/usr/lib/libfoo.so.1"
 mkpkg repo2 app "" 1.1 1 x86_64 "Requires: libfoo >= 1.10\nRequires: libbar >= 1:0" \
   "$(data /usr/bin/app 'app 1.1')" "/usr/bin/app"
-mkpkg repo2 kernel "" 6.2.0 1 x86_64 "Requires: filesystem" \
-  "$(data /usr/lib/modules/6.2.0-1.x86_64/vmlinuz 'kernel 6.2.0')\n$(data /usr/lib/modules/6.2.0-1.x86_64/initramfs.img 'initramfs 6.2.0')" \
-  "/usr/lib/modules/6.2.0-1.x86_64"
+mkkernel repo2 6.2.0
 mkpkg repo2 newpkg "" 1.0 1 noarch "" "$(data /usr/share/newpkg 'new')" "/usr/share/newpkg"
 
 createrepo_c --quiet "$out/repo1"

@@ -186,16 +186,21 @@ pub fn next_version(prefix: &str, previous: Option<&str>) -> String {
     }
 }
 
+/// The manifest's `postprocess-script`, named for errors, and its bytes.
+fn postprocess_script(tf: &Treefile) -> Result<Option<(String, Vec<u8>)>, ComposeError> {
+    let Some(p) = &tf.postprocess_script else { return Ok(None) };
+    let what = format!("postprocess-script {}", p.display());
+    match std::fs::read(p) {
+        Ok(data) => Ok(Some((what, data))),
+        Err(e) => Err(ComposeError::Script { what, status: "not run".into(), output: e.to_string() }),
+    }
+}
+
 fn input_hash(tf: &Treefile, u: &Universe, order: &[usize], scriptlets: bool) -> Result<String, ComposeError> {
     let mut h = Sha256::new();
     h.update(tf.canonical.as_bytes());
     h.update([u8::from(scriptlets)]);
-    if let Some(p) = &tf.postprocess_script {
-        let data = std::fs::read(p).map_err(|e| ComposeError::Script {
-            what: format!("postprocess-script {}", p.display()),
-            status: "not run".into(),
-            output: e.to_string(),
-        })?;
+    if let Some((_, data)) = postprocess_script(tf)? {
         h.update(Sha256::digest(&data));
     }
     for (src, dest) in &tf.add_files {
@@ -542,14 +547,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
     };
     let mut post: Vec<(String, Vec<u8>)> =
         tf.postprocess.iter().enumerate().map(|(i, t)| (format!("postprocess[{i}]"), t.clone().into_bytes())).collect();
-    if let Some(p) = &tf.postprocess_script {
-        let data = std::fs::read(p).map_err(|e| ComposeError::Script {
-            what: format!("postprocess-script {}", p.display()),
-            status: "not run".into(),
-            output: e.to_string(),
-        })?;
-        post.push((format!("postprocess-script {}", p.display()), data));
-    }
+    post.extend(postprocess_script(tf)?);
     if !scriptlets.is_empty() || !post.is_empty() {
         let scratch = ScratchDir(crate::postprocess::scratch_dir(repo.path()));
         let _ = std::fs::remove_dir_all(&scratch.0);

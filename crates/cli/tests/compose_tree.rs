@@ -218,11 +218,16 @@ fn scriptlets_and_postprocess_run_inside_the_tree() {
     let repo = w.join("repo").display().to_string();
     let r = format!("--repo={repo}");
     ostree(&["init", &r, "--mode=bare-user"]);
+    std::fs::write(
+        w.join("pp.sh"),
+        "#!/bin/sh\necho \"from the file $(busybox cat /usr/share/pp)\" > /usr/share/pp-script\n",
+    )
+    .unwrap();
     let m = manifest(
         &w,
         "scripted.yaml",
         &format!(
-            "ref: scripted\nrepos: [{}]\npackages: [filesystem, setup, scriptpkg, chain3]\n\
+            "ref: scripted\nrepos: [{}]\npackages: [filesystem, setup, scriptpkg, chain3]\npostprocess-script: pp.sh\n\
              postprocess:\n  - |\n    #!/bin/sh\n    echo pp > /usr/share/pp\n    busybox chmod 600 /usr/share/pp\n    \
              busybox rm /usr/share/chain/2\n    busybox ln -s pp /usr/share/pp-link\n",
             rp.join("repo1").display()
@@ -244,6 +249,7 @@ fn scriptlets_and_postprocess_run_inside_the_tree() {
     assert!(cat("/usr/etc/passwd").contains("scripted:x:901:901"), "the %post's /etc/passwd edit");
     assert!(ls("/usr/share/pp").starts_with("-00600 0 0"), "{}", ls("/usr/share/pp"));
     assert!(ls("/usr/share/pp-link").contains("-> pp"));
+    assert_eq!(cat("/usr/share/pp-script"), "from the file pp\n", "postprocess-script runs after postprocess");
     let chain = ls("/usr/share/chain");
     assert!(chain.contains("/usr/share/chain/1") && !chain.contains("/usr/share/chain/2"), "{chain}");
     let top = ls("/");
@@ -294,6 +300,7 @@ fn bad_manifests_and_package_sets_write_no_ref() {
     let cases: Vec<(String, &str)> = vec![
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\npostprocessing: [\"true\"]\n"), "unknown or unsupported key 'postprocessing'"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\npostprocess: [\"true\"]\n"), "no #! line"),
+        (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\npostprocess-script: missing.sh\n"), "postprocess-script"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\npostprocess: [\"#!/bin/sh\\ntrue\"]\n"), "not found in the tree"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [filesystem, sh]\npostprocess: [\"#!/bin/sh\\necho broken >&2\\nexit 3\"]\n"), "broken"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\nselinux: true\n"), "selinux"),
