@@ -11,7 +11,12 @@
 #              and packages a compose must not take: an unused one, an aarch64
 #              one, one that ships /usr/bin/app too (a file conflict);
 #   OUT/repo2  updates: libfoo 1.10 (newer than 1.5 by RPM's ordering), app
-#              1.1, kernel 6.2 and a new package.
+#              1.1, kernel 6.2 and a new package;
+#   OUT/local  RPM files to layer over a composed tree (`oxtree install`):
+#              extra (needs libfoo, ships /etc and /var entries), addon
+#              (needs /bin/sh, owned by a user of the base's passwd), and
+#              two to refuse: needy (needs what nothing provides) and
+#              clobber (ships the base's /usr/bin/app differently).
 # Needs rpmbuild, createrepo_c, alien and apt-get download (.ci/run installs
 # them). Reproducible (SOURCE_DATE_EPOCH); concurrent callers wait for the
 # first.
@@ -24,7 +29,7 @@ out=$(cd "$out" && pwd)
 exec 9>"$out/.lock"
 flock 9
 [ -e "$out/.done" ] && exit 0
-rm -rf "$out/repo1" "$out/repo2"
+rm -rf "$out/repo1" "$out/repo2" "$out/local"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -127,6 +132,15 @@ mkpkg repo2 app "" 1.1 1 x86_64 "Requires: libfoo >= 1.10\nRequires: libbar >= 1
   "$(data /usr/bin/app 'app 1.1')" "/usr/bin/app"
 mkkernel repo2 6.2.0
 mkpkg repo2 newpkg "" 1.0 1 noarch "" "$(data /usr/share/newpkg 'new')" "/usr/share/newpkg"
+
+mkpkg local extra "" 1.0 1 noarch "Requires: libfoo >= 1.0" \
+  "$(data /usr/bin/extra 'extra 1.0')\n$(data /etc/extra.conf 'setting=1')\nmkdir -p $B/var/lib/extra" \
+  "/usr/bin/extra\n%config /etc/extra.conf\n%dir /var/lib/extra"
+mkpkg local addon "" 1.0 1 x86_64 "Requires: /bin/sh" "$(data /usr/share/addon/data 'addon data')" \
+  "%dir /usr/share/addon\n%attr(0640,appuser,appgroup) /usr/share/addon/data" \
+  "%post\necho added > /usr/share/addon/posted"
+mkpkg local needy "" 1.0 1 noarch "Requires: libnothere >= 2" "$(data /usr/share/needy 'needy')" "/usr/share/needy"
+mkpkg local clobber "" 1.0 1 noarch "" "$(data /usr/bin/app 'clobbered')" "/usr/bin/app"
 
 createrepo_c --quiet "$out/repo1"
 createrepo_c --quiet "$out/repo2"

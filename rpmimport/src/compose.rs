@@ -34,7 +34,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use oxtree_store::build::{CommitFilter, CommitInfo, MutableTree};
-use oxtree_store::gvariant::{Type, Value};
+use oxtree_store::gvariant::Value;
 use oxtree_store::object::{CommitMetadata, DirMeta, FileHeader, ObjectType, Xattrs};
 use oxtree_store::repo::{FileContent, Repo, Transaction};
 use oxtree_store::Checksum;
@@ -51,6 +51,9 @@ use crate::ImportError;
 
 const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
+
+/// Who shipped a path [`union`] has no owner for, in a compose.
+const ANOTHER: &str = "another package";
 
 /// Why a compose failed. Nothing is committed and no ref moves.
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +168,7 @@ impl Drop for ScratchDir {
 
 /// Install order: `filesystem` lays out the directories, `setup` brings
 /// passwd and group; the rest by name.
-fn rank(name: &str) -> u8 {
+pub(crate) fn rank(name: &str) -> u8 {
     match name {
         "filesystem" => 0,
         "setup" => 1,
@@ -221,7 +224,11 @@ fn store_err(e: oxtree_store::Error) -> ComposeError {
 }
 
 /// Bytes of a regular file in `tree` at `rel` (components), if there.
-fn read_tree_file(tx: &Transaction<'_>, tree: &MutableTree, rel: &[&str]) -> Result<Option<Vec<u8>>, ComposeError> {
+pub(crate) fn read_tree_file(
+    tx: &Transaction<'_>,
+    tree: &MutableTree,
+    rel: &[&str],
+) -> Result<Option<Vec<u8>>, ComposeError> {
     let Some((name, dirs)) = rel.split_last() else { return Ok(None) };
     let mut cur = tree;
     for d in dirs {
@@ -246,13 +253,14 @@ fn read_tree_file(tx: &Transaction<'_>, tree: &MutableTree, rel: &[&str]) -> Res
 
 /// Unions `from` (package `who`) into `into`; `owner` maps each file path
 /// to the package that brought it.
-fn union(
+pub(crate) fn union(
     into: &mut MutableTree,
     from: MutableTree,
     prefix: &str,
     who: &str,
     default_meta: Checksum,
     owner: &mut HashMap<String, String>,
+    unowned: &str,
 ) -> Result<(), ComposeError> {
     // A directory a package states metadata for wins over the default
     // that packages get for directories they only have files in.
@@ -267,11 +275,12 @@ fn union(
             second: who.to_string(),
         };
         if into.dirs.contains_key(&name) {
-            return Err(conflict(owner.get(&path).map_or("a directory of another package", String::as_str)));
+            let first = owner.get(&path).cloned().unwrap_or_else(|| format!("a directory of {unowned}"));
+            return Err(conflict(&first));
         }
         match into.files.get(&name) {
             Some(old) if *old != csum => {
-                return Err(conflict(owner.get(&path).map_or("another package", String::as_str)));
+                return Err(conflict(owner.get(&path).map_or(unowned, String::as_str)));
             }
             Some(_) => {}
             None => {
@@ -283,11 +292,11 @@ fn union(
     for (name, dir) in from.dirs {
         let path = format!("{prefix}/{name}");
         if into.files.contains_key(&name) {
-            let first = owner.get(&path).cloned().unwrap_or_else(|| "another package".into());
+            let first = owner.get(&path).cloned().unwrap_or_else(|| unowned.to_string());
             return Err(ComposeError::Conflict { path, first, second: who.to_string() });
         }
         let sub = into.dirs.entry(name).or_default();
-        union(sub, dir, &path, who, default_meta, owner)?;
+        union(sub, dir, &path, who, default_meta, owner, unowned)?;
     }
     Ok(())
 }
@@ -297,7 +306,11 @@ fn union(
 /// `/usr` layout `filesystem` lays out) to where the links point, as rpm
 /// installs them through the links. Packages built before the merge (and
 /// Debian ones) ship `/bin/x` and `/lib/…`.
-fn through_links(tx: &Transaction<'_>, tree: &MutableTree, pkg: &mut MutableTree) -> Result<(), ComposeError> {
+pub(crate) fn through_links(
+    tx: &Transaction<'_>,
+    tree: &MutableTree,
+    pkg: &mut MutableTree,
+) -> Result<(), ComposeError> {
     let names: Vec<String> = pkg.dirs.keys().filter(|n| tree.files.contains_key(n.as_str())).cloned().collect();
     for name in names {
         let obj = tx.open_file(&tree.files[&name])?;
@@ -370,11 +383,62 @@ fn remove_path(tree: &mut MutableTree, parts: &[&str]) -> bool {
 }
 
 /// The kernel versions of `usr/lib/modules/*/vmlinuz` in `tree`.
-fn kernels(tree: &MutableTree) -> Vec<String> {
+pub(crate) fn kernels(tree: &MutableTree) -> Vec<String> {
     let modules = tree.dirs.get("usr").and_then(|d| d.dirs.get("lib")).and_then(|d| d.dirs.get("modules"));
     modules
         .map(|m| m.dirs.iter().filter(|(_, d)| d.files.contains_key("vmlinuz")).map(|(k, _)| k.clone()).collect())
         .unwrap_or_default()
+}
+
+/// The scriptlets of `pkgs` (in install order) in the order rpm-ostree
+/// runs them: every `%pre`, then each package's `%post`, then every
+/// `%posttrans`.
+pub(crate) fn scriptlet_order<'p>(pkgs: &[&'p Package]) -> Vec<(String, &'p Script)> {
+    ["%pre", "%post", "%posttrans"]
+        .iter()
+        .flat_map(|phase| {
+            pkgs.iter()
+                .flat_map(move |p| p.scripts.iter().filter(move |s| s.name == *phase).map(move |s| (p.nevra(), s)))
+        })
+        .collect()
+}
+
+/// The scriptlets run, (NEVRA, name), and the number of paths changed.
+pub(crate) type ScriptsRun = (Vec<(String, &'static str)>, usize);
+
+/// Runs `scriptlets` and then the `post` scripts (name, text) chrooted in
+/// `tree`, in a sandbox whose `/var` is made from the `autovar` tmpfiles
+/// lines, and folds what they changed into `tree`. Returns the scriptlets
+/// run and the number of paths changed.
+pub(crate) fn run_scripts(
+    repo: &Repo,
+    tx: &Transaction<'_>,
+    tree: &mut MutableTree,
+    autovar: &[String],
+    scriptlets: &[(String, &Script)],
+    post: &[(String, Vec<u8>)],
+) -> Result<ScriptsRun, ComposeError> {
+    if scriptlets.is_empty() && post.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let scratch = ScratchDir(crate::postprocess::scratch_dir(repo.path()));
+    let _ = std::fs::remove_dir_all(&scratch.0);
+    let ws = Workspace::new(tx, tree, &scratch.0, autovar)?;
+    let mut ran = Vec::new();
+    for (nevra, s) in scriptlets {
+        let argv = scriptlet_argv(&s.program).map_err(|why| ComposeError::Scriptlet {
+            nevra: nevra.clone(),
+            name: s.name,
+            why,
+        })?;
+        ws.run(&format!("{nevra} {}", s.name), &argv, s.body.as_bytes())?;
+        ran.push((nevra.clone(), s.name));
+    }
+    for (i, (what, text)) in post.iter().enumerate() {
+        ws.run_file(what, text, &format!(".oxtree-postprocess-{i}"))?;
+    }
+    let changes = ws.fold(tx, tree)?;
+    Ok((ran, changes))
 }
 
 /// Composes `tf` into `repo` (see the module documentation).
@@ -464,7 +528,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
     for &i in order.iter().filter(|&&i| ships_db(i)) {
         let imp = import(&tx, i, &base_opts)?;
         let t = MutableTree::from_transaction(&tx, &imp.root.0, &imp.root.1)?;
-        union(&mut db_tree, t, "", &imp.package.nevra(), default_meta, &mut HashMap::new())?;
+        union(&mut db_tree, t, "", &imp.package.nevra(), default_meta, &mut HashMap::new(), ANOTHER)?;
         imported.insert(i, imp);
     }
     let text = |rel: &[&str]| -> Result<String, ComposeError> {
@@ -496,7 +560,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         }
         let mut t = MutableTree::from_transaction(&tx, &imp.root.0, &imp.root.1)?;
         through_links(&tx, &tree, &mut t)?;
-        union(&mut tree, t, "", &nevra, default_meta, &mut owner)?;
+        union(&mut tree, t, "", &nevra, default_meta, &mut owner, ANOTHER)?;
     }
     drop(imported);
 
@@ -529,43 +593,16 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         }
         dir.put_file(name, csum)?;
     }
-    let mut ran_scriptlets = Vec::new();
-    let mut script_changes = 0;
-    let scriptlets: Vec<(String, &Script)> = if opts.run_scriptlets {
-        // rpm-ostree's order: every %pre, then each package's %post, then
-        // every %posttrans.
+    let scriptlets = if opts.run_scriptlets {
         let pkgs: Vec<&Package> = order.iter().map(|&i| &universe.packages[i].package).collect();
-        ["%pre", "%post", "%posttrans"]
-            .iter()
-            .flat_map(|phase| {
-                pkgs.iter()
-                    .flat_map(move |p| p.scripts.iter().filter(move |s| s.name == *phase).map(move |s| (p.nevra(), s)))
-            })
-            .collect()
+        scriptlet_order(&pkgs)
     } else {
         Vec::new()
     };
     let mut post: Vec<(String, Vec<u8>)> =
         tf.postprocess.iter().enumerate().map(|(i, t)| (format!("postprocess[{i}]"), t.clone().into_bytes())).collect();
     post.extend(postprocess_script(tf)?);
-    if !scriptlets.is_empty() || !post.is_empty() {
-        let scratch = ScratchDir(crate::postprocess::scratch_dir(repo.path()));
-        let _ = std::fs::remove_dir_all(&scratch.0);
-        let ws = Workspace::new(&tx, &tree, &scratch.0, &autovar)?;
-        for (nevra, s) in &scriptlets {
-            let argv = scriptlet_argv(&s.program).map_err(|why| ComposeError::Scriptlet {
-                nevra: nevra.clone(),
-                name: s.name,
-                why,
-            })?;
-            ws.run(&format!("{nevra} {}", s.name), &argv, s.body.as_bytes())?;
-            ran_scriptlets.push((nevra.clone(), s.name));
-        }
-        for (i, (what, text)) in post.iter().enumerate() {
-            ws.run_file(what, text, &format!(".oxtree-postprocess-{i}"))?;
-        }
-        script_changes = ws.fold(&tx, &mut tree)?;
-    }
+    let (ran_scriptlets, script_changes) = run_scripts(repo, &tx, &mut tree, &autovar, &scriptlets, &post)?;
     for path in &tf.remove_files {
         let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
         let moved: Vec<&str> = if parts.first() == Some(&"etc") {
@@ -596,19 +633,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
     if let Some(v) = &version {
         metadata.set("version", Value::Str(Cow::Owned(v.clone())));
     }
-    let pkg_type = Type::parse("(sssss)").expect("a valid type");
-    let list = packages
-        .iter()
-        .map(|p| {
-            Value::Tuple(
-                [&p.name, &p.epoch, &p.version, &p.release, &p.arch]
-                    .into_iter()
-                    .map(|s| Value::Str(Cow::Owned(s.clone())))
-                    .collect(),
-            )
-        })
-        .collect();
-    metadata.set("rpmostree.rpmdb.pkglist", Value::Array(pkg_type, list));
+    metadata.set(pkglist::METADATA_KEY, pkglist::to_value(&packages));
     metadata.set("rpmostree.inputhash", Value::Str(Cow::Owned(inputhash)));
     if let Some(k) = &kver {
         metadata.set("ostree.bootable", Value::Bool(true));

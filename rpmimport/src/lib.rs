@@ -27,6 +27,7 @@ pub mod compose;
 pub mod cpio;
 pub mod depsolve;
 pub mod import;
+pub mod layer;
 pub mod lead;
 pub mod owners;
 pub mod package;

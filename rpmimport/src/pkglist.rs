@@ -2,7 +2,11 @@
 //! name, epoch, version, release, arch) and the difference between two,
 //! as rpm-ostree's `db diff` computes it. See `rpmimport/DB-FORMATS.md`.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
+
+use oxtree_store::gvariant::{Type, Value};
+use oxtree_store::object::CommitMetadata;
 
 use crate::vercmp::{evr_cmp, rpmvercmp};
 
@@ -50,6 +54,48 @@ impl Pkg {
 /// Sorts a list in the order rpm-ostree stores it.
 pub fn sort(list: &mut [Pkg]) {
     list.sort_by(Pkg::order);
+}
+
+/// The key composed and layered commits carry their package list under.
+pub const METADATA_KEY: &str = "rpmostree.rpmdb.pkglist";
+
+/// The package list in commit metadata `m`: `Ok(None)` when there is none,
+/// an error (saying what is wrong) when it is not an `a(sssss)`.
+pub fn from_metadata(m: &CommitMetadata) -> Result<Option<Vec<Pkg>>, String> {
+    let Some(v) = m.get(METADATA_KEY) else { return Ok(None) };
+    let bad = || format!("{METADATA_KEY} is not an a(sssss)");
+    let Value::Array(_, items) = v else { return Err(bad()) };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Tuple(f) = item else { return Err(bad()) };
+        let s = |k: usize| match f.get(k) {
+            Some(Value::Str(s)) => Ok(s.to_string()),
+            _ => Err(bad()),
+        };
+        if f.len() != 5 {
+            return Err(bad());
+        }
+        out.push(Pkg { name: s(0)?, epoch: s(1)?, version: s(2)?, release: s(3)?, arch: s(4)? });
+    }
+    Ok(Some(out))
+}
+
+/// `list` as the `a(sssss)` value stored under [`METADATA_KEY`] (the
+/// caller sorts it with [`sort`]).
+pub fn to_value(list: &[Pkg]) -> Value<'static> {
+    let pkg_type = Type::parse("(sssss)").expect("a valid type");
+    let items = list
+        .iter()
+        .map(|p| {
+            Value::Tuple(
+                [&p.name, &p.epoch, &p.version, &p.release, &p.arch]
+                    .into_iter()
+                    .map(|s| Value::Str(Cow::Owned(s.clone())))
+                    .collect(),
+            )
+        })
+        .collect();
+    Value::Array(pkg_type, items)
 }
 
 /// What changed between two lists.

@@ -8,20 +8,11 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::*;
 
 fn repos() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rpm-compose");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rpm-compose-repos.sh");
-        let st = Command::new(&script).arg(&dir).status().expect("scripts/rpm-compose-repos.sh");
-        assert!(st.success(), "scripts/rpm-compose-repos.sh failed");
-        dir
-    })
-    .clone()
+    rpm_compose_repos()
 }
 
 const PACKAGES: &str = "[filesystem, setup, testos-release, kernel, app, mailer, tool, hello, tzdata, chain8, docpkg, ownerpkg, scriptpkg]";

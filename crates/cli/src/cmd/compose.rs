@@ -59,7 +59,7 @@ static ROOTFS: Command = Command {
 };
 
 /// The architecture RPM calls this machine's (`basearch`).
-fn basearch() -> &'static str {
+pub(crate) fn basearch() -> &'static str {
     match std::env::consts::ARCH {
         "x86" => "i686",
         "powerpc64" if cfg!(target_endian = "little") => "ppc64le",

@@ -14,7 +14,6 @@ use std::cmp::Ordering;
 
 use anyhow::{anyhow, bail, Result};
 use oxtree_rpmimport::pkglist::{diff, Diff, Pkg};
-use oxtree_store::gvariant::Value;
 use oxtree_store::{Checksum, Repo};
 use serde_json::{json, Value as Json};
 
@@ -58,24 +57,13 @@ static LIST: Command = Command {
 fn pkglist(repo: &Repo, rev: &str) -> Result<(Checksum, Vec<Pkg>)> {
     let c = repo.resolve_rev(rev, false)?.ok_or_else(|| anyhow!("Refspec '{rev}' not found"))?;
     let commit = repo.load_commit(&c)?;
-    let Some(v) = commit.metadata.get("rpmostree.rpmdb.pkglist") else {
-        bail!("Loading package list: commit {c} has no rpmostree.rpmdb.pkglist metadata (not a composed commit?)");
-    };
-    let bad = || anyhow!("commit {c}: rpmostree.rpmdb.pkglist is not an a(sssss)");
-    let Value::Array(_, items) = v else { return Err(bad()) };
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let Value::Tuple(f) = item else { return Err(bad()) };
-        let s = |k: usize| match f.get(k) {
-            Some(Value::Str(s)) => Ok(s.to_string()),
-            _ => Err(bad()),
-        };
-        if f.len() != 5 {
-            return Err(bad());
+    match oxtree_rpmimport::pkglist::from_metadata(&commit.metadata) {
+        Ok(Some(list)) => Ok((c, list)),
+        Ok(None) => {
+            bail!("Loading package list: commit {c} has no rpmostree.rpmdb.pkglist metadata (not a composed commit?)")
         }
-        out.push(Pkg { name: s(0)?, epoch: s(1)?, version: s(2)?, release: s(3)?, arch: s(4)? });
+        Err(e) => bail!("commit {c}: {e}"),
     }
-    Ok((c, out))
 }
 
 fn run_list(ctx: &Context) -> Result<()> {

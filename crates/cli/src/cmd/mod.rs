@@ -24,6 +24,7 @@ mod export;
 mod fsck;
 mod gpg_sign;
 mod init;
+mod layer;
 mod log;
 mod ls;
 mod prune;
@@ -139,4 +140,5 @@ pub static COMMANDS: &[&Command] = &[
 
 /// Commands of oxtree's own, not in `ostree --help` (which scripts parse):
 /// runnable, but not listed.
-pub static EXTRA_COMMANDS: &[&Command] = &[&compose::COMMAND, &db::COMMAND, &demo::COMMAND, &rpm::COMMAND];
+pub static EXTRA_COMMANDS: &[&Command] =
+    &[&compose::COMMAND, &db::COMMAND, &demo::COMMAND, &layer::INSTALL, &rpm::COMMAND, &layer::UNINSTALL];

@@ -366,3 +366,18 @@ pub fn in_mount_namespace(script: &str) -> Option<String> {
     }
     Some(format!("{out}{err}"))
 }
+
+/// The package repositories `scripts/rpm-compose-repos.sh` builds (once per
+/// test run; concurrent callers wait for the first): `repo1`, `repo2` and
+/// `local` under the returned directory.
+pub fn rpm_compose_repos() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rpm-compose");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/rpm-compose-repos.sh");
+        let st = Command::new(&script).arg(&dir).status().expect("scripts/rpm-compose-repos.sh");
+        assert!(st.success(), "scripts/rpm-compose-repos.sh failed");
+        dir
+    })
+    .clone()
+}

@@ -13,6 +13,9 @@
 //!     "version": "1.0" | null,     // the commit's `version` metadata
 //!     "timestamp": 1700000000 | null,  // the commit's time (seconds)
 //!     "refspec": "remote:ref" | null,  // `[origin] refspec` of the .origin file
+//!     "base-refspec": "remote:ref" | null, // `[origin] baserefspec`: a layered deployment's base
+//!     "base-checksum": "<commit>" | null,  // a layered deployment's base commit
+//!     "layered-packages": ["NAME-EVR.ARCH", ...], // packages layered by `oxtree install`
 //!     "source-title": "..." | null,    // `ostree.source-title` metadata
 //!     "bootcsum": "<boot checksum>", "bootserial": 0,
 //!     "kernel-args": "root=...",   // the entry's options without `ostree=`
@@ -76,6 +79,24 @@ impl Row<'_> {
     fn meta(&self, key: &str) -> Option<String> {
         self.commit.as_ref().and_then(|c| c.metadata.get(key).and_then(Value::as_str).map(str::to_string))
     }
+
+    /// The base commit of a layered deployment (its commit's parent).
+    fn base(&self) -> Option<Checksum> {
+        let c = self.commit.as_ref()?;
+        matches!(c.metadata.get("rpmostree.clientlayer"), Some(Value::Bool(true))).then_some(c.parent).flatten()
+    }
+}
+
+/// The NEVRAs of the packages an origin layers.
+fn layered(origin: &KeyFile) -> Vec<String> {
+    oxtree_rpmimport::layer::origin_layers(origin)
+        .1
+        .into_iter()
+        .filter_map(|s| match s {
+            oxtree_rpmimport::layer::Source::Cached { nevra, .. } => Some(nevra),
+            oxtree_rpmimport::layer::Source::File(_) => None,
+        })
+        .collect()
 }
 
 /// The deployments in boot order, with OSTree's marks: the booted one;
@@ -147,9 +168,18 @@ fn write_text(s: &Sysroot, verify: bool, out: &mut String) -> Result<()> {
         match &d.origin {
             None => out.push_str("    origin: none\n"),
             Some(o) => {
-                match o.get("origin", "refspec") {
-                    Some(r) => out.push_str(&format!("    origin refspec: {r}\n")),
-                    None => out.push_str("    origin: <unknown origin type>\n"),
+                match (o.get("origin", "refspec"), o.get("origin", "baserefspec")) {
+                    (Some(r), _) => out.push_str(&format!("    origin refspec: {r}\n")),
+                    (None, Some(base)) => {
+                        // Layered (see `oxtree install`): OSTree knows no
+                        // such origin; these lines are oxtree's.
+                        out.push_str(&format!("    origin base refspec: {base}\n"));
+                        if let Some(p) = r.base() {
+                            out.push_str(&format!("    base commit: {p}\n"));
+                        }
+                        out.push_str(&format!("    layered packages: {}\n", layered(o).join(" ")));
+                    }
+                    (None, None) => out.push_str("    origin: <unknown origin type>\n"),
                 }
                 if let Some(t) = r.meta("ostree.source-title") {
                     out.push_str(&format!("    `- {t}\n"));
@@ -261,6 +291,9 @@ pub fn json(s: &Sysroot) -> serde_json::Value {
                 "version": r.meta("version"),
                 "timestamp": r.commit.as_ref().map(|c| c.timestamp),
                 "refspec": d.origin.as_ref().and_then(|o| o.get("origin", "refspec")),
+                "base-refspec": d.origin.as_ref().and_then(|o| o.get("origin", "baserefspec")),
+                "base-checksum": r.base().map(|c| c.to_hex()),
+                "layered-packages": d.origin.as_ref().map(layered).unwrap_or_default(),
                 "source-title": r.meta("ostree.source-title"),
                 "bootcsum": d.bootcsum,
                 "bootserial": d.bootserial,

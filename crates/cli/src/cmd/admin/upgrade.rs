@@ -2,12 +2,13 @@
 //! deployment's origin (`[origin] refspec`) to a new commit, or change it.
 
 use anyhow::{anyhow, bail, Result};
+use oxtree_rpmimport::layer::{origin_layers, Source};
 use oxtree_store::repo::KeyFile;
 use oxtree_store::Checksum;
-use oxtree_sysroot::deploy::{deploy, DeployOptions};
-use oxtree_sysroot::{Deployment, Sysroot, WriteOptions};
+use oxtree_sysroot::{Deployment, Sysroot};
 
-use super::{open, parse_index, print_deploy, stateroot};
+use super::{open, parse_index, stateroot};
+use crate::cmd::layer::{deploy_layered, deployment_base, layer_options};
 use crate::cmd::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
@@ -65,11 +66,12 @@ fn merge_and_origin(s: &Sysroot, os: &str) -> Result<(Deployment, KeyFile)> {
     Ok((m, origin))
 }
 
-fn refspec_of(origin: &KeyFile, d: &Deployment) -> Result<String> {
-    origin
-        .get("origin", "refspec")
-        .map(str::to_string)
-        .ok_or_else(|| anyhow!("No origin/refspec in current deployment origin ({})", d.name()))
+/// The refspec `origin` follows (`baserefspec` for a layered deployment)
+/// and the packages layered over it.
+fn refspec_of(origin: &KeyFile, d: &Deployment) -> Result<(String, Vec<Source>)> {
+    let (refspec, layers) = origin_layers(origin);
+    let refspec = refspec.ok_or_else(|| anyhow!("No origin/refspec in current deployment origin ({})", d.name()))?;
+    Ok((refspec, layers))
 }
 
 /// Pulls the origin's ref (or `commit` for it) when it names a remote.
@@ -128,19 +130,6 @@ fn format_time(t: u64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", r / 3600, r / 60 % 60, r % 60)
 }
 
-/// Deploys `commit` with `origin` in place of the merge deployment.
-fn deploy_new(s: &mut Sysroot, os: &str, commit: Checksum, origin: KeyFile) -> Result<()> {
-    let opts = DeployOptions {
-        stateroot: os.to_string(),
-        commit: Some(commit),
-        origin: Some(origin),
-        write: WriteOptions::default(),
-        ..Default::default()
-    };
-    print_deploy(&deploy(s, &opts)?);
-    Ok(())
-}
-
 fn upgrade(ctx: &Context) -> Result<()> {
     let a = &ctx.args;
     if a.flag("pull-only") && a.flag("deploy-only") {
@@ -156,7 +145,7 @@ fn upgrade(ctx: &Context) -> Result<()> {
     let _lock = s.lock()?;
     let os = stateroot(ctx, &s)?;
     let (merge, mut origin) = merge_and_origin(&s, &os)?;
-    let refspec = refspec_of(&origin, &merge)?;
+    let (mut refspec, layers) = refspec_of(&origin, &merge)?;
     // What only held for the old deployment does not carry over.
     origin.remove_group("libostree-transient");
     let override_commit = a.get("override-commit");
@@ -166,7 +155,8 @@ fn upgrade(ctx: &Context) -> Result<()> {
             origin.unset("origin", "override-commit");
         }
     }
-    let old = Checksum::from_hex(&merge.csum).map_err(|e| anyhow!("{e}"))?;
+    // A layered deployment is upgraded when its base is.
+    let old = deployment_base(s.repo(), &merge)?;
     let guard = if a.flag("allow-downgrade") { None } else { Some(&old) };
     if !a.flag("deploy-only") {
         // The pull checks the ref's new commit before fetching it; an
@@ -195,7 +185,7 @@ fn upgrade(ctx: &Context) -> Result<()> {
                 pull_origin(ctx, &s, &target, None, None)?;
             }
             new = s.repo().resolve_rev(&target, false)?.ok_or_else(|| anyhow!("Refspec '{target}' not found"))?;
-            origin.set("origin", "refspec", &target);
+            refspec = target;
         }
     }
     if new == old {
@@ -208,7 +198,7 @@ fn upgrade(ctx: &Context) -> Result<()> {
     if a.flag("pull-only") {
         return Ok(());
     }
-    deploy_new(&mut s, &os, new, origin)?;
+    deploy_layered(&mut s, &os, new, &refspec, origin, &layers, &layer_options(ctx))?;
     if a.flag("reboot") {
         reboot()?;
     }
@@ -224,7 +214,7 @@ fn switch(ctx: &Context) -> Result<()> {
     // one does not stop it.
     let Some(merge) = s.merge_deployment(&os).cloned() else { bail!("No previous deployment for OS '{os}'") };
     let Some(origin) = merge.origin.clone() else { bail!("No origin known for deployment {}", merge.name()) };
-    let old_refspec = refspec_of(&origin, &merge)?;
+    let (old_refspec, layers) = refspec_of(&origin, &merge)?;
     let old_ref = old_refspec.split_once(':').map_or(old_refspec.as_str(), |(_, r)| r);
     let new_refspec = match (target.split_once(':'), old_refspec.split_once(':')) {
         // `REMOTE:` keeps the branch and changes the remote.
@@ -236,11 +226,10 @@ fn switch(ctx: &Context) -> Result<()> {
     if new_refspec == old_refspec {
         bail!("Old and new refs are equal: {new_refspec}");
     }
-    let mut new_origin = KeyFile::new();
-    new_origin.set("origin", "refspec", &new_refspec);
     pull_origin(ctx, &s, &new_refspec, None, None)?;
     let new = s.repo().resolve_rev(&new_refspec, false)?.ok_or_else(|| anyhow!("Refspec '{new_refspec}' not found"))?;
-    deploy_new(&mut s, &os, new, new_origin)?;
+    // The new origin keeps only the packages layered over the old base.
+    deploy_layered(&mut s, &os, new, &new_refspec, KeyFile::new(), &layers, &layer_options(ctx))?;
     if ctx.args.flag("reboot") {
         reboot()?;
     }
@@ -276,13 +265,15 @@ fn set_origin(ctx: &Context) -> Result<()> {
     let mut repo = oxtree_store::Repo::open(s.repo().path())?;
     repo.add_remote(remote, Some(url), &options, true, false)?;
     let mut origin = target.origin.clone().unwrap_or_default();
-    let old = origin.get("origin", "refspec").unwrap_or("").to_string();
+    // A layered deployment's origin follows its base (`baserefspec`).
+    let key = if origin.get("origin", "baserefspec").is_some() { "baserefspec" } else { "refspec" };
+    let old = origin.get("origin", key).unwrap_or("").to_string();
     let old_ref = old.split_once(':').map_or(old.as_str(), |(_, r)| r).to_string();
     let name = branch.unwrap_or(old_ref);
     if name.is_empty() {
         bail!("No branch given and deployment {} has no origin refspec", target.name());
     }
-    origin.set("origin", "refspec", &format!("{remote}:{name}"));
+    origin.set("origin", key, &format!("{remote}:{name}"));
     s.write_origin(&target, &origin)?;
     Ok(())
 }

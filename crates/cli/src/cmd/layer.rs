@@ -1,0 +1,181 @@
+//! `install` and `uninstall`: local RPMs layered over a deployment's base
+//! commit (rpm-ostree's client-side layering), deployed as a new default.
+//!
+//! The new deployment's origin records the base and the packages
+//! (`[origin] baserefspec`, `[packages] requested-local=SHA256:NEVRA;…`),
+//! so `admin upgrade` and `admin switch` layer them again over the new
+//! base. See [`oxtree_rpmimport::layer`].
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use oxtree_rpmimport::layer::{layer, origin_layers, set_origin_layers, LayerOptions, Source};
+use oxtree_store::gvariant::Value;
+use oxtree_store::repo::KeyFile;
+use oxtree_store::{Checksum, Repo};
+use oxtree_sysroot::deploy::{deploy, DeployOptions};
+use oxtree_sysroot::{Deployment, Sysroot, WriteOptions};
+
+use super::admin::{open, print_deploy, stateroot};
+use super::{Command, Context};
+use crate::{admin_opts, flag, opt};
+
+pub static INSTALL: Command = Command {
+    name: "install",
+    usage: "FILE.rpm...",
+    summary: "Layer local RPM packages over the base of the current deployment and deploy the result",
+    opts: admin_opts![
+        opt!("os", "OSNAME", "Use a different operating system root than the current one"),
+        flag!("nodeps", "Do not check the packages' requirements"),
+        flag!(
+            "run-scriptlets",
+            "Run the packages' %pre, %post and %posttrans chrooted in the tree (in private namespaces)"
+        ),
+    ],
+    repo: false,
+    run: install,
+    subcommands: &[],
+};
+
+pub static UNINSTALL: Command = Command {
+    name: "uninstall",
+    usage: "NAME...",
+    summary: "Remove layered packages and deploy the result",
+    opts: admin_opts![
+        opt!("os", "OSNAME", "Use a different operating system root than the current one"),
+        flag!("nodeps", "Do not check the remaining packages' requirements"),
+        flag!(
+            "run-scriptlets",
+            "Run the remaining packages' %pre, %post and %posttrans chrooted in the tree (in private namespaces)"
+        ),
+    ],
+    repo: false,
+    run: uninstall,
+    subcommands: &[],
+};
+
+/// Whether commit metadata marks a layered commit.
+fn is_layered(repo: &Repo, c: &Checksum) -> Result<bool> {
+    let meta = repo.load_commit(c)?.metadata;
+    Ok(matches!(meta.get("rpmostree.clientlayer"), Some(Value::Bool(true))))
+}
+
+/// The base commit of deployment `d`: its commit, or that commit's parent
+/// when it is a layered one.
+pub fn deployment_base(repo: &Repo, d: &Deployment) -> Result<Checksum> {
+    let c = Checksum::from_hex(&d.csum).map_err(|e| anyhow!("deployment {}: {e}", d.name()))?;
+    if !is_layered(repo, &c)? {
+        return Ok(c);
+    }
+    repo.load_commit(&c)?.parent.ok_or_else(|| anyhow!("layered commit {c} of deployment {} has no parent", d.name()))
+}
+
+/// How `install`, `uninstall`, `upgrade` and `switch` layer.
+pub fn layer_options(ctx: &Context) -> LayerOptions {
+    LayerOptions {
+        basearch: super::compose::basearch().to_string(),
+        nodeps: ctx.args.flag("nodeps"),
+        run_scriptlets: ctx.args.flag("run-scriptlets"),
+    }
+}
+
+/// Deploys `base` for stateroot `os` with `sources` layered over it (none:
+/// `base` itself), `origin` recording `base_refspec` and the packages.
+pub fn deploy_layered(
+    s: &mut Sysroot,
+    os: &str,
+    base: Checksum,
+    base_refspec: &str,
+    mut origin: KeyFile,
+    sources: &[Source],
+    opts: &LayerOptions,
+) -> Result<()> {
+    let commit = if sources.is_empty() {
+        set_origin_layers(&mut origin, base_refspec, &[]);
+        base
+    } else {
+        let done = layer(s.repo(), &base, sources, opts)?;
+        for w in &done.warnings {
+            eprintln!("warning: {w}");
+        }
+        for (nevra, scripts) in &done.skipped_scriptlets {
+            eprintln!("scriptlets not run: {nevra}: {}", scripts.join(" "));
+        }
+        let names: Vec<&str> = done.packages.iter().map(|p| p.nevra.as_str()).collect();
+        println!("Layered packages: {}", names.join(" "));
+        println!("Base commit: {base}");
+        println!("Commit: {}", done.commit);
+        set_origin_layers(&mut origin, base_refspec, &done.packages);
+        done.commit
+    };
+    origin.remove_group("libostree-transient");
+    let opts = DeployOptions {
+        stateroot: os.to_string(),
+        commit: Some(commit),
+        origin: Some(origin),
+        write: WriteOptions::default(),
+        ..Default::default()
+    };
+    print_deploy(&deploy(s, &opts)?);
+    Ok(())
+}
+
+/// The merge deployment of the stateroot, its origin, base refspec and
+/// layered packages.
+fn current(s: &Sysroot, os: &str) -> Result<(Deployment, KeyFile, String, Vec<Source>)> {
+    let Some(m) = s.merge_deployment(os).cloned() else { bail!("No previous deployment for OS '{os}'") };
+    let Some(origin) = m.origin.clone() else { bail!("No origin known for deployment {}", m.name()) };
+    let (refspec, layers) = origin_layers(&origin);
+    let refspec = refspec.ok_or_else(|| anyhow!("No origin/refspec in current deployment origin ({})", m.name()))?;
+    Ok((m, origin, refspec, layers))
+}
+
+fn name_of(source: &Source) -> Option<&str> {
+    match source {
+        // NAME-[E:]V-R.ARCH: the name is what precedes the last two dashes.
+        Source::Cached { nevra, .. } => nevra.rsplitn(3, '-').nth(2),
+        Source::File(_) => None,
+    }
+}
+
+fn install(ctx: &Context) -> Result<()> {
+    ctx.arg(0, "At least one FILE.rpm")?;
+    let mut s = open(ctx)?;
+    let _lock = s.lock()?;
+    let os = stateroot(ctx, &s)?;
+    let (merge, origin, refspec, mut sources) = current(&s, &os)?;
+    let base = deployment_base(s.repo(), &merge)?;
+    for f in &ctx.args.args {
+        let path = std::path::PathBuf::from(f);
+        let (pkg, _) = oxtree_rpmimport::Package::open(&path).with_context(|| f.clone())?;
+        if let Some(old) = sources.iter().find(|o| name_of(o) == Some(pkg.name.as_str())) {
+            let Source::Cached { nevra, .. } = old else { unreachable!("only cached sources have names here") };
+            bail!("{f}: package {} is already layered ({nevra}); uninstall it first", pkg.name);
+        }
+        sources.push(Source::File(path));
+    }
+    deploy_layered(&mut s, &os, base, &refspec, origin, &sources, &layer_options(ctx))
+}
+
+fn uninstall(ctx: &Context) -> Result<()> {
+    ctx.arg(0, "At least one NAME")?;
+    let mut s = open(ctx)?;
+    let _lock = s.lock()?;
+    let os = stateroot(ctx, &s)?;
+    let (merge, origin, refspec, mut sources) = current(&s, &os)?;
+    for name in &ctx.args.args {
+        let before = sources.len();
+        sources.retain(|src| name_of(src) != Some(name.as_str()));
+        if sources.len() == before {
+            let layered: Vec<&str> = sources.iter().filter_map(name_of).collect();
+            bail!(
+                "package '{name}' is not layered in deployment {} (layered: {})",
+                merge.name(),
+                if layered.is_empty() { "none".to_string() } else { layered.join(" ") }
+            );
+        }
+    }
+    let base = deployment_base(s.repo(), &merge)?;
+    if !s.repo().has_object(oxtree_store::object::ObjectType::Commit, &base) {
+        bail!("base commit {base} of deployment {} is not in the repository", merge.name());
+    }
+    deploy_layered(&mut s, &os, base, &refspec, origin, &sources, &layer_options(ctx))
+}
