@@ -136,6 +136,22 @@ fn local_packages_layer_survive_an_upgrade_and_come_off_one_by_one() {
     assert_eq!(d0["base-refspec"], "origin:testos/base");
     assert_eq!(d0["layered-packages"], serde_json::json!(["addon-1.0-1.x86_64", "extra-1.0-1.noarch"]));
     assert_eq!(run(&["admin", "upgrade"], &sysroot).trim(), "No update available.");
+    // db diff with no revisions compares the deployments (not booted: the
+    // second with the first), by their base commits with --base.
+    let d = run(&["db", "diff"], &sysroot);
+    assert!(d.contains("from: deployment 1 (") && d.contains("to:   deployment 0 ("), "{d}");
+    assert!(
+        d.contains("Upgraded:\n  app 1.0-1 -> 1.1-1\n  kernel 6.1.0-1 -> 6.2.0-1\n  libfoo 1.5-1 -> 1.10-1\n"),
+        "{d}"
+    );
+    assert!(!d.contains("Added:") && !d.contains("Removed:"), "{d}");
+    let d = run(&["db", "diff", "--base"], &sysroot);
+    assert!(d.contains(&format!("to:   deployment 0 ({v2})")), "{d}");
+    // The bases of layered deployments are kept from prune by refs.
+    let refs = ox(&["refs", &repo]);
+    assert!(refs.contains("rpmostree/base/0") && refs.contains("rpmostree/base/1"), "{refs}");
+    let d = run(&["db", "diff", &v1], &sysroot);
+    assert!(d.contains("Removed:\n  addon-1.0-1.x86_64\n  extra-1.0-1.noarch\n"), "{d}");
 
     // The packages that must be refused leave the deployments as they are.
     let before = run(&["admin", "status"], &sysroot);

@@ -32,11 +32,13 @@ pub static COMMAND: Command = Command {
 
 static DIFF: Command = Command {
     name: "diff",
-    usage: "FROM_REV TO_REV",
+    usage: "[FROM_REV] [TO_REV]",
     summary: "Show package changes between two commits",
     opts: &[
         opt!("format", 'F', "FORMAT", "Output format: \"diff\" or \"json\" or (default) \"block\""),
         flag!("json", "Output JSON (as --format=json)"),
+        opt!("sysroot", "PATH", "Compare deployments of the sysroot at PATH (with fewer than two revisions)"),
+        flag!("base", "Compare the base commits of layered deployments"),
     ],
     repo: true,
     run: run_diff,
@@ -111,19 +113,22 @@ fn run_diff(ctx: &Context) -> Result<()> {
     if args.len() > 2 {
         bail!(crate::opts::UsageError("\"diff\" takes at most 2 arguments".into()));
     }
-    if args.len() < 2 {
-        bail!("db diff needs FROM_REV and TO_REV (comparing the booted and pending deployments is not supported yet)");
-    }
-    let repo = ctx.repo()?;
-    let (fc, from) = pkglist(&repo, &args[0])?;
-    let (tc, to) = pkglist(&repo, &args[1])?;
+    let ends = if args.len() == 2 {
+        let repo = ctx.repo()?;
+        let (fc, from) = pkglist(&repo, &args[0])?;
+        let (tc, to) = pkglist(&repo, &args[1])?;
+        [(args[0].clone(), fc, from), (args[1].clone(), tc, to)]
+    } else {
+        deployment_ends(ctx, args.first().map(String::as_str))?
+    };
+    let [(from_what, fc, from), (to_what, tc, to)] = ends;
     let d = diff(&from, &to);
     let mut out = String::new();
     if format == "json" {
         print!("{}", glib_pretty(&diff_json(&fc, &tc, &d), 0));
         return Ok(());
     }
-    for (what, rev, c) in [("from:", &args[0], fc), ("to:  ", &args[1], tc)] {
+    for (what, rev, c) in [("from:", &from_what, fc), ("to:  ", &to_what, tc)] {
         if *rev == c.to_hex() {
             out.push_str(&format!("ostree diff commit {what} {rev}\n"));
         } else {
@@ -137,6 +142,50 @@ fn run_diff(ctx: &Context) -> Result<()> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The two ends of a `db diff` given fewer than two revisions, from the
+/// sysroot's deployments (rpm-ostree's defaults): from the booted
+/// deployment to the pending one, or to `to_rev` when given. A sysroot that
+/// is not the running system (an image) has no booted deployment: there
+/// the default deployment stands for the pending one and the one after it
+/// for the booted one. With `--base`, layered deployments are compared by
+/// their base commits.
+fn deployment_ends(ctx: &Context, to_rev: Option<&str>) -> Result<[(String, Checksum, Vec<Pkg>); 2]> {
+    let s = oxtree_sysroot::Sysroot::open(&super::admin::sysroot_path(ctx))?;
+    let repo = s.repo();
+    let commit_of = |d: &oxtree_sysroot::Deployment| -> Result<Checksum> {
+        if ctx.args.flag("base") {
+            super::layer::deployment_base(repo, d)
+        } else {
+            Checksum::from_hex(&d.csum).map_err(|e| anyhow!("deployment {}: {e}", d.name()))
+        }
+    };
+    let end = |what: String, d: &oxtree_sysroot::Deployment| -> Result<(String, Checksum, Vec<Pkg>)> {
+        let c = commit_of(d)?;
+        let (c, list) = pkglist(repo, &c.to_hex())?;
+        Ok((what, c, list))
+    };
+    let deployments = s.deployments();
+    let (current, pending) = match s.booted_deployment() {
+        Some(b) => {
+            let pending = deployments.iter().take_while(|d| !d.same(b)).find(|d| d.stateroot == b.stateroot);
+            (Some((b, "booted deployment")), pending.map(|p| (p, "pending deployment")))
+        }
+        None => (deployments.get(1).map(|d| (d, "deployment 1")), deployments.first().map(|d| (d, "deployment 0"))),
+    };
+    if let Some(rev) = to_rev {
+        let (d, what) = match s.booted_deployment() {
+            Some(b) => (b, "booted deployment"),
+            None => deployments.first().map(|d| (d, "deployment 0")).ok_or_else(|| anyhow!("No deployments."))?,
+        };
+        let (tc, to) = pkglist(repo, rev)?;
+        return Ok([end(what.to_string(), d)?, (rev.to_string(), tc, to)]);
+    }
+    let (Some((cd, cw)), Some((pd, pw))) = (current, pending) else {
+        bail!("No pending deployment to diff against (give FROM_REV and TO_REV)");
+    };
+    Ok([end(cw.to_string(), cd)?, end(pw.to_string(), pd)?])
 }
 
 /// Upgraded, Downgraded, Removed, Added: each title only when it has lines.

@@ -107,6 +107,9 @@ pub fn deploy_layered(
         done.commit
     };
     origin.remove_group("libostree-transient");
+    // The base must outlive the deploy's prune while a deployment is
+    // layered on it.
+    keep_bases(s, (!sources.is_empty()).then_some(base))?;
     let opts = DeployOptions {
         stateroot: os.to_string(),
         commit: Some(commit),
@@ -115,6 +118,35 @@ pub fn deploy_layered(
         ..Default::default()
     };
     print_deploy(&deploy(s, &opts)?);
+    keep_bases(s, None)
+}
+
+/// Points `rpmostree/base/0`, `/1`, … at the base commits of the layered
+/// deployments (and `extra`), and removes the other `rpmostree/base/`
+/// refs: a layered commit's parent is not kept by prune, and `uninstall`,
+/// `db diff --base` and re-layering need it. rpm-ostree keeps the same refs.
+fn keep_bases(s: &Sysroot, extra: Option<Checksum>) -> Result<()> {
+    let repo = s.repo();
+    let mut bases: Vec<Checksum> = Vec::new();
+    for d in s.deployments() {
+        let c = Checksum::from_hex(&d.csum).map_err(|e| anyhow!("deployment {}: {e}", d.name()))?;
+        if repo.has_object(oxtree_store::object::ObjectType::Commit, &c) && is_layered(repo, &c)? {
+            bases.push(deployment_base(repo, d)?);
+        }
+    }
+    bases.extend(extra);
+    bases.sort();
+    bases.dedup();
+    let old: Vec<String> = repo.list_refs(None)?.into_keys().filter(|r| r.starts_with("rpmostree/base/")).collect();
+    let wanted: Vec<String> = (0..bases.len()).map(|i| format!("rpmostree/base/{i}")).collect();
+    let mut tx = repo.transaction()?;
+    for r in old.iter().filter(|r| !wanted.contains(r)) {
+        tx.set_ref(r, None)?;
+    }
+    for (r, c) in wanted.iter().zip(&bases) {
+        tx.set_ref(r, Some(*c))?;
+    }
+    tx.commit()?;
     Ok(())
 }
 
