@@ -118,6 +118,8 @@ fn run_diff(ctx: &Context) -> Result<()> {
         let (fc, from) = pkglist(&repo, &args[0])?;
         let (tc, to) = pkglist(&repo, &args[1])?;
         [(args[0].clone(), fc, from), (args[1].clone(), tc, to)]
+    } else if ctx.args.get("repo").is_some() && ctx.args.get("sysroot").is_none() {
+        bail!("db diff --repo needs FROM_REV and TO_REV (--sysroot compares deployments)");
     } else {
         deployment_ends(ctx, args.first().map(String::as_str))?
     };
