@@ -66,7 +66,11 @@
 #                     built once into corpus-cache/rpm-compose) into a new
 #                     bare-user repo, against `rpm -i --root --nodeps --noscripts`
 #                     of the same packages then `ostree commit` (no rpm-ostree
-#                     in Debian; the "ostree" column is that pipeline)
+#                     in Debian; the "ostree" column is that pipeline); the
+#                     phases of oxtree's last round are printed
+#   compose-again     oxtree only: the same compose again into the same repo
+#                     (--force-nocache), its packages taken from their earlier
+#                     imports
 #   delta-apply-xz,   oxtree only: `static-delta apply-offline` of its delta with
 #   delta-apply-zstd  xz parts and with zstd parts (--compression=zstd), each
 #                     into a bare-user repo holding main^
@@ -571,9 +575,16 @@ if want compose; then
            $r -i "$fs" && $r -i "$@" && "$bin" --repo="$repo" commit -b bench --owner-uid=0 --owner-gid=0 "$root"' \
           sh "$work/compose-root.$round" "$repo" "$OSTREE_BIN" $compose_rpms
       else
-        measure compose-tree oxtree "$round" "$OXTREE_BIN" --repo="$repo" compose tree -q "$work/compose.yaml"
+        measure compose-tree oxtree "$round" "$OXTREE_BIN" --repo="$repo" compose tree -q --timings "$work/compose.yaml"
+        # The same compose again into the same repo: every package comes
+        # from its earlier import (oxtree only).
+        measure compose-again oxtree "$round" "$OXTREE_BIN" --repo="$repo" compose tree -q --timings --force-nocache "$work/compose.yaml"
       fi
     done
+  done
+  for op in compose-tree compose-again; do
+    echo "  $op phases (oxtree, round $ROUNDS):"
+    grep '^timing:' "$work/logs/$op.oxtree.$ROUNDS.log" | sed 's/^timing: */      /'
   done
 fi
 
@@ -690,6 +701,14 @@ if [ -s "$work/results/delta-size-xz" ]; then
   printf "$fmt" "oxtree delta" "xz" "zstd" "zstd/xz" "" "" ""
   printf "$fmt" "apply-offline s" "$xz_t" "$zs_t" "$(ratio "$xz_t" "$zs_t")" "" "" ""
   printf "$fmt" "size bytes" "$xz_b" "$zs_b" "$(ratio "$xz_b" "$zs_b")" "" "" ""
+fi
+
+if [ -s "$work/results/compose-again.oxtree" ]; then
+  read -r c1_t c1_m < <(stat_of compose-tree.oxtree)
+  read -r c2_t c2_m < <(stat_of compose-again.oxtree)
+  echo
+  printf "$fmt" "oxtree compose" "new repo" "again" "again/new" "new KiB" "again KiB" ""
+  printf "$fmt" "compose-tree" "$c1_t" "$c2_t" "$(ratio "$c1_t" "$c2_t")" "$c1_m" "$c2_m" ""
 fi
 
 if [ "$failures" -gt 0 ]; then

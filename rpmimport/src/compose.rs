@@ -155,6 +155,30 @@ pub struct Composed {
     pub script_changes: usize,
     /// Warnings from the imports (owners given to root).
     pub warnings: Vec<String>,
+    /// Packages taken from an earlier import of the same headers and
+    /// options rather than imported again.
+    pub reused: usize,
+    /// Where the time went: (phase, duration), in order.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
+}
+
+/// Times the phases of a compose.
+struct Phases {
+    done: Vec<(&'static str, std::time::Duration)>,
+    since: std::time::Instant,
+}
+
+impl Phases {
+    fn new() -> Self {
+        Phases { done: Vec::new(), since: std::time::Instant::now() }
+    }
+
+    /// Ends phase `name` now.
+    fn end(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((name, now - self.since));
+        self.since = now;
+    }
 }
 
 /// A scratch directory removed when dropped, whatever happened.
@@ -443,7 +467,9 @@ pub(crate) fn run_scripts(
 
 /// Composes `tf` into `repo` (see the module documentation).
 pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Composed, ComposeError> {
+    let mut phases = Phases::new();
     let universe = Universe::scan(&tf.repos, &arches(&opts.basearch), &tf.exclude_packages)?;
+    phases.end("read headers");
     let mut order = resolve(&universe, &tf.packages)?;
     order.sort_by(|&a, &b| {
         let (pa, pb) = (&universe.packages[a].package, &universe.packages[b].package);
@@ -471,6 +497,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         .filter(|(_, v)| !v.is_empty())
         .collect();
 
+    phases.end("resolve");
     let inputhash = input_hash(tf, &universe, &order, opts.run_scriptlets)?;
     let parent = repo.resolve_rev(&tf.branch, true)?;
     let parent_meta = match parent {
@@ -493,6 +520,8 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
                 ran_scriptlets: Vec::new(),
                 script_changes: 0,
                 warnings: Vec::new(),
+                reused: 0,
+                phases: phases.done,
             });
         }
     }
@@ -506,10 +535,17 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         langs: tf.install_langs.clone(),
         ..Default::default()
     };
+    // Packages imported before with the same headers and options are
+    // taken from their refs, as rpm-ostree's package cache is.
+    let reused = std::cell::Cell::new(0usize);
     let import = |tx: &Transaction<'_>, i: usize, opts: &Options| -> Result<Imported, ComposeError> {
         let c = &universe.packages[i];
         let err =
             |source| ComposeError::Import { nevra: c.package.nevra(), path: c.path.clone(), source: Box::new(source) };
+        if let Some(imp) = crate::import::cached(tx.repo(), &c.package, opts).map_err(err)? {
+            reused.set(reused.get() + 1);
+            return Ok(imp);
+        }
         let (pkg, reader) = Package::open(&c.path).map_err(err)?;
         import_payload(tx, pkg, reader, opts).map_err(err)
     };
@@ -543,6 +579,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         }
     }
 
+    phases.end("import");
     let mut tree = MutableTree { meta: Some(default_meta), ..Default::default() };
     let mut owner = HashMap::new();
     let mut warnings = Vec::new();
@@ -593,6 +630,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         }
         dir.put_file(name, csum)?;
     }
+    phases.end("union");
     let scriptlets = if opts.run_scriptlets {
         let pkgs: Vec<&Package> = order.iter().map(|&i| &universe.packages[i].package).collect();
         scriptlet_order(&pkgs)
@@ -603,6 +641,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         tf.postprocess.iter().enumerate().map(|(i, t)| (format!("postprocess[{i}]"), t.clone().into_bytes())).collect();
     post.extend(postprocess_script(tf)?);
     let (ran_scriptlets, script_changes) = run_scripts(repo, &tx, &mut tree, &autovar, &scriptlets, &post)?;
+    phases.end("scripts");
     for path in &tf.remove_files {
         let parts: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
         let moved: Vec<&str> = if parts.first() == Some(&"etc") {
@@ -645,6 +684,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
     let commit = oxtree_store::build::write_commit(&tx, &info, root)?;
     tx.set_ref(&tf.branch, Some(commit))?;
     tx.commit().map_err(store_err)?;
+    phases.end("commit");
     Ok(Composed {
         commit,
         changed: true,
@@ -655,6 +695,8 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         ran_scriptlets,
         script_changes,
         warnings,
+        reused: reused.get(),
+        phases: phases.done,
     })
 }
 

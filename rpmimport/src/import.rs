@@ -213,6 +213,7 @@ pub fn import_payload<R: Read>(
     let (tmpfiles, config_files, skipped, warnings) = (imp.tmpfiles, imp.config_files, imp.skipped, imp.warnings);
     let root = imp.root.write(tx).map_err(ImportError::Store)?;
     drop(imp.root);
+    let key = import_key(&pkg, opts);
     let mut pkg = pkg;
     pkg.files = Vec::new();
     let raw_headers = std::mem::take(&mut pkg.raw_headers);
@@ -221,7 +222,7 @@ pub fn import_payload<R: Read>(
         body: String::new(),
         parent: None,
         timestamp: pkg.build_time,
-        metadata: commit_metadata(&pkg, raw_headers, opts),
+        metadata: commit_metadata(&pkg, raw_headers, opts, &key, &warnings),
     };
     let commit = oxtree_store::build::write_commit(tx, &info, root).map_err(ImportError::Store)?;
     drop(info);
@@ -231,7 +232,16 @@ pub fn import_payload<R: Read>(
 
 /// rpm-ostree's package commit metadata. Its numbers are big-endian, as
 /// rpm-ostree writes them (it byte-swaps the whole dictionary).
-fn commit_metadata(pkg: &Package, raw_headers: Vec<u8>, opts: &Options) -> CommitMetadata {
+///
+/// oxtree adds `oxtree.import-key` ([`import_key`]) and
+/// `oxtree.import-warnings` (`as`), which let [`cached`] reuse the commit.
+fn commit_metadata(
+    pkg: &Package,
+    raw_headers: Vec<u8>,
+    opts: &Options,
+    key: &str,
+    warnings: &[String],
+) -> CommitMetadata {
     use sha2::Digest;
     let mut m = CommitMetadata::default();
     let sha = hex(&sha2::Sha256::digest(&raw_headers));
@@ -253,7 +263,96 @@ fn commit_metadata(pkg: &Package, raw_headers: Vec<u8>, opts: &Options) -> Commi
     if opts.nodocs {
         m.set("rpmostree.nodocs", Value::Bool(true));
     }
+    m.set("oxtree.import-key", Value::str(key.to_string()));
+    let s_type = oxtree_store::gvariant::Type::parse("s").expect("a valid type");
+    m.set("oxtree.import-warnings", Value::Array(s_type, warnings.iter().map(|w| Value::str(w.clone())).collect()));
     m
+}
+
+/// Everything an import's result depends on, hashed: the headers, the
+/// options, and the ids the owner names the package uses resolve to (the
+/// format of the import itself is versioned by the leading tag). Two
+/// imports with the same key make the same commit.
+pub fn import_key(pkg: &Package, opts: &Options) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"oxtree-import-1\0");
+    h.update(sha2::Sha256::digest(&pkg.raw_headers));
+    h.update([u8::from(opts.nodocs), u8::from(opts.rules.skip_extraneous)]);
+    match &opts.langs {
+        None => h.update(b"langs:all\0"),
+        Some(langs) => {
+            for l in langs {
+                h.update(format!("lang:{l}\0").as_bytes());
+            }
+        }
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for f in &pkg.files {
+        names.insert(("u", f.user.as_str()));
+        names.insert(("g", f.group.as_str()));
+    }
+    for (k, name) in names {
+        let kind = if k == "u" { Kind::User } else { Kind::Group };
+        h.update(format!("{k}:{name}={:?}\0", opts.owners.id(kind, name)).as_bytes());
+    }
+    hex(&h.finalize())
+}
+
+/// The import of `pkg` with `opts` already on its `rpmostree/pkg/…` ref in
+/// `repo`, if there is one with the same [`import_key`]: what
+/// [`import_payload`] would make, without reading the payload (its
+/// `config_files` and `skipped` are not recorded, and come back empty).
+pub fn cached(repo: &Repo, pkg: &Package, opts: &Options) -> Result<Option<Imported>, ImportError> {
+    let branch = pkg.branch();
+    let Some(commit) = repo.resolve_rev(&branch, true).map_err(ImportError::Store)? else { return Ok(None) };
+    let c = repo.load_commit(&commit).map_err(ImportError::Store)?;
+    if c.metadata.get("oxtree.import-key").and_then(Value::as_str) != Some(import_key(pkg, opts).as_str()) {
+        return Ok(None);
+    }
+    let warnings = match c.metadata.get("oxtree.import-warnings") {
+        Some(Value::Array(_, items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    let tmpfiles = match committed_file(
+        repo,
+        &c.root_tree,
+        &["usr", "lib", "rpm-ostree", "tmpfiles.d", &format!("{}.conf", pkg.name)],
+    )? {
+        Some(text) => String::from_utf8_lossy(&text).lines().map(str::to_string).collect(),
+        None => Vec::new(),
+    };
+    let mut package = pkg.clone();
+    package.files = Vec::new();
+    package.raw_headers = Vec::new();
+    Ok(Some(Imported {
+        package,
+        commit,
+        root: (c.root_tree, c.root_meta),
+        branch,
+        tmpfiles,
+        // Not recorded in the commit.
+        config_files: Vec::new(),
+        skipped: Vec::new(),
+        warnings,
+    }))
+}
+
+/// The bytes of the regular file at `parts` under dirtree `tree`.
+fn committed_file(repo: &Repo, tree: &Checksum, parts: &[&str]) -> Result<Option<Vec<u8>>, ImportError> {
+    let Some((name, dirs)) = parts.split_last() else { return Ok(None) };
+    let mut cur = *tree;
+    for d in dirs {
+        let dt = repo.load_dirtree(&cur).map_err(ImportError::Store)?;
+        match dt.dirs.iter().find(|e| e.name == *d) {
+            Some(e) => cur = e.tree,
+            None => return Ok(None),
+        }
+    }
+    let dt = repo.load_dirtree(&cur).map_err(ImportError::Store)?;
+    let Some(f) = dt.files.iter().find(|e| e.name == *name) else { return Ok(None) };
+    let (header, data) = repo.read_file(&f.checksum).map_err(ImportError::Store)?;
+    Ok(header.symlink_target.is_empty().then_some(data))
 }
 
 /// The header path a payload member names (`./usr/x` is `/usr/x`).

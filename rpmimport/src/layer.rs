@@ -360,7 +360,10 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
             (Source::File(path), None) => {
                 let err = |e| LayerError::Package { path: path.clone(), source: Box::new(e) };
                 let (pkg, reader) = Package::open(path).map_err(err)?;
-                let imp = import_payload(&tx, pkg, reader, &import_opts).map_err(err)?;
+                let imp = match crate::import::cached(repo, &pkg, &import_opts).map_err(err)? {
+                    Some(imp) => imp,
+                    None => import_payload(&tx, pkg, reader, &import_opts).map_err(err)?,
+                };
                 tx.set_ref(&imp.branch, Some(imp.commit))?;
                 warnings.extend(imp.warnings.iter().map(|w| format!("{nevra}: {w}")));
                 (imp.commit, imp.root)

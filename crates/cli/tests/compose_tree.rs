@@ -85,6 +85,20 @@ fn a_createrepo_repository_composes_into_a_tree_both_tools_deploy() {
     assert!(!err.contains("appuser does not exist"), "{err}");
     let r = format!("--repo={repo}");
     assert!(ostree(&["fsck", &r]).contains("no errors found"));
+    // Composed again: every package comes from its earlier import, and the
+    // tree is the same one.
+    let o = ox_out(&["compose", "tree", &format!("--repo={repo}"), "--force-nocache", "--timings", &m1]);
+    let again_err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{again_err}");
+    assert!(again_err.contains("packages (0 imported, ") && again_err.contains("timing: import"), "{again_err}");
+    let again = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let content = |c: &str| {
+        let out = ostree(&["show", &r, c]);
+        out.lines().find(|l| l.starts_with("ContentChecksum")).unwrap_or_default().to_string()
+    };
+    assert_eq!(content(&again), content(&c1), "the reused imports give the same tree");
+    assert!(err.contains("user nosuchuser does not exist") && again_err.contains("user nosuchuser does not exist"));
+    ostree(&["reset", &r, "testos/x86_64/base", &c1]);
 
     // What the tree holds, read by the real ostree.
     let cat = |c: &str, p: &str| ostree(&["cat", &r, c, p]);

@@ -32,6 +32,7 @@ static TREE: Command = Command {
     summary: "Compose the packages a treefile (JSON or YAML) names, from local RPM repositories, into a commit on its ref; print the commit",
     opts: &[
         flag!("force-nocache", "Commit even if the inputs are unchanged since the ref's commit"),
+        flag!("timings", "Print where the time went, phase by phase (on stderr)"),
         flag!("run-scriptlets", "Run the packages' %pre, %post and %posttrans chrooted in the tree (in private namespaces, over an overlay)"),
         flag!("dry-run", "Print the packages that would be composed, and stop"),
         opt!("add-metadata-string", "KEY=VALUE", "Add a key/value pair to metadata (the version: version=V)"),
@@ -117,8 +118,10 @@ fn tree(ctx: &Context) -> Result<()> {
         }
         if done.changed {
             eprintln!(
-                "{} packages; version {}; {}",
+                "{} packages ({} imported, {} from earlier imports); version {}; {}",
                 done.packages.len(),
+                done.packages.len() - done.reused,
+                done.reused,
                 done.version.as_deref().unwrap_or("(none)"),
                 match &done.kver {
                     Some(k) => format!("kernel {k}"),
@@ -128,6 +131,13 @@ fn tree(ctx: &Context) -> Result<()> {
         } else {
             eprintln!("No apparent changes since previous commit; use --force-nocache to override");
         }
+    }
+    if ctx.args.flag("timings") {
+        let total: std::time::Duration = done.phases.iter().map(|(_, d)| *d).sum();
+        for (phase, d) in &done.phases {
+            eprintln!("timing: {phase:<13} {:>8.3} s", d.as_secs_f64());
+        }
+        eprintln!("timing: {:<13} {:>8.3} s", "total", total.as_secs_f64());
     }
     if let Some(f) = ctx.args.get("write-commitid-to") {
         std::fs::write(f, done.commit.to_string()).map_err(|e| anyhow!("writing {f}: {e}"))?;
