@@ -1,15 +1,16 @@
 #!/bin/bash
 # Builds the package repositories the compose tests read, into OUT
 # (default target/rpm-compose):
-#   OUT/repo1  a createrepo repository of 32 packages that compose into a
+#   OUT/repo1  a createrepo repository of 35 packages that compose into a
 #              bootable tree: filesystem, setup (passwd and group), os-release, a kernel
 #              with its initramfs, a shell, libraries in two versions (the
 #              newest satisfying one must win), an epoch, a virtual provide
 #              (mta), a file requirement, a chain of eight packages, owners
 #              from setup's passwd, a %doc file, a %post scriptlet, and
 #              busybox, hello, tzdata and libc6 converted from Debian packages;
-#              and packages a compose must not take: an unused one, an aarch64
-#              one, one that ships /usr/bin/app too (a file conflict);
+#              newtool obsoleting oldtool; and packages a compose must not
+#              take: an unused one, an aarch64 one, one that ships /usr/bin/app
+#              too (a file conflict), one that conflicts with app;
 #   OUT/repo2  updates: libfoo 1.10 (newer than 1.5 by RPM's ordering), app
 #              1.1, kernel 6.2 and a new package;
 #   OUT/local  RPM files to layer over a composed tree (`oxtree install`):
@@ -118,6 +119,12 @@ mkpkg repo1 scriptpkg "" 1.0 1 noarch "" "$(data /usr/share/scriptpkg/data 'data
 mkpkg repo1 glibc-rtld "" 1.0 1 noarch "Provides: rtld(GNU_HASH)\nRequires: libc6" "" ""
 mkpkg repo1 clash "" 1.0 1 noarch "" "$(data /usr/bin/app 'not the app')" "/usr/bin/app"
 mkpkg repo1 unused "" 1.0 1 noarch "" "$(data /usr/share/unused 'unused')" "/usr/share/unused"
+# Obsoletes and conflicts: newtool replaces oldtool; fighter cannot be
+# installed with app.
+mkpkg repo1 oldtool "" 1.0 1 noarch "" "$(data /usr/bin/oldtool 'old')" "/usr/bin/oldtool"
+mkpkg repo1 newtool "" 2.0 1 noarch "Obsoletes: oldtool < 2\nProvides: oldtool = 2.0" \
+  "$(data /usr/bin/newtool 'new')" "/usr/bin/newtool"
+mkpkg repo1 fighter "" 1.0 1 noarch "Conflicts: app" "$(data /usr/share/fighter 'fight')" "/usr/share/fighter"
 mkpkg repo1 other-arch "" 1.0 1 aarch64 "" "$(data /usr/share/other-arch 'arm')" "/usr/share/other-arch"
 
 mkdir -p "$work/debs"

@@ -7,9 +7,13 @@
 //! release), or, for a path, by a package that ships that file. A
 //! requirement no chosen package meets brings in the newest package that
 //! does, preferring one whose name is the requirement's. Requirements on
-//! rpm itself (`rpmlib(…)`) are met by definition. Conflicts and
-//! obsoletes are not considered: the repositories of a compose are
-//! expected to hold one consistent set.
+//! rpm itself (`rpmlib(…)`) are met by definition.
+//!
+//! Obsoletes are matched, as rpm matches them, against package names and
+//! versions: a package obsoleted by a chosen one is not chosen (and is
+//! dropped if it was, its requirements then met by the rest or an error).
+//! A chosen package that conflicts with what another chosen package
+//! provides is an error naming both.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -48,6 +52,16 @@ pub enum DepError {
         req: String,
         /// The NEVRA of the package that requires it.
         by: String,
+    },
+    /// Two chosen packages that cannot be installed together.
+    #[error("{by} conflicts with '{conflict}' provided by {with}")]
+    Conflicts {
+        /// The package stating the conflict.
+        by: String,
+        /// The conflict, as rpm prints it.
+        conflict: String,
+        /// The package that provides it.
+        with: String,
     },
     /// A requirement only another version of a chosen package meets.
     #[error("'{req}' needed by {by} is provided only by {other}, but {chosen} is chosen")]
@@ -226,6 +240,16 @@ pub fn dep_matches(p: &Dep, r: &Dep) -> bool {
     }
 }
 
+/// Whether package `q` is obsoleted by package `p` (rpm matches
+/// obsoletes against the name and version of the package itself).
+fn obsoletes(p: &Package, q: &Package) -> bool {
+    if p.name == q.name {
+        return false;
+    }
+    let own = Dep { name: q.name.clone(), flags: Dep::EQUAL, version: q.evr() };
+    p.obsoletes.iter().any(|o| dep_matches(&own, o))
+}
+
 /// Chooses the packages for `goal` (names or other capabilities) and all
 /// they require, transitively. Returns indexes into `u.packages`, sorted
 /// by package name.
@@ -241,6 +265,7 @@ pub fn resolve(u: &Universe, goal: &[String]) -> Result<Vec<usize>, DepError> {
             .providers(&want)
             .into_iter()
             .filter(|i| !by_name.contains_key(u.packages[*i].package.name.as_str()))
+            .filter(|&i| !chosen.iter().any(|&c| obsoletes(&u.packages[c].package, &u.packages[i].package)))
             .collect();
         let i = u.best(&cands, g).ok_or_else(|| DepError::NotFound(g.clone()))?;
         by_name.insert(&u.packages[i].package.name, i);
@@ -259,8 +284,12 @@ pub fn resolve(u: &Universe, goal: &[String]) -> Result<Vec<usize>, DepError> {
                 continue;
             }
             let all = u.providers(req);
-            let free: Vec<usize> =
-                all.iter().copied().filter(|c| !by_name.contains_key(u.packages[*c].package.name.as_str())).collect();
+            let free: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|c| !by_name.contains_key(u.packages[*c].package.name.as_str()))
+                .filter(|&c| !chosen.iter().any(|&o| obsoletes(&u.packages[o].package, &u.packages[c].package)))
+                .collect();
             let Some(c) = u.best(&free, &req.name) else {
                 return Err(match all.first() {
                     Some(&other) => DepError::Conflict {
@@ -274,6 +303,38 @@ pub fn resolve(u: &Universe, goal: &[String]) -> Result<Vec<usize>, DepError> {
             };
             by_name.insert(&u.packages[c].package.name, c);
             chosen.push(c);
+        }
+    }
+    // Packages chosen before the one that obsoletes them go; what they
+    // met must still be met.
+    let gone: Vec<usize> = chosen
+        .iter()
+        .copied()
+        .filter(|&q| chosen.iter().any(|&p| obsoletes(&u.packages[p].package, &u.packages[q].package)))
+        .collect();
+    if !gone.is_empty() {
+        chosen.retain(|c| !gone.contains(c));
+        by_name.retain(|_, c| !gone.contains(c));
+        for &i in &chosen {
+            for req in &u.packages[i].package.requires {
+                if req.flags & Dep::RPMLIB != 0 || req.name.starts_with("rpmlib(") {
+                    continue;
+                }
+                if !chosen.iter().any(|&c| u.meets(c, req)) {
+                    return Err(DepError::Unsatisfiable { req: req.display(), by: u.nevra(i) });
+                }
+            }
+        }
+    }
+    for &i in &chosen {
+        for c in &u.packages[i].package.conflicts {
+            let hit = chosen
+                .iter()
+                .copied()
+                .find(|&o| o != i && u.packages[o].package.provides.iter().any(|p| dep_matches(p, c)));
+            if let Some(o) = hit {
+                return Err(DepError::Conflicts { by: u.nevra(i), conflict: c.display(), with: u.nevra(o) });
+            }
         }
     }
     let sorted: BTreeMap<&str, usize> = by_name.into_iter().collect();

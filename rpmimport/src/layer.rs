@@ -162,6 +162,24 @@ pub enum LayerError {
         /// The package.
         nevra: String,
     },
+    /// A layered package that conflicts with the base or another one.
+    #[error("{nevra} conflicts with '{conflict}' provided by {with}")]
+    Conflicts {
+        /// The package stating the conflict.
+        nevra: String,
+        /// The conflict, as rpm prints it.
+        conflict: String,
+        /// The package that provides it.
+        with: String,
+    },
+    /// A layered package that would replace a base package.
+    #[error("{nevra} obsoletes {base} of the base commit; removing or replacing base packages is not supported")]
+    ObsoletesBase {
+        /// The layered package.
+        nevra: String,
+        /// The base's package.
+        base: String,
+    },
     /// An origin's package not found among the imported packages.
     #[error("layered package {nevra} (sha256 {sha256}) is not in the repository: install it again from its RPM file")]
     NotCached {
@@ -295,8 +313,9 @@ fn tree_has_path(tx: &Transaction<'_>, tree: &MutableTree, path: &str) -> Result
     Ok(cur.files.contains_key(name) || cur.dirs.contains_key(name))
 }
 
-/// Checks every requirement of `layers` (see the module documentation).
-fn check_requires(tx: &Transaction<'_>, tree: &MutableTree, layers: &[Layer], base: &[Pkg]) -> Result<(), LayerError> {
+/// Checks every requirement, conflict and obsolete of `layers` (see the
+/// module documentation).
+fn check_deps(tx: &Transaction<'_>, tree: &MutableTree, layers: &[Layer], base: &[Pkg]) -> Result<(), LayerError> {
     let base_provides: Vec<Dep> =
         base.iter().map(|p| Dep { name: p.name.clone(), flags: Dep::EQUAL, version: p.evr() }).collect();
     for l in layers {
@@ -311,6 +330,22 @@ fn check_requires(tx: &Transaction<'_>, tree: &MutableTree, layers: &[Layer], ba
                 || (req.name.starts_with('/') && tree_has_path(tx, tree, &req.name)?);
             if !met {
                 return Err(LayerError::Unsatisfied { req: req.display(), nevra: l.package.nevra() });
+            }
+        }
+        for c in &l.package.conflicts {
+            let other = layers
+                .iter()
+                .filter(|o| o.package.name != l.package.name)
+                .find(|o| o.package.provides.iter().any(|p| dep_matches(p, c)))
+                .map(|o| o.package.nevra())
+                .or_else(|| base.iter().zip(&base_provides).find(|(_, p)| dep_matches(p, c)).map(|(b, _)| b.nevra()));
+            if let Some(with) = other {
+                return Err(LayerError::Conflicts { nevra: l.package.nevra(), conflict: c.display(), with });
+            }
+        }
+        for o in &l.package.obsoletes {
+            if let Some((b, _)) = base.iter().zip(&base_provides).find(|(_, p)| dep_matches(p, o)) {
+                return Err(LayerError::ObsoletesBase { nevra: l.package.nevra(), base: b.nevra() });
             }
         }
     }
@@ -397,7 +432,7 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
         });
     }
     if !opts.nodeps {
-        check_requires(&tx, &tree, &layers, &base_pkgs)?;
+        check_deps(&tx, &tree, &layers, &base_pkgs)?;
     }
 
     let pkgs: Vec<&Package> = layers.iter().map(|l| &l.package).collect();

@@ -200,6 +200,10 @@ pub struct Package {
     pub provides: Vec<Dep>,
     /// What it requires.
     pub requires: Vec<Dep>,
+    /// What it cannot be installed with (`Conflicts:`).
+    pub conflicts: Vec<Dep>,
+    /// The packages it replaces (`Obsoletes:`), by name and version.
+    pub obsoletes: Vec<Dep>,
     /// The scriptlets it carries (`%pre`, `%post`, …), in install order.
     pub scriptlets: Vec<&'static str>,
     /// Its `%pre`, `%post` and `%posttrans`, with their interpreters.
@@ -347,6 +351,8 @@ impl Package {
             provides.push(own);
         }
         let requires = deps(metadata.get_requires().map_err(herr)?);
+        let conflicts = deps(metadata.get_conflicts().map_err(herr)?);
+        let obsoletes = deps(metadata.get_obsoletes().map_err(herr)?);
         let scriptlets = SCRIPTLETS.iter().filter(|(_, tag)| h.entry_is_present(*tag)).map(|(n, _)| *n).collect();
         let mut scripts = Vec::new();
         // The interpreter tag is a string array in new packages and a
@@ -387,6 +393,8 @@ impl Package {
                 payload_digests,
                 provides,
                 requires,
+                conflicts,
+                obsoletes,
                 scriptlets,
                 scripts,
                 raw_headers,

@@ -314,6 +314,8 @@ fn bad_manifests_and_package_sets_write_no_ref() {
         (format!("ref: x\nrepos: [{repo1}]\npackages: [nosuch]\n"), "package 'nosuch' not found"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [other-arch]\n"), "package 'other-arch' not found"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app, clash]\n"), "file conflict: /usr/bin/app is shipped by both app-1.0-1.x86_64 and clash-1.0-1.noarch"),
+        (format!("ref: x\nrepos: [{repo1}]\npackages: [app, fighter]\n"), "fighter-1.0-1.noarch conflicts with 'app' provided by app-1.0-1.x86_64"),
+        (format!("ref: x\nrepos: [{repo1}]\npackages: [fighter, app]\n"), "fighter-1.0-1.noarch conflicts with 'app' provided by app-1.0-1.x86_64"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\nremove-files: [usr/share/nothing]\n"), "remove-files: 'usr/share/nothing' is not in the composed tree"),
         (format!("ref: x\nrepos: [{repo1}]\npackages: [app]\nadd-files: [[missing, /usr/share/x]]\n"), "add-files:"),
         (format!("ref: x\nrepos: [{}]\npackages: [chain1]\n", cut_header.display()), "chain1.rpm: truncated"),
@@ -330,4 +332,30 @@ fn bad_manifests_and_package_sets_write_no_ref() {
         assert_eq!(ostree(&["refs", &format!("--repo={repo}")]), "", "{body}: a ref was written");
     }
     assert!(ostree(&["fsck", &format!("--repo={repo}")]).contains("no errors found"));
+}
+
+#[test]
+fn an_obsoleting_package_replaces_the_one_it_obsoletes() {
+    let rp = repos();
+    let w = TempDir::new("compose-obsoletes");
+    let repo = w.join("repo").display().to_string();
+    ox(&["init", &format!("--repo={repo}"), "--mode=bare-user"]);
+    let r = format!("--repo={repo}");
+    for (i, packages, want) in [
+        (0, "[filesystem, oldtool]", ["oldtool-1.0-1.noarch"].as_slice()),
+        (1, "[filesystem, oldtool, newtool]", ["newtool-2.0-1.noarch"].as_slice()),
+        (2, "[filesystem, newtool, oldtool]", ["newtool-2.0-1.noarch"].as_slice()),
+    ] {
+        let m = manifest(
+            &w,
+            &format!("m{i}.yaml"),
+            &format!("ref: t{i}\nrepos: [{}]\npackages: {packages}\n", rp.join("repo1").display()),
+        );
+        let (c, _) = compose(&repo, &m);
+        let list = ox(&["db", "list", &r, &c]);
+        let tools: Vec<&str> = list.lines().map(str::trim).filter(|l| l.contains("tool-")).collect();
+        assert_eq!(tools, want, "{packages}: {list}");
+        let bin = ox(&["ls", &r, &c, "/usr/bin"]);
+        assert_eq!(bin.contains("/usr/bin/oldtool"), want[0].starts_with("oldtool"), "{packages}: {bin}");
+    }
 }

@@ -168,6 +168,17 @@ fn local_packages_layer_survive_an_upgrade_and_come_off_one_by_one() {
         .unwrap();
     let err = refused(&["install", &app.display().to_string()], &sysroot);
     assert!(err.contains("the base commit already has app (app-1.1-1.x86_64)"), "{err}");
+    let repo1 = |prefix: &str| {
+        std::fs::read_dir(rpm_compose_repos().join("repo1"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let err = refused(&["install", &repo1("fighter-1.0-1.")], &sysroot);
+    assert!(err.contains("fighter-1.0-1.noarch conflicts with 'app' provided by app-1.1-1.x86_64"), "{err}");
     let err = refused(&["uninstall", "nosuch"], &sysroot);
     assert!(err.contains("package 'nosuch' is not layered"), "{err}");
     let err = refused(&["install", "/nonexistent.rpm"], &sysroot);
