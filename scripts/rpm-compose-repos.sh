@@ -96,7 +96,8 @@ mkpkg repo1 libfoo "" 1.5 1 x86_64 "Provides: libfoo.so.1" "$(data /usr/lib/libf
 mkpkg repo1 libbar "" 1.9 1 x86_64 "" "$(data /usr/lib/libbar.so.1 'bar 1.9')" "/usr/lib/libbar.so.1"
 mkpkg repo1 libbar 2 0.9 1 x86_64 "" "$(data /usr/lib/libbar.so.1 'bar 2:0.9')" "/usr/lib/libbar.so.1"
 mkpkg repo1 app "" 1.0 1 x86_64 "Requires: libfoo >= 1.2\nRequires: libbar >= 1:0" \
-  "$(data /usr/bin/app 'app 1.0')" "/usr/bin/app"
+  "$(data /usr/bin/app 'app 1.0')" "/usr/bin/app" \
+  "%changelog\n* Tue Nov 14 2023 Dev <dev@example.org> - 1.0-1\n- First app"
 mkpkg repo1 postfix "" 3.7 1 x86_64 "Provides: mta\nRequires: setup" "$(data /usr/sbin/sendmail 'postfix')" "/usr/sbin/sendmail"
 mkpkg repo1 mailer "" 1.0 1 noarch "Requires: mta" "$(data /usr/bin/mailer 'mailer')" "/usr/bin/mailer"
 mkpkg repo1 tool "" 1.0 1 noarch "Requires: /bin/sh" "$(data /usr/bin/tool '#!/bin/sh')" "%attr(0755,root,root) /usr/bin/tool"
@@ -136,7 +137,8 @@ done
 
 mkpkg repo2 libfoo "" 1.10 1 x86_64 "Provides: libfoo.so.1" "$(data /usr/lib/libfoo.so.1 'foo 1.10')" "/usr/lib/libfoo.so.1"
 mkpkg repo2 app "" 1.1 1 x86_64 "Requires: libfoo >= 1.10\nRequires: libbar >= 1:0" \
-  "$(data /usr/bin/app 'app 1.1')" "/usr/bin/app"
+  "$(data /usr/bin/app 'app 1.1')" "/usr/bin/app" \
+  "%changelog\n* Wed Nov 15 2023 Dev <dev@example.org> - 1.1-1\n- Faster app\n- Fewer bugs\n\n* Tue Nov 14 2023 Dev <dev@example.org> - 1.0-1\n- First app"
 mkkernel repo2 6.2.0
 mkpkg repo2 newpkg "" 1.0 1 noarch "" "$(data /usr/share/newpkg 'new')" "/usr/share/newpkg"
 

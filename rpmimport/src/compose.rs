@@ -33,9 +33,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use oxtree_store::build::{CommitFilter, CommitInfo, MutableTree};
+use oxtree_store::build::{CommitInfo, MutableTree};
 use oxtree_store::gvariant::Value;
-use oxtree_store::object::{CommitMetadata, DirMeta, FileHeader, ObjectType, Xattrs};
+use oxtree_store::object::CommitMetadata;
 use oxtree_store::repo::{FileContent, Repo, Transaction};
 use oxtree_store::Checksum;
 use sha2::{Digest, Sha256};
@@ -46,11 +46,11 @@ use crate::owners::Owners;
 use crate::package::{hex, Package, Script};
 use crate::pkglist::{self, Pkg};
 use crate::postprocess::{scriptlet_argv, Workspace};
+use crate::tree::own_file_header;
 use crate::treefile::Treefile;
 use crate::ImportError;
 
 const S_IFREG: u32 = 0o100000;
-const S_IFDIR: u32 = 0o040000;
 
 /// Who shipped a path [`union`] has no owner for, in a compose.
 const ANOTHER: &str = "another package";
@@ -527,8 +527,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
     }
 
     let mut tx = repo.transaction()?;
-    let root_meta = DirMeta { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: Xattrs::new() };
-    let default_meta = tx.write_metadata(ObjectType::DirMeta, &root_meta.to_bytes())?;
+    let default_meta = crate::tree::default_dirmeta(&tx)?;
     let base_opts = Options {
         owners: Owners::root_only(),
         nodocs: !tf.documentation,
@@ -601,11 +600,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
     }
     drop(imported);
 
-    let filter = CommitFilter::default();
-    let file_header = |mode: u32| {
-        let (uid, gid, mode) = filter.apply(repo.mode(), "", 0, 0, mode);
-        FileHeader { uid, gid, mode, symlink_target: String::new(), xattrs: Xattrs::new() }
-    };
+    let file_header = |mode: u32| own_file_header(repo.mode(), mode);
     if !autovar.is_empty() {
         let mut text = autovar.join("\n");
         text.push('\n');

@@ -160,8 +160,7 @@ pub fn import_payload<R: Read>(
     opts: &Options,
 ) -> Result<Imported, ImportError> {
     let repo_mode = tx.repo().mode();
-    let root_meta = DirMeta { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: Xattrs::new() };
-    let default_meta = tx.write_metadata(ObjectType::DirMeta, &root_meta.to_bytes()).map_err(ImportError::Store)?;
+    let default_meta = crate::tree::default_dirmeta(tx).map_err(ImportError::Store)?;
     let mut imp = Importer {
         tx,
         pkg: &pkg,
@@ -528,10 +527,7 @@ impl Importer<'_, '_> {
     }
 
     fn file_header(&self, uid: u32, gid: u32, mode: u32, target: String, xattrs: Xattrs) -> FileHeader {
-        let filter = oxtree_store::build::CommitFilter::default();
-        let (uid, gid, mode) = filter.apply(self.repo_mode, "", uid, gid, mode);
-        let xattrs = if self.repo_mode == RepoMode::BareUserOnly { Xattrs::new() } else { xattrs };
-        FileHeader { uid, gid, mode, symlink_target: target, xattrs }
+        crate::tree::file_header(self.repo_mode, uid, gid, mode, target, xattrs)
     }
 
     fn xattrs(&self, f: &HeaderFile) -> Result<Xattrs, ImportError> {

@@ -32,9 +32,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use oxtree_store::build::{CommitFilter, CommitInfo, MutableTree};
+use oxtree_store::build::{CommitInfo, MutableTree};
 use oxtree_store::gvariant::Value;
-use oxtree_store::object::{CommitMetadata, DirMeta, FileHeader, ObjectType, Xattrs};
+use oxtree_store::object::CommitMetadata;
 use oxtree_store::repo::{Repo, Transaction};
 use oxtree_store::Checksum;
 use sha2::{Digest, Sha256};
@@ -48,7 +48,6 @@ use crate::pkglist::{self, Pkg};
 use crate::ImportError;
 
 const S_IFREG: u32 = 0o100000;
-const S_IFDIR: u32 = 0o040000;
 
 /// Where a layered package comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -373,8 +372,7 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
 
     let mut tx = repo.transaction()?;
     let mut tree = MutableTree::from_transaction(&tx, &base_commit.root_tree, &base_commit.root_meta)?;
-    let root_meta = DirMeta { uid: 0, gid: 0, mode: S_IFDIR | 0o755, xattrs: Xattrs::new() };
-    let default_meta = tx.write_metadata(ObjectType::DirMeta, &root_meta.to_bytes())?;
+    let default_meta = crate::tree::default_dirmeta(&tx)?;
     let text = |rel: &[&str]| -> Result<String, LayerError> {
         Ok(String::from_utf8_lossy(&read_tree_file(&tx, &tree, rel)?.unwrap_or_default()).into_owned())
     };
@@ -417,10 +415,7 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
         }
         union(&mut tree, t, "", &nevra, default_meta, &mut owner, "the base commit")?;
         if !tmpfiles.is_empty() {
-            let filter = CommitFilter::default();
-            let (uid, gid, mode) = filter.apply(repo.mode(), "", 0, 0, S_IFREG | 0o644);
-            let header = FileHeader { uid, gid, mode, symlink_target: String::new(), xattrs: Xattrs::new() };
-            let csum = tx.write_file_bytes(&header, &tmpfiles)?;
+            let csum = tx.write_file_bytes(&crate::tree::own_file_header(repo.mode(), S_IFREG | 0o644), &tmpfiles)?;
             tree.ensure_dir(&["usr", "lib", "tmpfiles.d"], default_meta)?
                 .put_file(&format!("pkg-{}.conf", l.package.name), csum)?;
         }

@@ -36,6 +36,7 @@ pub mod payload;
 pub mod pkglist;
 pub mod postprocess;
 pub mod rootfs;
+pub mod tree;
 pub mod treefile;
 pub mod vercmp;
 

@@ -434,6 +434,31 @@ impl Package {
     }
 }
 
+/// One `%changelog` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangelogEntry {
+    /// When (seconds since the epoch; rpm keeps the day, at noon).
+    pub time: u64,
+    /// Who, and usually the version: `Name <email> - 1.0-1`.
+    pub name: String,
+    /// What changed.
+    pub text: String,
+}
+
+/// The `%changelog` of a package, newest first, from its raw headers (as
+/// [`Package::raw_headers`] holds them, lead first).
+pub fn changelog(raw_headers: &[u8]) -> Result<Vec<ChangelogEntry>, ImportError> {
+    let herr = |e: rpm::Error| ImportError::Header(e.to_string());
+    let metadata = rpm::PackageMetadata::parse(&mut &raw_headers[..]).map_err(herr)?;
+    match metadata.get_changelog_entries() {
+        Ok(v) => {
+            Ok(v.into_iter().map(|e| ChangelogEntry { time: e.timestamp, name: e.name, text: e.description }).collect())
+        }
+        Err(rpm::Error::TagNotFound(_)) => Ok(Vec::new()),
+        Err(e) => Err(herr(e)),
+    }
+}
+
 /// A package name, EVR or arch as a ref component, as rpm-ostree writes
 /// it: ASCII letters, digits, `.` and `-` as they are, `_` doubled, any
 /// other byte `_XX` (upper-case hex).

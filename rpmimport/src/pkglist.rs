@@ -40,6 +40,13 @@ impl Pkg {
         format!("{}-{}.{}", self.name, self.evr(), self.arch)
     }
 
+    /// The ref its import is on (`rpmostree/pkg/NAME/EVR.ARCH`, as
+    /// [`crate::Package::branch`] names it).
+    pub fn branch(&self) -> String {
+        use crate::package::escape_ref_part as esc;
+        format!("rpmostree/pkg/{}/{}.{}", esc(&self.name), esc(&self.evr()), esc(&self.arch))
+    }
+
     /// rpm-ostree's package order: name (bytewise), then EVR, then arch.
     pub fn order(&self, other: &Pkg) -> Ordering {
         self.name

@@ -204,6 +204,15 @@ fn a_createrepo_repository_composes_into_a_tree_both_tools_deploy() {
         assert!(diff.contains(want), "no '{want}' in\n{diff}");
     }
     assert!(!diff.contains("Downgraded"), "{diff}");
+    // The changelog entries newer than the old package's, from the imports.
+    let logs = ox(&["db", "diff", &r, "--changelogs", &c1, &c2]);
+    assert!(
+        logs.contains(
+            "  app 1.0-1 -> 1.1-1\n    * Wed Nov 15 2023 Dev <dev@example.org> - 1.1-1\n    - Faster app\n    - Fewer bugs\n\n  kernel"
+        ),
+        "{logs}"
+    );
+    assert!(!logs.contains("First app"), "{logs}");
     // Both deploy the update on top.
     let a = deploy(&w, "oxtree", &repo, "testos/x86_64/base");
     let b = deploy(&w, "ostree", &repo, "testos/x86_64/base");
@@ -358,4 +367,41 @@ fn an_obsoleting_package_replaces_the_one_it_obsoletes() {
         let bin = ox(&["ls", &r, &c, "/usr/bin"]);
         assert_eq!(bin.contains("/usr/bin/oldtool"), want[0].starts_with("oldtool"), "{packages}: {bin}");
     }
+}
+
+/// As a user without privileges (nobody, through `setpriv`), scriptlets
+/// run in a user namespace of their own (the overlay with `userxattr`),
+/// and what they write is committed root-owned, as when run as root.
+#[test]
+fn scriptlets_run_unprivileged_in_a_user_namespace() {
+    require_ostree();
+    let drop_to_nobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+    let probe = Command::new("setpriv").args(drop_to_nobody).args(["unshare", "-U", "-r", "-m", "true"]).status();
+    if !is_root() || !probe.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: needs root to become nobody, and unprivileged user namespaces");
+        return;
+    }
+    let rp = repos();
+    let w = TempDir::new("compose-tree-nobody");
+    std::os::unix::fs::chown(w.path(), Some(65534), Some(65534)).unwrap();
+    let repo = w.join("repo").display().to_string();
+    let m = manifest(
+        &w,
+        "scripted.yaml",
+        &format!("ref: scripted\nrepos: [{}]\npackages: [filesystem, setup, scriptpkg]\n", rp.join("repo1").display()),
+    );
+    let as_nobody = |args: &[&str]| {
+        let o = Command::new("setpriv").args(drop_to_nobody).arg(oxtree_bin()).args(args).output().unwrap();
+        assert!(o.status.success(), "oxtree {args:?} as nobody: {}", String::from_utf8_lossy(&o.stderr));
+        (String::from_utf8_lossy(&o.stdout).trim().to_string(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    as_nobody(&["init", &format!("--repo={repo}"), "--mode=bare-user"]);
+    let (c, err) = as_nobody(&["compose", "tree", &format!("--repo={repo}"), "--run-scriptlets", &m]);
+    assert!(err.contains("ran scriptpkg-1.0-1.noarch %post"), "{err}");
+    let r = format!("--repo={repo}");
+    assert_eq!(ostree(&["cat", &r, &c, "/usr/share/scriptpkg/configured"]), "configured 1\n");
+    assert!(ostree(&["cat", &r, &c, "/usr/etc/passwd"]).contains("scripted:x:901:901"));
+    let ls = ostree(&["ls", &r, &c, "/usr/share/scriptpkg-pre"]);
+    assert!(ls.starts_with("-00644 0 0"), "{ls}");
+    assert!(ostree(&["fsck", &r]).contains("no errors found"));
 }

@@ -13,7 +13,9 @@
 use std::cmp::Ordering;
 
 use anyhow::{anyhow, bail, Result};
+use oxtree_rpmimport::package::{changelog, ChangelogEntry};
 use oxtree_rpmimport::pkglist::{diff, Diff, Pkg};
+use oxtree_store::gvariant::Value;
 use oxtree_store::{Checksum, Repo};
 use serde_json::{json, Value as Json};
 
@@ -39,6 +41,7 @@ static DIFF: Command = Command {
         flag!("json", "Output JSON (as --format=json)"),
         opt!("sysroot", "PATH", "Compare deployments of the sysroot at PATH (with fewer than two revisions)"),
         flag!("base", "Compare the base commits of layered deployments"),
+        flag!("changelogs", 'c', "Also output RPM changelogs (block format only)"),
     ],
     repo: true,
     run: run_diff,
@@ -137,8 +140,16 @@ fn run_diff(ctx: &Context) -> Result<()> {
             out.push_str(&format!("ostree diff commit {what} {rev} ({c})\n"));
         }
     }
+    let changelogs = if ctx.args.flag("changelogs") {
+        if format != "block" {
+            bail!(crate::opts::UsageError("--changelogs is only for the block format".into()));
+        }
+        Some(changelog_repo(ctx)?)
+    } else {
+        None
+    };
     if format == "block" {
-        block(&d, &mut out);
+        block(&d, &mut out, changelogs.as_ref());
     } else {
         merged(&d, &mut out);
     }
@@ -190,8 +201,62 @@ fn deployment_ends(ctx: &Context, to_rev: Option<&str>) -> Result<[(String, Chec
     Ok([end(cw.to_string(), cd)?, end(pw.to_string(), pd)?])
 }
 
-/// Upgraded, Downgraded, Removed, Added: each title only when it has lines.
-fn block(d: &Diff, out: &mut String) {
+/// The repository that holds the package imports changelogs are read from:
+/// the one compared in (a compose server's, where the packages were
+/// imported).
+fn changelog_repo(ctx: &Context) -> Result<Repo> {
+    if ctx.args.get("repo").is_some() || ctx.args.args.len() == 2 && ctx.args.get("sysroot").is_none() {
+        ctx.repo()
+    } else {
+        let s = oxtree_sysroot::Sysroot::open(&super::admin::sysroot_path(ctx))?;
+        Ok(Repo::open(s.repo().path())?)
+    }
+}
+
+/// The `%changelog` entries of `new` that `old` does not have (newer than
+/// its newest), as rpm prints them, indented under the package line. They
+/// come from the packages' imports (`rpmostree/pkg/…` commits): a repo
+/// without them (a client's) says so.
+fn changelog_text(repo: &Repo, old: &Pkg, new: &Pkg) -> String {
+    let entries = |p: &Pkg| -> Result<Vec<ChangelogEntry>, String> {
+        let c = repo
+            .resolve_rev(&p.branch(), true)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no import of {} in this repository", p.nevra()))?;
+        let meta = repo.load_commit(&c).map_err(|e| e.to_string())?.metadata;
+        let Some(Value::Bytes(raw)) = meta.get("rpmostree.metadata") else {
+            return Err(format!("the import of {} has no headers", p.nevra()));
+        };
+        changelog(raw).map_err(|e| format!("{}: {e}", p.nevra()))
+    };
+    let (olds, news) = match (entries(old), entries(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => return format!("    (no changelog: {e})\n"),
+    };
+    let newest_old = olds.iter().map(|e| e.time).max().unwrap_or(0);
+    let mut out = String::new();
+    for e in news.iter().filter(|e| e.time > newest_old) {
+        out.push_str(&format!("    * {} {}\n", rpm_date(e.time), e.name));
+        for line in e.text.lines() {
+            out.push_str(&format!("    {line}\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A changelog date as rpm prints it: `Wed Nov 15 2023` (UTC).
+fn rpm_date(t: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = (t / 86400) as i64;
+    let (y, m, d) = oxtree_store::calendar::civil_from_days(days);
+    format!("{} {} {d:02} {y}", DAYS[days.rem_euclid(7) as usize], MONTHS[(m - 1) as usize])
+}
+
+/// Upgraded, Downgraded, Removed, Added: each title only when it has
+/// lines; with `changelogs`, each upgrade's new changelog entries.
+fn block(d: &Diff, out: &mut String, changelogs: Option<&Repo>) {
     let up: Vec<_> = d.upgraded().collect();
     let down: Vec<_> = d.downgraded().collect();
     for (title, pairs) in [("Upgraded:", up), ("Downgraded:", down)] {
@@ -200,6 +265,9 @@ fn block(d: &Diff, out: &mut String) {
             out.push('\n');
             for (a, b) in pairs {
                 out.push_str(&format!("  {} {} -> {}\n", a.name, a.evr(), b.evr()));
+                if let (Some(repo), true) = (changelogs, title == "Upgraded:") {
+                    out.push_str(&changelog_text(repo, a, b));
+                }
             }
         }
     }

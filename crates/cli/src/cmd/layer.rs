@@ -18,18 +18,21 @@ use super::admin::{open, print_deploy, stateroot};
 use super::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
+/// The options of `install` and `uninstall`.
+static OPTS: &[crate::opts::Opt] = admin_opts![
+    opt!("os", "OSNAME", "Use a different operating system root than the current one"),
+    flag!("nodeps", "Do not check the layered packages' requirements"),
+    flag!(
+        "run-scriptlets",
+        "Run the layered packages' %pre, %post and %posttrans chrooted in the tree (in private namespaces)"
+    ),
+];
+
 pub static INSTALL: Command = Command {
     name: "install",
     usage: "FILE.rpm...",
     summary: "Layer local RPM packages over the base of the current deployment and deploy the result",
-    opts: admin_opts![
-        opt!("os", "OSNAME", "Use a different operating system root than the current one"),
-        flag!("nodeps", "Do not check the packages' requirements"),
-        flag!(
-            "run-scriptlets",
-            "Run the packages' %pre, %post and %posttrans chrooted in the tree (in private namespaces)"
-        ),
-    ],
+    opts: OPTS,
     repo: false,
     run: install,
     subcommands: &[],
@@ -39,14 +42,7 @@ pub static UNINSTALL: Command = Command {
     name: "uninstall",
     usage: "NAME...",
     summary: "Remove layered packages and deploy the result",
-    opts: admin_opts![
-        opt!("os", "OSNAME", "Use a different operating system root than the current one"),
-        flag!("nodeps", "Do not check the remaining packages' requirements"),
-        flag!(
-            "run-scriptlets",
-            "Run the remaining packages' %pre, %post and %posttrans chrooted in the tree (in private namespaces)"
-        ),
-    ],
+    opts: OPTS,
     repo: false,
     run: uninstall,
     subcommands: &[],
