@@ -40,7 +40,7 @@ pub fn cpio(data: &[u8]) {
 }
 
 /// A whole RPM, headers to tree: the input is read as a package
-/// ([`Package::read`]) and imported into a scratch archive repository
+/// ([`Package::read`]), its changelog read, and it is imported into a scratch archive repository
 /// ([`import_payload`]). Errors are fine; an import that succeeds must
 /// give a commit the repository can load, whose tree holds no name a
 /// dirtree may not.
@@ -50,6 +50,9 @@ pub fn rpm_import(data: &[u8]) {
     use oxtree_store::{Repo, RepoMode};
 
     let Ok((pkg, reader)) = Package::read(std::io::Cursor::new(data)) else { return };
+    // The changelog `db diff --changelogs` reads from an import's headers
+    // (which a pulled commit carries): errors are fine, panics are not.
+    let _ = oxtree_rpmimport::package::changelog(&pkg.raw_headers);
     let root =
         std::env::temp_dir().join(format!("oxtree-fuzz-rpm-{}-{:?}", std::process::id(), std::thread::current().id()));
     let _ = std::fs::remove_dir_all(&root);
