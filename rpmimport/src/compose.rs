@@ -475,19 +475,7 @@ pub fn compose(repo: &Repo, tf: &Treefile, opts: &ComposeOptions) -> Result<Comp
         let (pa, pb) = (&universe.packages[a].package, &universe.packages[b].package);
         rank(&pa.name).cmp(&rank(&pb.name)).then_with(|| pa.name.cmp(&pb.name))
     });
-    let mut packages: Vec<Pkg> = order
-        .iter()
-        .map(|&i| {
-            let p = &universe.packages[i].package;
-            Pkg {
-                name: p.name.clone(),
-                epoch: p.epoch.to_string(),
-                version: p.version.clone(),
-                release: p.release.clone(),
-                arch: p.arch.clone(),
-            }
-        })
-        .collect();
+    let mut packages: Vec<Pkg> = order.iter().map(|&i| Pkg::of(&universe.packages[i].package)).collect();
     pkglist::sort(&mut packages);
     let runs = |name: &str| opts.run_scriptlets && matches!(name, "%pre" | "%post" | "%posttrans");
     let skipped_scriptlets: Vec<(String, Vec<&'static str>)> = order

@@ -141,6 +141,14 @@ pub enum LayerError {
         /// The other.
         second: String,
     },
+    /// A new package of the name of one already layered.
+    #[error("package {name} is already layered ({nevra}); uninstall it first")]
+    AlreadyLayered {
+        /// The name.
+        name: String,
+        /// The layered one.
+        nevra: String,
+    },
     /// A package for another machine.
     #[error("package {nevra} is for {arch}, not {basearch} or noarch")]
     Arch {
@@ -211,6 +219,15 @@ impl From<oxtree_store::Error> for LayerError {
     }
 }
 
+/// The base of a commit: its parent when it is a layered commit
+/// (`rpmostree.clientlayer`), else the commit itself (`csum`).
+pub fn base_of(csum: &Checksum, commit: &oxtree_store::object::Commit) -> Option<Checksum> {
+    match commit.metadata.get("rpmostree.clientlayer") {
+        Some(Value::Bool(true)) => commit.parent,
+        _ => Some(*csum),
+    }
+}
+
 /// The commit of every imported package, by the SHA-256 of its headers.
 fn cached_packages(repo: &Repo) -> Result<HashMap<String, Checksum>, LayerError> {
     let mut out = HashMap::new();
@@ -229,9 +246,15 @@ fn cached_packages(repo: &Repo) -> Result<HashMap<String, Checksum>, LayerError>
 /// A package to layer, its headers read.
 struct Layer {
     package: Package,
-    source: Source,
-    /// Its commit, when it is already imported.
-    commit: Option<Checksum>,
+    from: LayerFrom,
+}
+
+/// Where a [`Layer`]'s tree comes from.
+enum LayerFrom {
+    /// An RPM file, open at its payload.
+    File(PathBuf, std::io::BufReader<std::fs::File>),
+    /// An earlier import.
+    Stored(Checksum),
 }
 
 fn load_layers(repo: &Repo, sources: &[Source], opts: &LayerOptions) -> Result<Vec<Layer>, LayerError> {
@@ -244,9 +267,9 @@ fn load_layers(repo: &Repo, sources: &[Source], opts: &LayerOptions) -> Result<V
     for source in sources {
         let (package, commit) = match source {
             Source::File(path) => {
-                let (p, _) =
+                let (p, reader) =
                     Package::open(path).map_err(|e| LayerError::Package { path: path.clone(), source: Box::new(e) })?;
-                (p, None)
+                (p, LayerFrom::File(path.clone(), reader))
             }
             Source::Cached { sha256, nevra } => {
                 let not_cached = || LayerError::NotCached { nevra: nevra.clone(), sha256: sha256.clone() };
@@ -260,7 +283,7 @@ fn load_layers(repo: &Repo, sources: &[Source], opts: &LayerOptions) -> Result<V
                 if p.nevra() != *nevra {
                     return Err(bad(format!("its headers are of {}", p.nevra())));
                 }
-                (p, Some(commit))
+                (p, LayerFrom::Stored(commit))
             }
         };
         if package.arch != opts.basearch && package.arch != "noarch" {
@@ -271,13 +294,13 @@ fn load_layers(repo: &Repo, sources: &[Source], opts: &LayerOptions) -> Result<V
             });
         }
         if let Some(other) = layers.iter().find(|l| l.package.name == package.name) {
-            return Err(LayerError::Twice {
-                name: package.name.clone(),
-                first: other.package.nevra(),
-                second: package.nevra(),
+            let (name, first) = (package.name.clone(), other.package.nevra());
+            return Err(match other.from {
+                LayerFrom::Stored(_) => LayerError::AlreadyLayered { name, nevra: first },
+                LayerFrom::File(..) => LayerError::Twice { name, first, second: package.nevra() },
             });
         }
-        layers.push(Layer { package, source: source.clone(), commit });
+        layers.push(Layer { package, from: commit });
     }
     layers.sort_by(|a, b| rank(&a.package.name).cmp(&rank(&b.package.name)).then(a.package.name.cmp(&b.package.name)));
     Ok(layers)
@@ -314,37 +337,37 @@ fn tree_has_path(tx: &Transaction<'_>, tree: &MutableTree, path: &str) -> Result
 
 /// Checks every requirement, conflict and obsolete of `layers` (see the
 /// module documentation).
-fn check_deps(tx: &Transaction<'_>, tree: &MutableTree, layers: &[Layer], base: &[Pkg]) -> Result<(), LayerError> {
+fn check_deps(tx: &Transaction<'_>, tree: &MutableTree, layers: &[Package], base: &[Pkg]) -> Result<(), LayerError> {
     let base_provides: Vec<Dep> =
         base.iter().map(|p| Dep { name: p.name.clone(), flags: Dep::EQUAL, version: p.evr() }).collect();
     for l in layers {
-        for req in &l.package.requires {
+        for req in &l.requires {
             if req.flags & Dep::RPMLIB != 0 || req.name.starts_with("rpmlib(") {
                 continue;
             }
             let met = layers.iter().any(|o| {
-                o.package.provides.iter().any(|p| dep_matches(p, req))
-                    || (req.name.starts_with('/') && o.package.files.iter().any(|f| !f.ghost && f.path == req.name))
+                o.provides.iter().any(|p| dep_matches(p, req))
+                    || (req.name.starts_with('/') && o.files.iter().any(|f| !f.ghost && f.path == req.name))
             }) || base_provides.iter().any(|p| dep_matches(p, req))
                 || (req.name.starts_with('/') && tree_has_path(tx, tree, &req.name)?);
             if !met {
-                return Err(LayerError::Unsatisfied { req: req.display(), nevra: l.package.nevra() });
+                return Err(LayerError::Unsatisfied { req: req.display(), nevra: l.nevra() });
             }
         }
-        for c in &l.package.conflicts {
+        for c in &l.conflicts {
             let other = layers
                 .iter()
-                .filter(|o| o.package.name != l.package.name)
-                .find(|o| o.package.provides.iter().any(|p| dep_matches(p, c)))
-                .map(|o| o.package.nevra())
+                .filter(|o| o.name != l.name)
+                .find(|o| o.provides.iter().any(|p| dep_matches(p, c)))
+                .map(|o| o.nevra())
                 .or_else(|| base.iter().zip(&base_provides).find(|(_, p)| dep_matches(p, c)).map(|(b, _)| b.nevra()));
             if let Some(with) = other {
-                return Err(LayerError::Conflicts { nevra: l.package.nevra(), conflict: c.display(), with });
+                return Err(LayerError::Conflicts { nevra: l.nevra(), conflict: c.display(), with });
             }
         }
-        for o in &l.package.obsoletes {
+        for o in &l.obsoletes {
             if let Some((b, _)) = base.iter().zip(&base_provides).find(|(_, p)| dep_matches(p, o)) {
-                return Err(LayerError::ObsoletesBase { nevra: l.package.nevra(), base: b.nevra() });
+                return Err(LayerError::ObsoletesBase { nevra: l.nevra(), base: b.nevra() });
             }
         }
     }
@@ -383,31 +406,30 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
     let mut warnings = Vec::new();
     let mut owner = HashMap::new();
     let (mut autovar, mut autovar_seen) = (Vec::new(), BTreeSet::new());
-    for l in &layers {
-        let nevra = l.package.nevra();
-        let (commit, root) = match (&l.source, l.commit) {
-            (_, Some(c)) => {
+    // The packages, in install order, once their trees are in.
+    let mut pkgs: Vec<Package> = Vec::with_capacity(layers.len());
+    for Layer { package, from } in layers {
+        let nevra = package.nevra();
+        let (commit, root) = match from {
+            LayerFrom::Stored(c) => {
                 let c_obj = repo.load_commit(&c)?;
                 (c, (c_obj.root_tree, c_obj.root_meta))
             }
-            (Source::File(path), None) => {
+            LayerFrom::File(path, reader) => {
                 let err = |e| LayerError::Package { path: path.clone(), source: Box::new(e) };
-                let (pkg, reader) = Package::open(path).map_err(err)?;
-                let imp = match crate::import::cached(repo, &pkg, &import_opts).map_err(err)? {
+                let imp = match crate::import::cached(repo, &package, &import_opts).map_err(err)? {
                     Some(imp) => imp,
-                    None => import_payload(&tx, pkg, reader, &import_opts).map_err(err)?,
+                    // The import takes the headers; the checks below need them too.
+                    None => import_payload(&tx, package.clone(), reader, &import_opts).map_err(err)?,
                 };
                 tx.set_ref(&imp.branch, Some(imp.commit))?;
                 warnings.extend(imp.warnings.iter().map(|w| format!("{nevra}: {w}")));
                 (imp.commit, imp.root)
             }
-            (Source::Cached { nevra, sha256 }, None) => {
-                return Err(LayerError::NotCached { nevra: nevra.clone(), sha256: sha256.clone() })
-            }
         };
         let mut t = MutableTree::from_transaction(&tx, &root.0, &root.1)?;
         through_links(&tx, &tree, &mut t)?;
-        let tmpfiles = package_tmpfiles(&tx, &t, &l.package.name)?;
+        let tmpfiles = package_tmpfiles(&tx, &t, &package.name)?;
         for line in String::from_utf8_lossy(&tmpfiles).lines() {
             if autovar_seen.insert(line.to_string()) {
                 autovar.push(line.to_string());
@@ -417,20 +439,20 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
         if !tmpfiles.is_empty() {
             let csum = tx.write_file_bytes(&crate::tree::own_file_header(repo.mode(), S_IFREG | 0o644), &tmpfiles)?;
             tree.ensure_dir(&["usr", "lib", "tmpfiles.d"], default_meta)?
-                .put_file(&format!("pkg-{}.conf", l.package.name), csum)?;
+                .put_file(&format!("pkg-{}.conf", package.name), csum)?;
         }
         packages.push(LayeredPackage {
-            name: l.package.name.clone(),
+            name: package.name.clone(),
             nevra,
-            sha256: hex(&Sha256::digest(&l.package.raw_headers)),
+            sha256: hex(&Sha256::digest(&package.raw_headers)),
             commit,
         });
+        pkgs.push(package);
     }
     if !opts.nodeps {
-        check_deps(&tx, &tree, &layers, &base_pkgs)?;
+        check_deps(&tx, &tree, &pkgs, &base_pkgs)?;
     }
 
-    let pkgs: Vec<&Package> = layers.iter().map(|l| &l.package).collect();
     let runs = |name: &str| opts.run_scriptlets && matches!(name, "%pre" | "%post" | "%posttrans");
     let skipped_scriptlets: Vec<(String, Vec<&'static str>)> = pkgs
         .iter()
@@ -438,7 +460,8 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
         .filter(|(_, v)| !v.is_empty())
         .collect();
     if opts.run_scriptlets {
-        run_scripts(repo, &tx, &mut tree, &autovar, &scriptlet_order(&pkgs), &[])?;
+        let order: Vec<&Package> = pkgs.iter().collect();
+        run_scripts(repo, &tx, &mut tree, &autovar, &scriptlet_order(&order), &[])?;
     }
 
     let kvers = kernels(&tree);
@@ -454,13 +477,7 @@ pub fn layer(repo: &Repo, base: &Checksum, sources: &[Source], opts: &LayerOptio
     metadata.set("rpmostree.clientlayer", Value::Bool(true));
     metadata.set("rpmostree.clientlayer_version", Value::Uint32(6));
     let mut all = base_pkgs;
-    all.extend(layers.iter().map(|l| Pkg {
-        name: l.package.name.clone(),
-        epoch: l.package.epoch.to_string(),
-        version: l.package.version.clone(),
-        release: l.package.release.clone(),
-        arch: l.package.arch.clone(),
-    }));
+    all.extend(pkgs.iter().map(Pkg::of));
     pkglist::sort(&mut all);
     metadata.set(pkglist::METADATA_KEY, pkglist::to_value(&all));
     let layered_as = oxtree_store::gvariant::Type::parse("s").expect("a valid type");

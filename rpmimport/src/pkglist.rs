@@ -40,6 +40,17 @@ impl Pkg {
         format!("{}-{}.{}", self.name, self.evr(), self.arch)
     }
 
+    /// The list entry of a package.
+    pub fn of(p: &crate::Package) -> Pkg {
+        Pkg {
+            name: p.name.clone(),
+            epoch: p.epoch.to_string(),
+            version: p.version.clone(),
+            release: p.release.clone(),
+            arch: p.arch.clone(),
+        }
+    }
+
     /// The ref its import is on (`rpmostree/pkg/NAME/EVR.ARCH`, as
     /// [`crate::Package::branch`] names it).
     pub fn branch(&self) -> String {

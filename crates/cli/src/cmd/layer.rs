@@ -6,9 +6,8 @@
 //! so `admin upgrade` and `admin switch` layer them again over the new
 //! base. See [`oxtree_rpmimport::layer`].
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use oxtree_rpmimport::layer::{layer, origin_layers, set_origin_layers, LayerOptions, Source};
-use oxtree_store::gvariant::Value;
+use anyhow::{anyhow, bail, Result};
+use oxtree_rpmimport::layer::{base_of, layer, origin_layers, set_origin_layers, LayerOptions, Source};
 use oxtree_store::repo::KeyFile;
 use oxtree_store::{Checksum, Repo};
 use oxtree_sysroot::deploy::{deploy, DeployOptions};
@@ -48,20 +47,12 @@ pub static UNINSTALL: Command = Command {
     subcommands: &[],
 };
 
-/// Whether commit metadata marks a layered commit.
-fn is_layered(repo: &Repo, c: &Checksum) -> Result<bool> {
-    let meta = repo.load_commit(c)?.metadata;
-    Ok(matches!(meta.get("rpmostree.clientlayer"), Some(Value::Bool(true))))
-}
-
 /// The base commit of deployment `d`: its commit, or that commit's parent
 /// when it is a layered one.
 pub fn deployment_base(repo: &Repo, d: &Deployment) -> Result<Checksum> {
     let c = Checksum::from_hex(&d.csum).map_err(|e| anyhow!("deployment {}: {e}", d.name()))?;
-    if !is_layered(repo, &c)? {
-        return Ok(c);
-    }
-    repo.load_commit(&c)?.parent.ok_or_else(|| anyhow!("layered commit {c} of deployment {} has no parent", d.name()))
+    base_of(&c, &repo.load_commit(&c)?)
+        .ok_or_else(|| anyhow!("layered commit {c} of deployment {} has no parent", d.name()))
 }
 
 /// How `install`, `uninstall`, `upgrade` and `switch` layer.
@@ -126,8 +117,12 @@ fn keep_bases(s: &Sysroot, extra: Option<Checksum>) -> Result<()> {
     let mut bases: Vec<Checksum> = Vec::new();
     for d in s.deployments() {
         let c = Checksum::from_hex(&d.csum).map_err(|e| anyhow!("deployment {}: {e}", d.name()))?;
-        if repo.has_object(oxtree_store::object::ObjectType::Commit, &c) && is_layered(repo, &c)? {
-            bases.push(deployment_base(repo, d)?);
+        if !repo.has_object(oxtree_store::object::ObjectType::Commit, &c) {
+            continue;
+        }
+        match base_of(&c, &repo.load_commit(&c)?) {
+            Some(base) if base != c => bases.push(base),
+            _ => {}
         }
     }
     bases.extend(extra);
@@ -171,15 +166,8 @@ fn install(ctx: &Context) -> Result<()> {
     let os = stateroot(ctx, &s)?;
     let (merge, origin, refspec, mut sources) = current(&s, &os)?;
     let base = deployment_base(s.repo(), &merge)?;
-    for f in &ctx.args.args {
-        let path = std::path::PathBuf::from(f);
-        let (pkg, _) = oxtree_rpmimport::Package::open(&path).with_context(|| f.clone())?;
-        if let Some(old) = sources.iter().find(|o| name_of(o) == Some(pkg.name.as_str())) {
-            let Source::Cached { nevra, .. } = old else { unreachable!("only cached sources have names here") };
-            bail!("{f}: package {} is already layered ({nevra}); uninstall it first", pkg.name);
-        }
-        sources.push(Source::File(path));
-    }
+    // A file of a name already layered is refused by the layering.
+    sources.extend(ctx.args.args.iter().map(|f| Source::File(f.into())));
     deploy_layered(&mut s, &os, base, &refspec, origin, &sources, &layer_options(ctx))
 }
 

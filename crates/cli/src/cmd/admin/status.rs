@@ -82,8 +82,8 @@ impl Row<'_> {
 
     /// The base commit of a layered deployment (its commit's parent).
     fn base(&self) -> Option<Checksum> {
-        let c = self.commit.as_ref()?;
-        matches!(c.metadata.get("rpmostree.clientlayer"), Some(Value::Bool(true))).then_some(c.parent).flatten()
+        let csum = Checksum::from_hex(&self.d.csum).ok()?;
+        oxtree_rpmimport::layer::base_of(&csum, self.commit.as_ref()?).filter(|b| *b != csum)
     }
 }
 
