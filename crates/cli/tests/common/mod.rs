@@ -3,6 +3,7 @@
 //! snapshots of directory trees for bit-for-bit comparison.
 #![allow(dead_code)]
 
+pub mod booted;
 pub mod sysroot;
 
 use std::collections::BTreeMap;
