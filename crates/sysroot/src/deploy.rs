@@ -19,6 +19,7 @@ use oxtree_store::Checksum;
 use crate::etc::EtcDiff;
 use crate::fsops::{self, remove_all};
 use crate::load::parse_deploy_name;
+use crate::staged::{Staged, StagedRef, LOCKED_PATH, STAGED_PATH};
 use crate::{etc, kernel, Deployment, Error, KernelArgs, Sysroot, WriteOptions, WriteReport};
 
 /// What to deploy, and how.
@@ -96,12 +97,10 @@ fn prepare_etc(root: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks out and prepares the deployment; on error nothing is left.
-fn make_deployment(
-    sysroot: &Sysroot,
-    opts: &DeployOptions,
-    commit: &Checksum,
-) -> Result<(Deployment, Option<EtcDiff>, bool), Error> {
+/// Checks out `commit` as a new deployment of `opts.stateroot` with the
+/// commit's own `/etc`, and writes its origin; on error nothing is left.
+/// Kernel arguments are set only when `opts` gives them.
+fn init_deployment(sysroot: &Sysroot, opts: &DeployOptions, commit: &Checksum) -> Result<Deployment, Error> {
     let os = &opts.stateroot;
     let deploy_dir = sysroot.path().join("ostree/deploy").join(os).join("deploy");
     std::fs::create_dir_all(&deploy_dir).map_err(Error::io(&deploy_dir))?;
@@ -121,38 +120,16 @@ fn make_deployment(
             sysroot.deployments().iter().map(|d| (sysroot.deployment_dir(d), d.bootcsum.clone())).collect();
         let layout = kernel::find(&root, sysroot.debug().no_dtb, &known)?;
         prepare_etc(&root)?;
-        let merge = if opts.no_merge { None } else { sysroot.merge_deployment(os).cloned() };
-        let etc_diff = match &merge {
-            Some(m) => {
-                let mdir = sysroot.deployment_dir(m);
-                Some(etc::merge(&mdir.join("usr/etc"), &mdir.join("etc"), &root.join("etc"))?)
-            }
-            None => None,
-        };
-        let _ = std::fs::remove_file(root.join("etc/.updated"));
-        let var = sysroot.path().join("ostree/deploy").join(os).join("var");
-        let _ = std::fs::remove_file(var.join(".updated"));
-        let stamp = var.join(".ostree-selabeled");
-        let var_first_use = !stamp.exists();
-        if var_first_use {
-            std::fs::write(&stamp, b"").map_err(Error::io(&stamp))?;
-        }
-        let options = match (&opts.kargs, &merge) {
-            (Some(k), _) => k.to_string(),
-            (None, Some(m)) => m.bootconfig.get("options").unwrap_or("").to_string(),
-            (None, None) => String::new(),
-        };
         let mut bootconfig = BootEntry::new();
-        bootconfig.set("options", &options);
+        if let Some(k) = &opts.kargs {
+            bootconfig.set("options", &k.to_string());
+        }
         bootconfig
             .set_overlay_initrds(opts.overlay_initrds.iter().map(|c| crate::overlay::entry_path("", c)).collect());
         if let Some(o) = &opts.origin {
             fsops::write_atomic(&origin_path, o.to_text().as_bytes())?;
         }
-        if !sysroot.debug().mutable_deployments {
-            fsops::set_immutable(&root, true);
-        }
-        let d = Deployment {
+        Ok(Deployment {
             index: 0,
             stateroot: os.clone(),
             csum: csum.clone(),
@@ -162,13 +139,66 @@ fn make_deployment(
             bootconfig,
             origin: opts.origin.clone(),
             entry_file: None,
-        };
-        Ok((d, etc_diff, var_first_use))
+            staged: false,
+        })
     })();
     if made.is_err() {
         discard(&root, &origin_path);
     }
     made
+}
+
+/// What waits for the merge deployment, done at deploy time or, for a
+/// staged deployment, at shutdown: the three-way `/etc` merge, the merge
+/// deployment's kernel arguments unless `d` has its own, the stateroot's
+/// `/var` stamped, and the root made immutable. Returns the `/etc` changes
+/// carried over and whether `/var` was stamped for the first time.
+fn finalize_deployment(
+    sysroot: &Sysroot,
+    d: &mut Deployment,
+    merge: Option<&Deployment>,
+) -> Result<(Option<EtcDiff>, bool), Error> {
+    let root = sysroot.deployment_dir(d);
+    let etc_diff = match merge {
+        Some(m) => {
+            let mdir = sysroot.deployment_dir(m);
+            Some(etc::merge(&mdir.join("usr/etc"), &mdir.join("etc"), &root.join("etc"))?)
+        }
+        None => None,
+    };
+    let _ = std::fs::remove_file(root.join("etc/.updated"));
+    let var = sysroot.path().join("ostree/deploy").join(&d.stateroot).join("var");
+    let _ = std::fs::remove_file(var.join(".updated"));
+    let stamp = var.join(".ostree-selabeled");
+    let var_first_use = !stamp.exists();
+    if var_first_use {
+        std::fs::write(&stamp, b"").map_err(Error::io(&stamp))?;
+    }
+    if d.bootconfig.get("options").is_none() {
+        let options = merge.and_then(|m| m.bootconfig.get("options")).unwrap_or("").to_string();
+        d.bootconfig.set("options", &options);
+    }
+    if !sysroot.debug().mutable_deployments {
+        fsops::set_immutable(&root, true);
+    }
+    Ok((etc_diff, var_first_use))
+}
+
+/// A new deployment, checked out and finalized; on error nothing is left.
+fn make_deployment(
+    sysroot: &Sysroot,
+    opts: &DeployOptions,
+    commit: &Checksum,
+) -> Result<(Deployment, Option<EtcDiff>, bool), Error> {
+    let mut d = init_deployment(sysroot, opts, commit)?;
+    let merge = if opts.no_merge { None } else { sysroot.merge_deployment(&opts.stateroot).cloned() };
+    match finalize_deployment(sysroot, &mut d, merge.as_ref()) {
+        Ok((etc, var_first_use)) => Ok((d, etc, var_first_use)),
+        Err(e) => {
+            discard(&sysroot.deployment_dir(&d), &sysroot.origin_path(&d));
+            Err(e)
+        }
+    }
 }
 
 fn discard(root: &Path, origin: &Path) {
@@ -227,31 +257,47 @@ pub fn new_list(
     out
 }
 
+fn check_stateroot(sysroot: &Sysroot, os: &str) -> Result<(), Error> {
+    if sysroot.has_stateroot(os) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "Stateroot '{os}' does not exist (no ostree/deploy/{os} in {}; create it with `admin os-init {os}`)",
+        sysroot.path().display()
+    )))
+}
+
 /// Deploys `opts.commit` into `opts.stateroot` and writes the new list.
 pub fn deploy(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<DeployReport, Error> {
     let commit = opts.commit.ok_or_else(|| Error::Invalid("no commit to deploy".into()))?;
-    if !sysroot.has_stateroot(&opts.stateroot) {
-        return Err(Error::Invalid(format!(
-            "Stateroot '{0}' does not exist (no ostree/deploy/{0} in {1}; create it with `admin os-init {0}`)",
-            opts.stateroot,
-            sysroot.path().display()
-        )));
-    }
+    check_stateroot(sysroot, &opts.stateroot)?;
     // Leftovers of an interrupted run go first (not the repo: it is pruned after).
     crate::cleanup::cleanup(sysroot, false)?;
     let (d, etc_diff, var_first_use) = make_deployment(sysroot, opts, &commit)?;
     let merge = if opts.no_merge { None } else { sysroot.merge_deployment(&opts.stateroot).cloned() };
     let booted = sysroot.booted_deployment().cloned();
     let list = new_list(sysroot.deployments(), d.clone(), &opts.stateroot, booted.as_ref(), merge.as_ref(), opts);
-    let write = match sysroot.write_deployments(list, &opts.write) {
+    let (deployment, write) = write_with(sysroot, &d, list, &opts.write)?;
+    Ok(DeployReport { deployment, etc: etc_diff, var_first_use, write })
+}
+
+/// Writes `list`, which holds the new deployment `d`, and returns `d` as
+/// now listed. If the write fails before its commit point, `d` is removed.
+fn write_with(
+    sysroot: &mut Sysroot,
+    d: &Deployment,
+    list: Vec<Deployment>,
+    opts: &WriteOptions,
+) -> Result<(Deployment, WriteReport), Error> {
+    let write = match sysroot.write_deployments(list, opts) {
         Ok(w) => w,
         Err(e) => {
             // A failure after the commit point (a sync after the rename,
             // the clean-up) leaves the new list live: then the deployment
             // stays. Only one that nothing boots is removed.
-            let live = sysroot.reload().is_ok() && sysroot.deployments().iter().any(|x| x.same(&d));
+            let live = sysroot.reload().is_ok() && sysroot.deployments().iter().any(|x| x.same(d));
             if !live {
-                discard(&sysroot.deployment_dir(&d), &sysroot.origin_path(&d));
+                discard(&sysroot.deployment_dir(d), &sysroot.origin_path(d));
             }
             return Err(e);
         }
@@ -259,19 +305,125 @@ pub fn deploy(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<DeployRepor
     let deployment = sysroot
         .deployments()
         .iter()
-        .find(|x| x.same(&d))
+        .find(|x| x.same(d))
         .cloned()
         .ok_or_else(|| Error::Invalid("the new deployment is not in the written list".into()))?;
-    Ok(DeployReport { deployment, etc: etc_diff, var_first_use, write })
+    Ok((deployment, write))
+}
+
+/// Stages `opts.commit` (`admin deploy --stage`): the deployment is
+/// checked out with the commit's `/etc` and recorded in
+/// [`crate::staged::STAGED_PATH`], replacing an earlier staged one; the
+/// boot configuration is not touched until [`finalize_staged`]. Only on the
+/// booted system.
+pub fn stage(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<Deployment, Error> {
+    if sysroot.booted_deployment().is_none() {
+        return Err(Error::Invalid("Cannot stage deployment: Not currently booted into an OSTree system".into()));
+    }
+    if opts.retain || opts.retain_pending || opts.retain_rollback {
+        return Err(Error::Invalid("--stage cannot currently be combined with --retain arguments".into()));
+    }
+    if opts.not_as_default {
+        return Err(Error::Invalid("--stage cannot currently be combined with --not-as-default".into()));
+    }
+    let commit = opts.commit.ok_or_else(|| Error::Invalid("no commit to deploy".into()))?;
+    check_stateroot(sysroot, &opts.stateroot)?;
+    crate::cleanup::cleanup(sysroot, false)?;
+    let previous = sysroot.staged_deployment().cloned();
+    let d = init_deployment(sysroot, opts, &commit)?;
+    let merge = if opts.no_merge { None } else { sysroot.merge_deployment(&opts.stateroot).cloned() };
+    let staged = Staged {
+        target: StagedRef::of(&d),
+        merge: merge.as_ref().map(StagedRef::of),
+        kargs: opts.kargs.as_ref().map(KernelArgs::to_words),
+        overlay_initrds: opts.overlay_initrds.clone(),
+    };
+    if let Err(e) = staged.write() {
+        discard(&sysroot.deployment_dir(&d), &sysroot.origin_path(&d));
+        return Err(e);
+    }
+    if let Some(p) = previous.filter(|p| !p.same(&d)) {
+        discard(&sysroot.deployment_dir(&p), &sysroot.origin_path(&p));
+    }
+    crate::write::bump_mtime(sysroot.path())?;
+    sysroot.reload()?;
+    // The deployment refs now name the staged commit too, so that a prune
+    // before shutdown keeps it.
+    crate::cleanup::cleanup(sysroot, false)?;
+    sysroot
+        .deployments()
+        .iter()
+        .find(|x| x.same(&d))
+        .cloned()
+        .ok_or_else(|| Error::Invalid(format!("the staged deployment {} is not listed", d.name())))
+}
+
+/// What [`finalize_staged`] did.
+#[derive(Debug, Clone)]
+pub enum Finalized {
+    /// Not the booted system: nothing can be staged.
+    NotBooted,
+    /// No deployment is staged.
+    NoneStaged,
+    /// [`crate::staged::LOCKED_PATH`] exists: the staged deployment stays
+    /// unbooted.
+    Locked,
+    /// The staged deployment is finalized and boots next.
+    Written(Box<DeployReport>),
+}
+
+/// Finalizes the staged deployment (`admin finalize-staged`, at
+/// shutdown): `/etc` merged from the merge deployment as it is now, kernel
+/// arguments, and the new boot configuration with it first (the booted
+/// deployment kept, as for a deploy). The record is removed first, so a
+/// finalization that fails is not retried at every shutdown.
+pub fn finalize_staged(sysroot: &mut Sysroot) -> Result<Finalized, Error> {
+    let (record, locked) = (Path::new(STAGED_PATH), Path::new(LOCKED_PATH));
+    let Some(booted) = sysroot.booted_deployment().cloned() else { return Ok(Finalized::NotBooted) };
+    let Some(staged) = Staged::read(record)? else { return Ok(Finalized::NoneStaged) };
+    let Some(mut d) = sysroot.staged_deployment().cloned() else {
+        return Ok(Finalized::NoneStaged);
+    };
+    if locked.exists() {
+        return Ok(Finalized::Locked);
+    }
+    let merge = match &staged.merge {
+        Some(m) => Some(sysroot.deployments().iter().find(|x| !x.staged && m.names(x)).cloned().ok_or_else(|| {
+            Error::Invalid(format!("Failed to find merge deployment {}.{} for staged", m.csum, m.deployserial))
+        })?),
+        None => None,
+    };
+    std::fs::remove_file(record).map_err(Error::io(record))?;
+    sysroot.reload()?;
+    d.staged = false;
+    let (etc_diff, var_first_use) = match finalize_deployment(sysroot, &mut d, merge.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            discard(&sysroot.deployment_dir(&d), &sysroot.origin_path(&d));
+            return Err(e);
+        }
+    };
+    let opts = DeployOptions { stateroot: d.stateroot.clone(), ..Default::default() };
+    let list = new_list(sysroot.deployments(), d.clone(), &d.stateroot, Some(&booted), merge.as_ref(), &opts);
+    let (deployment, write) = write_with(sysroot, &d, list, &WriteOptions { no_cleanup: false, no_prune: true })?;
+    Ok(Finalized::Written(Box::new(DeployReport { deployment, etc: etc_diff, var_first_use, write })))
 }
 
 impl Sysroot {
     /// Rewrites the live boot entry of deployment `index` with new kernel
     /// arguments, without a new boot version (`admin kargs edit-in-place`):
     /// the entry file is replaced by a rename.
+    /// A staged deployment's arguments are changed in its record.
     pub fn set_kargs_in_place(&mut self, index: usize, kargs: &KernelArgs) -> Result<(), Error> {
         let d =
             self.deployments().get(index).cloned().ok_or_else(|| Error::Invalid(format!("no deployment {index}")))?;
+        if d.staged {
+            let mut record = Staged::read(Path::new(STAGED_PATH))?
+                .ok_or_else(|| Error::Invalid(format!("{STAGED_PATH}: the staged deployment's record is gone")))?;
+            record.kargs = Some(kargs.to_words());
+            record.write()?;
+            return self.reload();
+        }
         let file = d
             .entry_file
             .clone()
@@ -288,6 +440,12 @@ impl Sysroot {
     pub fn set_kargs(&mut self, index: usize, kargs: &KernelArgs, opts: &WriteOptions) -> Result<WriteReport, Error> {
         let mut list = self.deployments().to_vec();
         let d = list.get_mut(index).ok_or_else(|| Error::Invalid(format!("no deployment {index}")))?;
+        if d.staged {
+            return Err(Error::Invalid(format!(
+                "Cannot set kernel arguments of staged deployment {}; stage it again with --karg",
+                d.name()
+            )));
+        }
         d.bootconfig.set("options", &kargs.to_string());
         self.write_deployments(list, opts)
     }
@@ -311,6 +469,9 @@ impl Sysroot {
         let d = self.deployments().get(index).cloned().ok_or_else(|| {
             Error::Invalid(format!("Out of range deployment index {index}, expected < {}", self.deployments().len()))
         })?;
+        if d.staged {
+            return Err(Error::Invalid("Cannot pin staged deployment".into()));
+        }
         let mut origin = d.origin.clone().unwrap_or_default();
         if pinned {
             origin.set("libostree-transient", "pinned", "true");

@@ -27,6 +27,9 @@ pub struct Deployment {
     pub origin: Option<KeyFile>,
     /// The name of its live BLS entry file, when it was read from one.
     pub entry_file: Option<String>,
+    /// Staged: checked out, to be finalized and booted at the next
+    /// shutdown (see [`crate::staged`]); no boot entry yet.
+    pub staged: bool,
 }
 
 impl Deployment {

@@ -33,6 +33,7 @@ pub mod layout;
 mod load;
 pub mod overlay;
 pub mod prepare_root;
+pub mod staged;
 pub mod unlock;
 mod write;
 
@@ -82,6 +83,8 @@ pub struct DebugFlags {
     pub no_dtb: bool,
     /// `test-fifreeze`: fail the full sync as if the freeze watchdog fired.
     pub test_fifreeze: bool,
+    /// `test-staged-path`: stage without starting the finalization service.
+    pub test_staged_path: bool,
 }
 
 impl DebugFlags {
@@ -95,6 +98,7 @@ impl DebugFlags {
                 "no-xattrs" => f.no_xattrs = true,
                 "no-dtb" => f.no_dtb = true,
                 "test-fifreeze" => f.test_fifreeze = true,
+                "test-staged-path" => f.test_staged_path = true,
                 _ => {}
             }
         }
@@ -209,13 +213,19 @@ impl Sysroot {
     /// The deployment a new one for stateroot `os` takes `/etc` and kernel
     /// arguments from: the booted one if it is of that stateroot, else the
     /// stateroot's first.
+    /// A staged deployment is never one: its `/etc` is not merged yet.
     pub fn merge_deployment(&self, os: &str) -> Option<&Deployment> {
         if let Some(b) = self.booted_deployment() {
             if b.stateroot == os {
                 return Some(b);
             }
         }
-        self.deployments.iter().find(|d| d.stateroot == os)
+        self.deployments.iter().find(|d| d.stateroot == os && !d.staged)
+    }
+
+    /// The staged deployment, if any (listed first; see [`staged`]).
+    pub fn staged_deployment(&self) -> Option<&Deployment> {
+        self.deployments.iter().find(|d| d.staged)
     }
 
     /// The bootloader backend for this sysroot (`sysroot.bootloader` in

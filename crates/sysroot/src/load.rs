@@ -5,6 +5,7 @@ use std::path::Path;
 use oxtree_bootloader::bls;
 use oxtree_store::repo::KeyFile;
 
+use crate::staged::{Staged, STAGED_PATH};
 use crate::{Deployment, Error};
 
 pub(crate) struct State {
@@ -108,9 +109,21 @@ pub(crate) fn load(sysroot: &Path) -> Result<State, Error> {
             bootconfig: entry,
             origin,
             entry_file: Some(file),
+            staged: false,
         });
     }
-    let booted = find_booted(sysroot, &deployments)?;
+    let mut booted = find_booted(sysroot, &deployments)?;
+    // Only the running system has a staged deployment: its record is in
+    // its own /run.
+    if booted.is_some() {
+        if let Some(staged) = Staged::read(Path::new(STAGED_PATH))?.and_then(|s| s.deployment(sysroot).transpose()) {
+            deployments.insert(0, staged?);
+            booted = booted.map(|i| i + 1);
+            for (i, d) in deployments.iter_mut().enumerate() {
+                d.index = i;
+            }
+        }
+    }
     Ok(State { bootversion, subbootversion, deployments, booted })
 }
 

@@ -247,6 +247,12 @@ impl Sysroot {
     /// [`WriteOptions::no_cleanup`], cleaned up.
     pub fn write_deployments(&mut self, new: Vec<Deployment>, opts: &WriteOptions) -> Result<WriteReport, Error> {
         let mut new = new;
+        // A staged deployment has no boot entry: it stays staged only if the
+        // new list starts with it, else it is dropped.
+        let staged = self.staged_deployment().cloned();
+        let keep_staged = staged.as_ref().is_some_and(|s| new.first().is_some_and(|f| f.same(s)));
+        new.retain(|d| !d.staged && !staged.as_ref().is_some_and(|s| s.same(d)));
+        let old: Vec<Deployment> = self.deployments().iter().filter(|d| !d.staged).cloned().collect();
         if let Some(b) = self.booted_deployment() {
             if !new.iter().any(|d| d.same(b)) {
                 return Err(Error::Invalid("Attempting to remove booted deployment".into()));
@@ -265,18 +271,32 @@ impl Sysroot {
         }
         let old_len = self.deployments().len();
         let mut versions: HashMap<String, Option<String>> = HashMap::new();
-        for d in new.iter().chain(self.deployments()) {
+        for d in new.iter().chain(&old) {
             if !versions.contains_key(&d.csum) {
                 versions.insert(d.csum.clone(), self.commit_version(d));
             }
         }
-        let swap = new.len() != old_len
-            || new.iter().zip(self.deployments()).any(|(a, b)| !Self::same_boot_config(a, b, &versions));
+        let swap =
+            new.len() != old.len() || new.iter().zip(&old).any(|(a, b)| !Self::same_boot_config(a, b, &versions));
         let sysroot = self.path().to_path_buf();
         let (b, s) = (self.bootversion(), self.subbootversion());
         let backend = self.bootloader()?;
+        if let Some(st) = staged.as_ref().filter(|_| !keep_staged) {
+            crate::staged::discard(self, st)?;
+        }
         let report;
-        if !swap {
+        if staged.is_some() && !swap && new.iter().zip(&old).all(|(a, b)| a.same(b)) {
+            // Only the staged deployment changed: the boot configuration
+            // stays as it is.
+            report = WriteReport {
+                bootconfig_swap: false,
+                bootversion: b,
+                subbootversion: s,
+                count_change: (new.len() + usize::from(keep_staged)) as i64 - old_len as i64,
+                atomic: true,
+                freed: None,
+            };
+        } else if !swap {
             // The live boot version's bootlinks: their swap is the commit
             // point, after everything is on disk.
             let ns = 1 - s;
@@ -287,7 +307,7 @@ impl Sysroot {
                 bootconfig_swap: false,
                 bootversion: b,
                 subbootversion: ns,
-                count_change: new.len() as i64 - old_len as i64,
+                count_change: (new.len() + usize::from(keep_staged)) as i64 - old_len as i64,
                 atomic: true,
                 freed: None,
             };
@@ -333,7 +353,7 @@ impl Sysroot {
                 bootconfig_swap: true,
                 bootversion: nb,
                 subbootversion: ns,
-                count_change: new.len() as i64 - old_len as i64,
+                count_change: (new.len() + usize::from(keep_staged)) as i64 - old_len as i64,
                 atomic: backend.is_atomic(),
                 freed: None,
             };

@@ -36,3 +36,12 @@ pub fn boot_config(data: &[u8]) {
     let _ = k.delete("ostree");
     assert!(!k.contains_key("ostree"));
 }
+
+/// Parses `data` as a staged-deployment record (`/run/ostree/staged-deployment`);
+/// an accepted record writes back to bytes that parse to the same record.
+pub fn staged_record(data: &[u8]) {
+    use oxtree_sysroot::staged::Staged;
+    let Ok(s) = Staged::parse(data) else { return };
+    let again = Staged::parse(&s.to_bytes()).expect("a written record parses");
+    assert_eq!(again, s, "record {data:?} changes through to_bytes");
+}

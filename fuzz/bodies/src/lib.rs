@@ -21,7 +21,7 @@ mod delta;
 mod filez;
 mod rpm;
 mod sign;
-pub use boot::boot_config;
+pub use boot::{boot_config, staged_record};
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
@@ -60,6 +60,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("openpgp_keyring", openpgp_keyring),
     ("openpgp_signatures", openpgp_signatures),
     ("boot_config", boot_config),
+    ("staged_record", staged_record),
     ("cpio", cpio),
     ("rpm_import", rpm_import),
     ("treefile", treefile),

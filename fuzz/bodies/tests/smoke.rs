@@ -211,6 +211,24 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         }
     }
     push("boot_config", b"title T (ostree:0)\nversion 1\noptions root=LABEL=ROOT a=\"b c\" ostree=/ostree/boot.1/os/c/0\nlinux /ostree/os-c/vmlinuz\ninitrd /ostree/os-c/initramfs.img\ninitrd /overlay.img\nfdtdir /ostree/os-c/dtb\n".to_vec());
+    // Staged-deployment records: a full one and a bare one.
+    {
+        use oxtree_sysroot::staged::{Staged, StagedRef};
+        let r = |c: char, serial| StagedRef {
+            osname: "os".into(),
+            csum: c.to_string().repeat(64),
+            deployserial: serial,
+            bootcsum: "b".repeat(64),
+        };
+        let full = Staged {
+            target: r('a', 1),
+            merge: Some(r('c', 0)),
+            kargs: Some(vec!["root=LABEL=ROOT".into(), "quiet".into()]),
+            overlay_initrds: vec!["d".repeat(64)],
+        };
+        push("staged_record", full.to_bytes());
+        push("staged_record", Staged { merge: None, kargs: None, overlay_initrds: vec![], ..full }.to_bytes());
+    }
     push("boot_config", b"DEFAULT rescue\nLABEL rescue\n\tKERNEL /vmlinuz-rescue\n\tAPPEND single\nLABEL Old (ostree:0)\n\tKERNEL /boot/ostree/os-old/vmlinuz\n".to_vec());
     // An uncompressed payload (selector 0): a file, a directory, a stripped
     // member (index 2: 6 bytes) and the trailer.

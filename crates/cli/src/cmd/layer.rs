@@ -13,7 +13,7 @@ use oxtree_store::{Checksum, Repo};
 use oxtree_sysroot::deploy::{deploy, DeployOptions};
 use oxtree_sysroot::{Deployment, Sysroot, WriteOptions};
 
-use super::admin::{open, print_deploy, stateroot};
+use super::admin::{open, print_deploy, stage_deployment, stateroot};
 use super::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
@@ -64,11 +64,20 @@ pub fn layer_options(ctx: &Context) -> LayerOptions {
     }
 }
 
-/// Deploys `base` for stateroot `os` with `sources` layered over it (none:
+/// Where a layered deployment goes: the stateroot, and whether it is
+/// staged (finalized at shutdown) rather than deployed now.
+pub struct Target<'a> {
+    /// The stateroot.
+    pub os: &'a str,
+    /// `--stage`.
+    pub stage: bool,
+}
+
+/// Deploys `base` for `target` with `sources` layered over it (none:
 /// `base` itself), `origin` recording `base_refspec` and the packages.
 pub fn deploy_layered(
     s: &mut Sysroot,
-    os: &str,
+    target: Target<'_>,
     base: Checksum,
     base_refspec: &str,
     mut origin: KeyFile,
@@ -98,13 +107,17 @@ pub fn deploy_layered(
     // layered on it.
     keep_bases(s, (!sources.is_empty()).then_some(base))?;
     let opts = DeployOptions {
-        stateroot: os.to_string(),
+        stateroot: target.os.to_string(),
         commit: Some(commit),
         origin: Some(origin),
         write: WriteOptions::default(),
         ..Default::default()
     };
-    print_deploy(&deploy(s, &opts)?);
+    if target.stage {
+        stage_deployment(s, &opts)?;
+    } else {
+        print_deploy(&deploy(s, &opts)?);
+    }
     keep_bases(s, None)
 }
 
@@ -168,7 +181,7 @@ fn install(ctx: &Context) -> Result<()> {
     let base = deployment_base(s.repo(), &merge)?;
     // A file of a name already layered is refused by the layering.
     sources.extend(ctx.args.args.iter().map(|f| Source::File(f.into())));
-    deploy_layered(&mut s, &os, base, &refspec, origin, &sources, &layer_options(ctx))
+    deploy_layered(&mut s, Target { os: &os, stage: false }, base, &refspec, origin, &sources, &layer_options(ctx))
 }
 
 fn uninstall(ctx: &Context) -> Result<()> {
@@ -193,5 +206,5 @@ fn uninstall(ctx: &Context) -> Result<()> {
     if !s.repo().has_object(oxtree_store::object::ObjectType::Commit, &base) {
         bail!("base commit {base} of deployment {} is not in the repository", merge.name());
     }
-    deploy_layered(&mut s, &os, base, &refspec, origin, &sources, &layer_options(ctx))
+    deploy_layered(&mut s, Target { os: &os, stage: false }, base, &refspec, origin, &sources, &layer_options(ctx))
 }

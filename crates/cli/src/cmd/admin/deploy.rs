@@ -5,7 +5,7 @@ use oxtree_store::repo::KeyFile;
 use oxtree_sysroot::deploy::{deploy, DeployOptions};
 use oxtree_sysroot::{KernelArgs, WriteOptions};
 
-use super::{open, print_deploy, stateroot};
+use super::{open, print_deploy, stage_deployment, stateroot};
 use crate::cmd::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
@@ -17,6 +17,7 @@ pub static COMMAND: Command = Command {
         opt!("os", "OSNAME", "Use a different operating system root than the current one"),
         opt!("origin-file", "FILENAME", "Specify origin file"),
         flag!("stage", "Complete deployment at OS shutdown"),
+        flag!("lock-finalization", "Prevent automatic deployment finalization on shutdown"),
         flag!("retain", "Do not delete previous deployments"),
         flag!("retain-pending", "Do not delete pending deployments"),
         flag!("retain-rollback", "Do not delete rollback deployments"),
@@ -72,14 +73,25 @@ fn kernel_args(ctx: &Context, merge_options: Option<&str>) -> Result<Option<Kern
     Ok(k)
 }
 
+/// `--lock-finalization`: the staged deployment waits for the lock file to
+/// be removed (then a later shutdown finalizes it).
+fn lock_finalization() -> Result<()> {
+    let p = std::path::Path::new(oxtree_sysroot::staged::LOCKED_PATH);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(p, b"").with_context(|| format!("writing {}", p.display()))
+}
+
 fn run(ctx: &Context) -> Result<()> {
     let refspec = ctx.arg(0, "REF/REV")?;
     let mut s = open(ctx)?;
-    if ctx.args.flag("stage") && s.booted_deployment().is_none() {
+    let stage = ctx.args.flag("stage");
+    if stage && s.booted_deployment().is_none() {
         bail!("Cannot stage deployment: Not currently booted into an OSTree system");
     }
-    if ctx.args.flag("stage") {
-        bail!("--stage: staged deployments (finalized at shutdown) are not supported yet; deploy without --stage");
+    if ctx.args.flag("lock-finalization") && !stage {
+        bail!("--lock-finalization is only valid with --stage");
     }
     let _lock = s.lock()?;
     let os = stateroot(ctx, &s)?;
@@ -124,6 +136,13 @@ fn run(ctx: &Context) -> Result<()> {
         not_as_default: ctx.args.flag("not-as-default"),
         write: WriteOptions { no_cleanup: false, no_prune: ctx.args.flag("no-prune") },
     };
-    print_deploy(&deploy(&mut s, &opts)?);
+    if stage {
+        if ctx.args.flag("lock-finalization") {
+            lock_finalization()?;
+        }
+        stage_deployment(&mut s, &opts)?;
+    } else {
+        print_deploy(&deploy(&mut s, &opts)?);
+    }
     Ok(())
 }

@@ -15,6 +15,7 @@ use crate::{flag, opt};
 
 mod config_diff;
 mod deploy;
+mod finalize;
 mod init;
 mod kargs;
 mod pin;
@@ -47,6 +48,7 @@ pub static COMMAND: Command = Command {
         &undeploy::CLEANUP,
         &config_diff::COMMAND,
         &deploy::COMMAND,
+        &finalize::COMMAND,
         &init::INIT_FS,
         &init::OS_INIT,
         &kargs::KARGS,
@@ -133,6 +135,29 @@ pub fn stateroot(ctx: &Context, s: &Sysroot) -> Result<String> {
             None => bail!("Not currently booted into an OSTree system and no --os= argument given"),
         },
     }
+}
+
+/// Stages a deployment (`--stage`) and has it finalized at shutdown: with
+/// systemd running, by starting `ostree-finalize-staged.service` (whose
+/// `ExecStop` runs `admin finalize-staged`; `dist/systemd/` has the unit);
+/// otherwise the system's shutdown must run `admin finalize-staged`.
+pub fn stage_deployment(s: &mut Sysroot, opts: &oxtree_sysroot::deploy::DeployOptions) -> Result<()> {
+    let d = oxtree_sysroot::deploy::stage(s, opts)?;
+    if s.debug().test_staged_path {
+        println!("test-staged-path: Not running `systemctl start`");
+    } else if std::path::Path::new("/run/systemd/system").is_dir() {
+        let st = std::process::Command::new("systemctl")
+            .args(["start", "ostree-finalize-staged.service"])
+            .status()
+            .map_err(|e| anyhow::anyhow!("running systemctl start ostree-finalize-staged.service: {e}"))?;
+        if !st.success() {
+            bail!("systemctl start ostree-finalize-staged.service: {st}");
+        }
+    } else {
+        eprintln!("note: no systemd: run `oxtree admin finalize-staged` at shutdown to boot the staged deployment");
+    }
+    println!("Staged deployment {} (finalized at shutdown)", d.name());
+    Ok(())
 }
 
 /// Prints a deploy's outcome as OSTree does: the first use of the

@@ -9,6 +9,7 @@
 //!     "checksum": "<commit>",      // 64 hex digits
 //!     "serial": 0,                 // deployment serial (CHECKSUM.SERIAL)
 //!     "booted": false, "pending": false, "rollback": false, "pinned": false,
+//!     "staged": false,             // finalized at shutdown (`deploy --stage`); no boot entry yet
 //!     "unlocked": "none",          // or "development", "hotfix", "transient"
 //!     "version": "1.0" | null,     // the commit's `version` metadata
 //!     "timestamp": 1700000000 | null,  // the commit's time (seconds)
@@ -148,7 +149,9 @@ fn write_text(s: &Sysroot, verify: bool, out: &mut String) -> Result<()> {
     for r in rows(s) {
         let d = r.d;
         let mut suffix = String::new();
-        if r.pending {
+        if d.staged {
+            suffix.push_str(" (staged)");
+        } else if r.pending {
             suffix.push_str(" (pending)");
         }
         if r.rollback {
@@ -285,6 +288,7 @@ pub fn json(s: &Sysroot) -> serde_json::Value {
                 "serial": d.deployserial,
                 "booted": r.booted,
                 "pending": r.pending,
+                "staged": d.staged,
                 "rollback": r.rollback,
                 "pinned": d.is_pinned(),
                 "unlocked": s.unlocked(d).name(),

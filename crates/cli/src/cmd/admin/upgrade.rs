@@ -8,7 +8,7 @@ use oxtree_store::Checksum;
 use oxtree_sysroot::{Deployment, Sysroot};
 
 use super::{open, parse_index, stateroot};
-use crate::cmd::layer::{deploy_layered, deployment_base, layer_options};
+use crate::cmd::layer::{deploy_layered, deployment_base, layer_options, Target};
 use crate::cmd::{Command, Context};
 use crate::{admin_opts, flag, opt};
 
@@ -139,8 +139,10 @@ fn upgrade(ctx: &Context) -> Result<()> {
         bail!("Cannot simultaneously specify --pull-only and --reboot");
     }
     let mut s = open(ctx)?;
-    if a.flag("stage") {
-        bail!("--stage: staged deployments (finalized at shutdown) are not supported yet; upgrade without --stage");
+    // OSTree's tests stage upgrades through the environment too.
+    let stage = a.flag("stage") || std::env::var("OSTREE_EX_STAGE_DEPLOYMENTS").is_ok_and(|v| v == "1");
+    if stage && s.booted_deployment().is_none() {
+        bail!("Cannot stage deployment: Not currently booted into an OSTree system");
     }
     let _lock = s.lock()?;
     let os = stateroot(ctx, &s)?;
@@ -198,7 +200,7 @@ fn upgrade(ctx: &Context) -> Result<()> {
     if a.flag("pull-only") {
         return Ok(());
     }
-    deploy_layered(&mut s, &os, new, &refspec, origin, &layers, &layer_options(ctx))?;
+    deploy_layered(&mut s, Target { os: &os, stage }, new, &refspec, origin, &layers, &layer_options(ctx))?;
     if a.flag("reboot") {
         reboot()?;
     }
@@ -229,7 +231,8 @@ fn switch(ctx: &Context) -> Result<()> {
     pull_origin(ctx, &s, &new_refspec, None, None)?;
     let new = s.repo().resolve_rev(&new_refspec, false)?.ok_or_else(|| anyhow!("Refspec '{new_refspec}' not found"))?;
     // The new origin keeps only the packages layered over the old base.
-    deploy_layered(&mut s, &os, new, &new_refspec, KeyFile::new(), &layers, &layer_options(ctx))?;
+    let target = Target { os: &os, stage: false };
+    deploy_layered(&mut s, target, new, &new_refspec, KeyFile::new(), &layers, &layer_options(ctx))?;
     if ctx.args.flag("reboot") {
         reboot()?;
     }
