@@ -284,18 +284,13 @@ impl Sysroot {
         if let Some(st) = staged.as_ref().filter(|_| !keep_staged) {
             crate::staged::discard(self, st)?;
         }
-        let report;
+        let count_change = (new.len() + usize::from(keep_staged)) as i64 - old_len as i64;
+        // (boot config swapped, boot version, sub-boot version, atomic)
+        let written: (bool, u32, u32, bool);
         if staged.is_some() && !swap && new.iter().zip(&old).all(|(a, b)| a.same(b)) {
             // Only the staged deployment changed: the boot configuration
             // stays as it is.
-            report = WriteReport {
-                bootconfig_swap: false,
-                bootversion: b,
-                subbootversion: s,
-                count_change: (new.len() + usize::from(keep_staged)) as i64 - old_len as i64,
-                atomic: true,
-                freed: None,
-            };
+            written = (false, b, s, true);
         } else if !swap {
             // The live boot version's bootlinks: their swap is the commit
             // point, after everything is on disk.
@@ -303,14 +298,7 @@ impl Sysroot {
             write_bootlinks(&sysroot, b, ns, &new)?;
             self.full_sync()?;
             swap_bootlinks(&sysroot, b, ns)?;
-            report = WriteReport {
-                bootconfig_swap: false,
-                bootversion: b,
-                subbootversion: ns,
-                count_change: (new.len() + usize::from(keep_staged)) as i64 - old_len as i64,
-                atomic: true,
-                freed: None,
-            };
+            written = (false, b, ns, true);
         } else {
             let nb = 1 - b;
             let bootprefix =
@@ -349,18 +337,13 @@ impl Sysroot {
             fsops::fsync(&loader)?;
             self.full_sync()?;
             swap_symlink(&boot.join("loader"), &format!("loader.{nb}"))?;
-            report = WriteReport {
-                bootconfig_swap: true,
-                bootversion: nb,
-                subbootversion: ns,
-                count_change: (new.len() + usize::from(keep_staged)) as i64 - old_len as i64,
-                atomic: backend.is_atomic(),
-                freed: None,
-            };
+            written = (true, nb, ns, backend.is_atomic());
         }
+        let (bootconfig_swap, bootversion, subbootversion, atomic) = written;
+        let mut report =
+            WriteReport { bootconfig_swap, bootversion, subbootversion, count_change, atomic, freed: None };
         bump_mtime(&sysroot)?;
         self.reload()?;
-        let mut report = report;
         if !opts.no_cleanup {
             report.freed = crate::cleanup::cleanup(self, !opts.no_prune)?;
         }
