@@ -13,7 +13,7 @@
 //!
 //! Stability: young; the API may change between 0.x releases.
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod cookies;
 pub mod delta;

@@ -1,6 +1,8 @@
 //! `oxtree`: an OSTree-compatible command line. Invoked as `ostree` (for
 //! example through a symlink) it behaves the same.
 
+#![forbid(unsafe_code)]
+
 mod cmd;
 mod opts;
 mod util;

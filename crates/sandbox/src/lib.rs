@@ -15,6 +15,7 @@
 //!
 //! Stable: [`run`] and [`changes`]. Linux only.
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 use std::ffi::{CString, OsStr};
 use std::io::Write;
@@ -84,6 +85,9 @@ const MOUNT_POINTS: &[&str] = &["dev", "proc", "tmp", "run", "var"];
 /// the overlay of `ov`, with `stdin` as its input and a fixed environment
 /// (`PATH=/usr/sbin:/usr/bin:/sbin:/bin`, `LANG=C.UTF-8`,
 /// `SYSTEMD_OFFLINE=1`, `HOME=/root`, and `env`). Returns its output.
+// The two unsafe calls (unshare in the child, pre_exec) are why this crate
+// is not forbid(unsafe_code); each has its SAFETY line.
+#[allow(unsafe_code)]
 pub fn run(ov: &Overlay, argv: &[String], stdin: &[u8], env: &[(String, String)]) -> Result<Output, SandboxError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();

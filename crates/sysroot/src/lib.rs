@@ -20,7 +20,7 @@
 //! [`KernelArgs`], and the on-disk layout, which is OSTree's.
 
 #![deny(missing_docs)]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod cleanup;
 pub mod deploy;

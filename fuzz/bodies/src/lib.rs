@@ -13,7 +13,7 @@
 //! functions on nightly; `tests/smoke.rs` runs the same functions on stable
 //! over mutated golden objects and pseudo-random input, so CI exercises them
 //! without libFuzzer. See `fuzz/README.md`.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod boot;
 mod checkout;

@@ -4,6 +4,8 @@
 //! mount point of the physical root, `/sysroot` in an initramfs.
 //! `--cmdline` replaces `/proc/cmdline` (for tests and image builders).
 
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
