@@ -478,3 +478,26 @@ fn every_target_survives_mutated_golden_and_random_input() {
     }
     eprintln!("fuzz smoke: {total} inputs over {} targets, no panic", TARGETS.len());
 }
+
+/// With `OXTREE_FUZZ_SEED_DIR=DIR`, writes every target's seeds to
+/// `DIR/<target>/seed-N` (files already there are kept): `fuzz/run.sh`
+/// starts libFuzzer's corpora from them. Without it, checks that every
+/// target has seeds.
+#[test]
+fn seeds_for_libfuzzer() {
+    let seeds = seeds();
+    let Ok(dir) = std::env::var("OXTREE_FUZZ_SEED_DIR") else {
+        assert!(seeds.values().all(|s| !s.is_empty()), "a target without seeds");
+        return;
+    };
+    for (name, inputs) in &seeds {
+        let d = Path::new(&dir).join(name);
+        std::fs::create_dir_all(&d).expect("create the seed directory");
+        for (i, input) in inputs.iter().enumerate() {
+            let p = d.join(format!("seed-{i}"));
+            if !p.exists() {
+                std::fs::write(&p, input).expect("write a seed");
+            }
+        }
+    }
+}
