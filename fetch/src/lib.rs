@@ -19,7 +19,7 @@ pub mod cookies;
 pub mod delta;
 mod error;
 pub mod http;
-mod httpdate;
+pub mod httpdate;
 pub mod local;
 pub mod metalink;
 mod mirrors;

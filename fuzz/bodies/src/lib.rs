@@ -19,14 +19,18 @@ mod boot;
 mod checkout;
 mod delta;
 mod filez;
+mod http;
 mod rpm;
 mod sign;
+mod tar;
 pub use boot::{boot_config, staged_record};
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use filez::filez;
+pub use http::http_response;
 pub use rpm::{cpio, rpm_import, treefile};
 pub use sign::{fixed_key, openpgp_keyring, openpgp_signatures, sign_keyfile, sign_signatures, SIGNED};
+pub use tar::tar_import;
 
 use oxtree_store::deltas::StaticDelta;
 use oxtree_store::gvariant::{parse_text, Type, Value};
@@ -64,6 +68,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("cpio", cpio),
     ("rpm_import", rpm_import),
     ("treefile", treefile),
+    ("tar_import", tar_import),
+    ("http_response", http_response),
 ];
 
 /// The GVariant types OSTree reads from disk or the network. The first byte

@@ -211,6 +211,41 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         }
     }
     push("boot_config", b"title T (ostree:0)\nversion 1\noptions root=LABEL=ROOT a=\"b c\" ostree=/ostree/boot.1/os/c/0\nlinux /ostree/os-c/vmlinuz\ninitrd /ostree/os-c/initramfs.img\ninitrd /overlay.img\nfdtdir /ostree/os-c/dtb\n".to_vec());
+    // Tar streams: a small tree (directory, file, symlink, hard link) as
+    // GNU tar writes it.
+    {
+        let dir = std::env::temp_dir().join(format!(
+            "oxtree-fuzz-seed-tar-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("t/usr/bin")).expect("seed tree");
+        std::fs::write(dir.join("t/usr/bin/tool"), b"#!/bin/sh\n").expect("seed file");
+        std::fs::hard_link(dir.join("t/usr/bin/tool"), dir.join("t/usr/bin/alias")).expect("seed hard link");
+        std::os::unix::fs::symlink("usr/bin", dir.join("t/bin")).expect("seed symlink");
+        let out = std::process::Command::new("tar")
+            .args(["-C", "t", "--owner=0", "--group=0", "-cf", "-", "."])
+            .current_dir(&dir)
+            .output()
+            .expect("tar");
+        assert!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+        push("tar_import", out.stdout);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    // HTTP responses and dates.
+    for r in [
+        &b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nhello"[..],
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+        b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 2-4/5\r\nContent-Length: 3\r\n\r\nllo",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 500 Internal Server Error\r\n\r\n",
+        b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
+        b"Sun, 06 Nov 1994 08:49:37 GMT",
+    ] {
+        push("http_response", r.to_vec());
+    }
     // Staged-deployment records: a full one and a bare one.
     {
         use oxtree_sysroot::staged::{Staged, StagedRef};
@@ -431,7 +466,8 @@ fn every_target_survives_mutated_golden_and_random_input() {
     for (name, body) in TARGETS {
         let own = &seeds[name];
         assert!(!own.is_empty(), "no seeds for {name}");
-        let text = matches!(*name, "gvariant_text" | "keyfile" | "checksum" | "remote_text" | "boot_config");
+        let text =
+            matches!(*name, "gvariant_text" | "keyfile" | "checksum" | "remote_text" | "boot_config" | "http_response");
         // The seeds as they are, and every other target's too.
         for s in &all {
             run_one(name, *body, s, &mut failures);
