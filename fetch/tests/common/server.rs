@@ -39,6 +39,10 @@ pub enum Reply {
     /// `200` without a length: `prefix`, then zeros until the client
     /// hangs up.
     Endless(Vec<u8>),
+    /// These bytes as they are (status line, headers and body), then the
+    /// connection closes: for responses no other reply can make (a
+    /// `Content-Length` that does not match the body, say).
+    Raw(Vec<u8>),
 }
 
 type Handler = dyn Fn(&Request, usize) -> Reply + Send + Sync;
@@ -133,6 +137,7 @@ fn serve(stream: TcpStream, log: &Mutex<Vec<Request>>, handler: &Handler) {
             std::thread::sleep(d);
             Ok(())
         }
+        Reply::Raw(bytes) => out.write_all(&bytes),
         Reply::Endless(prefix) => {
             let zeros = vec![0u8; 64 * 1024];
             out.write_all(b"HTTP/1.1 200 X\r\nConnection: close\r\n\r\n")
