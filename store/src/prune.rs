@@ -154,6 +154,7 @@ pub fn delete_object(repo: &Repo, key: ObjectKey, tombstone: bool) -> Result<u64
         Error::Invalid(format!("Deleting object {csum}.{}: unlinkat({rel}): {e}", ty.name()))
     };
     let size = std::fs::symlink_metadata(&p).map_err(fail)?.len();
+    crate::fault::point("unlink", &p).map_err(Error::Invalid)?;
     std::fs::remove_file(&p).map_err(fail)?;
     if ty == ObjectType::Commit {
         remove_if_exists(&repo.object_path(&csum, ObjectType::CommitMeta))?;
@@ -243,7 +244,10 @@ pub fn prune(repo: &Repo, opts: &PruneOptions) -> Result<PruneReport, Error> {
         crate::threads::io_install(|| rayon::join(|| reachable_set(repo, opts, flags), || repo.list_objects(types)));
     let reachable = reachable?;
     let mut objects = objects?;
-    objects.sort();
+    // Commits go first: a prune stopped halfway then leaves objects no
+    // commit reaches, never a commit missing part of its tree (which
+    // fsck would report).
+    objects.sort_by(|a, b| (a.1 != ObjectType::Commit).cmp(&(b.1 != ObjectType::Commit)).then(a.cmp(b)));
     report.total = objects.len() as u64;
     for key in objects {
         if reachable.contains(&key) {

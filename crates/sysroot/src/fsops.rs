@@ -1,57 +1,15 @@
 //! The file-system steps a sysroot change is made of, each one a *fault
-//! point* the crash tests can stop at.
-//!
-//! `OXTREE_TEST_FAULT` (a test seam; unset, it costs one check):
-//! - `trace`: print `fault point N: OP PATH` to stderr at each point;
-//! - `N`: the Nth point (from 1) fails with an injected error;
-//! - `kill:N`: the process kills itself with SIGKILL at the Nth point, as a
-//!   power cut would stop it (minus the page cache, which `syncfs` covers).
+//! point* the crash tests can stop at (`OXTREE_TEST_FAULT`, see
+//! [`oxtree_store::fault`]).
 
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 use crate::Error;
 
-enum Fault {
-    None,
-    Trace,
-    Fail(usize),
-    Kill(usize),
-}
-
-fn mode() -> &'static Fault {
-    static MODE: OnceLock<Fault> = OnceLock::new();
-    MODE.get_or_init(|| match std::env::var("OXTREE_TEST_FAULT") {
-        Ok(v) if v == "trace" => Fault::Trace,
-        Ok(v) => match v.strip_prefix("kill:") {
-            Some(n) => n.parse().map(Fault::Kill).unwrap_or(Fault::None),
-            None => v.parse().map(Fault::Fail).unwrap_or(Fault::None),
-        },
-        Err(_) => Fault::None,
-    })
-}
-
-/// Marks a fault point before `op` on `path`.
+/// Marks a fault point before `op` on `path` (see [`oxtree_store::fault`]).
 pub(crate) fn point(op: &str, path: &Path) -> Result<(), Error> {
-    let m = mode();
-    if matches!(m, Fault::None) {
-        return Ok(());
-    }
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let n = N.fetch_add(1, Ordering::SeqCst) + 1;
-    match m {
-        Fault::Trace => eprintln!("fault point {n}: {op} {}", path.display()),
-        Fault::Fail(at) if *at == n => {
-            return Err(Error::Invalid(format!("injected fault at point {n}: {op} {}", path.display())))
-        }
-        Fault::Kill(at) if *at == n => {
-            let _ = rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::KILL);
-        }
-        _ => {}
-    }
-    Ok(())
+    oxtree_store::fault::point(op, path).map_err(Error::Invalid)
 }
 
 /// `rename(2)`.

@@ -684,6 +684,7 @@ impl<'r> Transaction<'r> {
             let from = open_dir(&self.staging.join(dir))?;
             let to = open_dir(&to_path)?;
             for (name, replace) in names {
+                crate::fault::point("rename", &to_path.join(name)).map_err(Error::Invalid)?;
                 let flags =
                     if *replace { rustix::fs::RenameFlags::empty() } else { rustix::fs::RenameFlags::NOREPLACE };
                 match rustix::fs::renameat_with(&from, name.as_str(), &to, name.as_str(), flags) {
@@ -696,6 +697,7 @@ impl<'r> Transaction<'r> {
         if fsync && !groups.is_empty() {
             // One syncfs instead of an fsync per fanout directory: it makes
             // the same directory entries durable with one cache flush.
+            crate::fault::point("syncfs", self.repo.path()).map_err(Error::Invalid)?;
             syncfs(self.repo.path())?;
         }
         Ok(())
@@ -720,6 +722,7 @@ impl<'r> Transaction<'r> {
             self.staged.lock().map(|s| s.iter().copied().collect()).unwrap_or_default();
         // (A transaction of refs only, as a deploy's, has nothing to flush.)
         if fsync && !staged.is_empty() {
+            crate::fault::point("syncfs", repo.path()).map_err(Error::Invalid)?;
             syncfs(repo.path())?;
         }
         // Two phases, each made durable before the next: first everything a
@@ -739,6 +742,7 @@ impl<'r> Transaction<'r> {
         self.finished = true;
         let refs = std::mem::take(&mut self.refs);
         for (spec, target) in &refs {
+            crate::fault::point("ref", &repo.path().join(spec.to_string())).map_err(Error::Invalid)?;
             repo.write_ref_file(spec, target.as_ref())?;
         }
         if !refs.is_empty() {

@@ -1,0 +1,113 @@
+//! Crash safety of the object store at every fault point
+//! (`OXTREE_TEST_FAULT`, see `oxtree_store::fault`): each rename into
+//! `objects/`, each sync and each ref write of a commit, in a bare-user and
+//! an archive repository; each object removal of a prune.
+//!
+//! Each operation is run once with `trace` to count its points, then, from
+//! the same starting repository, once per point with the process killed
+//! there by SIGKILL. After each interrupted run the real `ostree fsck`
+//! accepts the repository, the ref names the old commit or the new one
+//! (never a commit missing objects), and a second run completes. Each
+//! command prints "N crash points, 0 invariant violations".
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+
+fn oxtree_with(repo: &str, args: &[&str], fault: &str) -> Output {
+    Command::new(oxtree_bin())
+        .arg(format!("--repo={repo}"))
+        .args(args)
+        .env("OXTREE_TEST_FAULT", fault)
+        .output()
+        .unwrap()
+}
+
+fn restore(repo: &str, base: &Path) {
+    sh(&format!("rm -rf {repo} && cp -a {} {repo}", base.display()));
+}
+
+fn points(repo: &str, args: &[&str]) -> usize {
+    let o = oxtree_with(repo, args, "trace");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stderr).lines().filter(|l| l.starts_with("fault point ")).count()
+}
+
+fn fsck_clean(repo: &str, ctx: &str) {
+    let o = ostree_out(&[&format!("--repo={repo}"), "fsck"]);
+    assert!(
+        o.status.success(),
+        "{ctx}: ostree fsck: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn rev(repo: &str, r: &str) -> Option<String> {
+    let o = ox_out(&[&format!("--repo={repo}"), "rev-parse", r]);
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// Kills `args` at each of its points in a copy of `base` and checks the
+/// invariants with `check(repo, ctx)`; then a clean run must complete.
+fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: impl Fn(&str, &str)) -> usize {
+    restore(work, base);
+    let n = points(work, args);
+    assert!(n > 0, "{name}: no fault points");
+    for i in 1..=n {
+        restore(work, base);
+        let o = oxtree_with(work, args, &format!("kill:{i}"));
+        let ctx = format!("{name}, killed at point {i} of {n} ({})", o.status);
+        check(work, &ctx);
+        let repo_arg = format!("--repo={work}");
+        let again = ox_out(&[&[repo_arg.as_str()][..], args].concat());
+        assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
+        fsck_clean(work, &format!("{ctx}, after the second run"));
+    }
+    eprintln!("{name}: {n} crash points, 0 invariant violations");
+    n
+}
+
+#[test]
+fn commit_and_prune_survive_a_kill_at_every_point() {
+    require_ostree();
+    let w = TempDir::new("store-crash");
+    let (t1, t2) = (w.join("t1"), w.join("t2"));
+    make_rich_tree(&t1, false);
+    make_rich_tree(&t2, false);
+    std::fs::write(t2.join("added.txt"), "second commit\n").unwrap();
+    std::fs::write(t2.join("usr-changed.txt"), "another file\n").unwrap();
+    for mode in ["bare-user", "archive"] {
+        let base = w.join(&format!("base-{mode}"));
+        let b = base.to_string_lossy().into_owned();
+        ox(&[&format!("--repo={b}"), "init", &format!("--mode={mode}")]);
+        let c1 = ox(&[&format!("--repo={b}"), "commit", "-b", "main", &t1.to_string_lossy()]).trim().to_string();
+        let work = w.join(&format!("work-{mode}")).to_string_lossy().into_owned();
+        // A second commit on the branch (its checksum fixed by the
+        // timestamp): the ref moves from c1 to c2, or stays.
+        let t2s = t2.to_string_lossy().into_owned();
+        let args = ["commit", "-b", "main", "--timestamp=2022-01-01T00:00:00Z", t2s.as_str()];
+        restore(&work, &base);
+        let c2 = ox(&[&[format!("--repo={work}").as_str()][..], &args[..]].concat()).trim().to_string();
+        at_every_point(&format!("commit ({mode})"), &base, &work, &args, |repo, ctx| {
+            fsck_clean(repo, ctx);
+            let r = rev(repo, "main").unwrap_or_else(|| panic!("{ctx}: main is gone"));
+            assert!(r == c1 || r == c2, "{ctx}: main names {r}, neither the old commit nor the new one");
+        });
+        // Prune after the branch moved to a commit with no parent: the old
+        // commit and what only it reaches go.
+        let pruned = w.join(&format!("pruned-{mode}"));
+        sh(&format!("cp -a {b} {}", pruned.display()));
+        let p = pruned.to_string_lossy().into_owned();
+        ox(&[&format!("--repo={p}"), "commit", "-b", "other", &t2s]);
+        ox(&[&format!("--repo={p}"), "refs", "--delete", "main"]);
+        let args = ["prune", "--refs-only"];
+        at_every_point(&format!("prune ({mode})"), &pruned, &work, &args, |repo, ctx| {
+            fsck_clean(repo, ctx);
+            assert!(rev(repo, "other").is_some(), "{ctx}: the kept branch is gone");
+        });
+    }
+}
