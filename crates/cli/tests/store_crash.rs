@@ -1,7 +1,8 @@
 //! Crash safety of the object store at every fault point
 //! (`OXTREE_TEST_FAULT`, see `oxtree_store::fault`): each rename into
-//! `objects/`, each sync and each ref write of a commit, in a bare-user and
-//! an archive repository; each object removal of a prune.
+//! `objects/`, each sync and each ref write of a commit and of a
+//! `pull-local` (the transaction every pull writes through), in a
+//! bare-user and an archive repository; each object removal of a prune.
 //!
 //! Each operation is run once with `trace` to count its points, then, from
 //! the same starting repository, once per point with the process killed
@@ -96,6 +97,16 @@ fn commit_and_prune_survive_a_kill_at_every_point() {
             fsck_clean(repo, ctx);
             let r = rev(repo, "main").unwrap_or_else(|| panic!("{ctx}: main is gone"));
             assert!(r == c1 || r == c2, "{ctx}: main names {r}, neither the old commit nor the new one");
+        });
+        // A pull into an empty repository: the ref is absent or complete.
+        let empty = w.join(&format!("empty-{mode}"));
+        ox(&[&format!("--repo={}", empty.display()), "init", &format!("--mode={mode}")]);
+        let args = ["pull-local", b.as_str(), "main"];
+        at_every_point(&format!("pull-local ({mode})"), &empty, &work, &args, |repo, ctx| {
+            fsck_clean(repo, ctx);
+            if let Some(r) = rev(repo, "main") {
+                assert_eq!(r, c1, "{ctx}: main names another commit");
+            }
         });
         // Prune after the branch moved to a commit with no parent: the old
         // commit and what only it reaches go.
