@@ -115,7 +115,7 @@ fn is_deployment_ref(name: &str) -> bool {
 /// refs under `ostree/`, in one repo transaction as OSTree does (so that
 /// `OSTREE_REPO_TEST_ERROR=pre-commit` fails here, and a new boot's first
 /// transaction sweeps the staging directories of earlier boots).
-fn write_deployment_refs(sysroot: &Sysroot) -> Result<(), Error> {
+pub(crate) fn write_deployment_refs(sysroot: &Sysroot) -> Result<(), Error> {
     let repo = sysroot.repo();
     let (b, s) = (sysroot.bootversion(), sysroot.subbootversion());
     let mut wanted = Vec::new();

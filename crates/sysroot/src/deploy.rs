@@ -311,15 +311,22 @@ fn write_with(
     Ok((deployment, write))
 }
 
+/// Whether `sysroot` can have a staged deployment: only the booted
+/// system can (commands check before they fetch anything).
+pub fn check_can_stage(sysroot: &Sysroot) -> Result<(), Error> {
+    match sysroot.booted_deployment() {
+        Some(_) => Ok(()),
+        None => Err(Error::Invalid("Cannot stage deployment: Not currently booted into an OSTree system".into())),
+    }
+}
+
 /// Stages `opts.commit` (`admin deploy --stage`): the deployment is
 /// checked out with the commit's `/etc` and recorded in
 /// [`crate::staged::STAGED_PATH`], replacing an earlier staged one; the
 /// boot configuration is not touched until [`finalize_staged`]. Only on the
 /// booted system.
 pub fn stage(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<Deployment, Error> {
-    if sysroot.booted_deployment().is_none() {
-        return Err(Error::Invalid("Cannot stage deployment: Not currently booted into an OSTree system".into()));
-    }
+    check_can_stage(sysroot)?;
     if opts.retain || opts.retain_pending || opts.retain_rollback {
         return Err(Error::Invalid("--stage cannot currently be combined with --retain arguments".into()));
     }
@@ -349,7 +356,7 @@ pub fn stage(sysroot: &mut Sysroot, opts: &DeployOptions) -> Result<Deployment, 
     sysroot.reload()?;
     // The deployment refs now name the staged commit too, so that a prune
     // before shutdown keeps it.
-    crate::cleanup::cleanup(sysroot, false)?;
+    crate::cleanup::write_deployment_refs(sysroot)?;
     sysroot
         .deployments()
         .iter()

@@ -46,6 +46,16 @@ pub const STAGED_PATH: &str = "/run/ostree/staged-deployment";
 /// unbooted (`admin deploy --lock-finalization`).
 pub const LOCKED_PATH: &str = "/run/ostree/staged-deployment-locked";
 
+/// Creates [`LOCKED_PATH`] (`admin deploy --lock-finalization`): the next
+/// staged deployment waits until the file is removed.
+pub fn lock_finalization() -> Result<(), Error> {
+    let p = Path::new(LOCKED_PATH);
+    if let Some(dir) = p.parent() {
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    }
+    std::fs::write(p, b"").map_err(Error::io(p))
+}
+
 /// A deployment named by the staged file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedRef {

@@ -73,22 +73,12 @@ fn kernel_args(ctx: &Context, merge_options: Option<&str>) -> Result<Option<Kern
     Ok(k)
 }
 
-/// `--lock-finalization`: the staged deployment waits for the lock file to
-/// be removed (then a later shutdown finalizes it).
-fn lock_finalization() -> Result<()> {
-    let p = std::path::Path::new(oxtree_sysroot::staged::LOCKED_PATH);
-    if let Some(dir) = p.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(p, b"").with_context(|| format!("writing {}", p.display()))
-}
-
 fn run(ctx: &Context) -> Result<()> {
     let refspec = ctx.arg(0, "REF/REV")?;
     let mut s = open(ctx)?;
     let stage = ctx.args.flag("stage");
-    if stage && s.booted_deployment().is_none() {
-        bail!("Cannot stage deployment: Not currently booted into an OSTree system");
+    if stage {
+        oxtree_sysroot::deploy::check_can_stage(&s)?;
     }
     if ctx.args.flag("lock-finalization") && !stage {
         bail!("--lock-finalization is only valid with --stage");
@@ -138,7 +128,7 @@ fn run(ctx: &Context) -> Result<()> {
     };
     if stage {
         if ctx.args.flag("lock-finalization") {
-            lock_finalization()?;
+            oxtree_sysroot::staged::lock_finalization()?;
         }
         stage_deployment(&mut s, &opts)?;
     } else {

@@ -141,8 +141,8 @@ fn upgrade(ctx: &Context) -> Result<()> {
     let mut s = open(ctx)?;
     // OSTree's tests stage upgrades through the environment too.
     let stage = a.flag("stage") || std::env::var("OSTREE_EX_STAGE_DEPLOYMENTS").is_ok_and(|v| v == "1");
-    if stage && s.booted_deployment().is_none() {
-        bail!("Cannot stage deployment: Not currently booted into an OSTree system");
+    if stage {
+        oxtree_sysroot::deploy::check_can_stage(&s)?;
     }
     let _lock = s.lock()?;
     let os = stateroot(ctx, &s)?;
