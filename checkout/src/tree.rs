@@ -15,10 +15,10 @@ use rayon::prelude::*;
 
 use crate::CheckoutError;
 
-/// The deepest nesting accepted, as OSTree's `OSTREE_MAX_RECURSION`. Metadata
+/// The deepest nesting accepted, the store's limit. Metadata
 /// objects are not verified against their names when read, so a hand-made
 /// repository can hold a dirtree that contains itself; this bound stops it.
-pub(crate) const MAX_DEPTH: usize = 256;
+pub(crate) const MAX_DEPTH: usize = oxtree_store::object::MAX_RECURSION;
 
 /// A directory listing with its subdirectories loaded.
 #[derive(Debug)]

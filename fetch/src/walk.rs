@@ -79,9 +79,9 @@ pub struct PullStats {
 
 /// One object the tree walk still has to fetch.
 enum Job {
-    /// A directory: its dirmeta and (unless walked already) its dirtree,
-    /// whose entries become new jobs.
-    Dir { tree: Checksum, meta: Checksum, need_meta: bool, need_tree: bool },
+    /// A directory `depth` levels below the walk's start: its dirmeta and
+    /// (unless walked already) its dirtree, whose entries become new jobs.
+    Dir { tree: Checksum, meta: Checksum, need_meta: bool, need_tree: bool, depth: usize },
     /// A content object the destination lacks.
     Content(Checksum),
 }
@@ -158,10 +158,10 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
     /// The same dirtree can come with different dirmeta (two empty
     /// directories with different modes): the dirmeta is looked at even
     /// when the dirtree was walked already.
-    fn dir_job(&self, tree: &Checksum, meta: &Checksum) -> Option<Job> {
+    fn dir_job(&self, tree: &Checksum, meta: &Checksum, depth: usize) -> Option<Job> {
         let need_meta = self.first_sight(meta, ObjectType::DirMeta) && !self.tx.has_object(ObjectType::DirMeta, meta);
         let need_tree = self.first_sight(tree, ObjectType::DirTree);
-        (need_meta || need_tree).then_some(Job::Dir { tree: *tree, meta: *meta, need_meta, need_tree })
+        (need_meta || need_tree).then_some(Job::Dir { tree: *tree, meta: *meta, need_meta, need_tree, depth })
     }
 
     /// Tells the source how far the walk is.
@@ -215,14 +215,19 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
                 }
             }
         }
-        self.tree(&tree, &meta)
+        self.tree(&tree, &meta, parts.len())
     }
 
     /// Does `job`, pushing the jobs it finds onto `more`.
     fn run(&self, job: Job, more: &mut Vec<Job>) -> Result<(), PullError> {
         match job {
             Job::Content(c) => self.content(&c)?,
-            Job::Dir { tree, meta, need_meta, need_tree } => {
+            Job::Dir { tree, meta, need_meta, need_tree, depth } => {
+                // A hostile server can nest dirtrees without end for a few
+                // bytes each; OSTree refuses the same depth.
+                if depth > oxtree_store::object::MAX_RECURSION {
+                    return Err(oxtree_store::traverse::too_deep(&tree).into());
+                }
                 if need_meta {
                     self.metadata(ObjectType::DirMeta, &meta)?;
                 }
@@ -232,7 +237,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
                     let bytes = self.metadata(ObjectType::DirTree, &tree)?;
                     let dt = DirTree::from_bytes(&bytes).map_err(bad(&tree, ObjectType::DirTree))?;
                     for d in &dt.dirs {
-                        more.extend(self.dir_job(&d.tree, &d.meta));
+                        more.extend(self.dir_job(&d.tree, &d.meta, depth + 1));
                     }
                     for f in &dt.files {
                         if self.first_sight(&f.checksum, ObjectType::File)
@@ -298,10 +303,11 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         }
     }
 
-    /// Imports the tree `tree` with dirmeta `meta` and everything below it,
-    /// [`Source::concurrency`] objects at a time.
-    fn tree(&self, tree: &Checksum, meta: &Checksum) -> Result<(), PullError> {
-        let Some(first) = self.dir_job(tree, meta) else { return Ok(()) };
+    /// Imports the tree `tree` with dirmeta `meta`, `depth` directories
+    /// below the root, and everything below it, [`Source::concurrency`]
+    /// objects at a time.
+    fn tree(&self, tree: &Checksum, meta: &Checksum, depth: usize) -> Result<(), PullError> {
+        let Some(first) = self.dir_job(tree, meta, depth) else { return Ok(()) };
         let queue = Mutex::new(Queue { jobs: vec![first], busy: 0, failed: None });
         let wake = Condvar::new();
         std::thread::scope(|s| {
@@ -346,7 +352,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
         }
         if !complete && !self.commit_only {
             if self.subpaths.is_empty() {
-                self.tree(&commit.root_tree, &commit.root_meta)?;
+                self.tree(&commit.root_tree, &commit.root_meta, 0)?;
             }
             for p in &self.subpaths {
                 self.subpath(&commit.root_tree, &commit.root_meta, p)?;

@@ -32,13 +32,19 @@ fn overridden() -> Option<usize> {
     std::env::var("OXTREE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0)
 }
 
+/// Stack of the I/O pool's workers: a tree walk takes a few frames per
+/// directory level, up to [`MAX_RECURSION`](crate::object::MAX_RECURSION)
+/// levels (only touched pages are ever mapped in).
+const IO_STACK: usize = 16 << 20;
+
 /// A shared pool of [`io_threads`] workers for the walks that wait on one
 /// cold read after another (a commit's dirtrees, the object directories),
 /// created on first use; `None` if the threads cannot be started, and the
 /// caller then works on its own thread.
 pub(crate) fn io_pool() -> Option<&'static rayon::ThreadPool> {
     static POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
-    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(io_threads()).build().ok()).as_ref()
+    POOL.get_or_init(|| rayon::ThreadPoolBuilder::new().num_threads(io_threads()).stack_size(IO_STACK).build().ok())
+        .as_ref()
 }
 
 /// Runs `f` on the I/O pool (so that its rayon calls use the pool's

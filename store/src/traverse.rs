@@ -62,12 +62,18 @@ impl RawDirTree {
         })
     }
 
-    /// Every name, files first, checked with [`validate_filename`].
+    /// Every name, files first, checked with [`validate_filename`], and no
+    /// name twice.
     pub fn validate_names(&self) -> Result<(), String> {
         for n in self.files.iter().map(|f| &f.0).chain(self.dirs.iter().map(|d| &d.0)) {
             validate_filename(n)?;
         }
-        Ok(())
+        crate::object::check_unique_names(
+            self.files.iter().map(|f| f.0.as_str()),
+            self.dirs.iter().map(|d| d.0.as_str()),
+            false,
+        )
+        .map_err(|e| e.to_string())
     }
 }
 
@@ -140,7 +146,7 @@ pub fn traverse_tree(
     reachable: &mut HashSet<ObjectKey>,
 ) -> Result<(), Error> {
     let set = Mutex::new(std::mem::take(reachable));
-    let res = crate::threads::io_install(|| walk_tree(repo, (*tree, *meta), partial, &set));
+    let res = crate::threads::io_install(|| walk_tree(repo, (*tree, *meta), partial, 0, &set));
     *reachable = set.into_inner().unwrap_or_else(PoisonError::into_inner);
     res
 }
@@ -149,8 +155,14 @@ fn walk_tree(
     repo: &Repo,
     (tree, meta): (Checksum, Checksum),
     partial: bool,
+    depth: usize,
     set: &Mutex<HashSet<ObjectKey>>,
 ) -> Result<(), Error> {
+    // Each level is a stack frame: a hostile chain of dirtrees must end in
+    // an error, not a stack overflow.
+    if depth > crate::object::MAX_RECURSION {
+        return Err(too_deep(&tree));
+    }
     let lock = || set.lock().unwrap_or_else(PoisonError::into_inner);
     {
         let mut s = lock();
@@ -165,7 +177,20 @@ fn walk_tree(
         Err(e) => return Err(e),
     };
     lock().extend(dt.files.iter().map(|(_, c)| (*c, ObjectType::File)));
-    dt.dirs.par_iter().try_for_each(|(_, st, sm)| walk_tree(repo, (*st, *sm), partial, set))
+    dt.dirs.par_iter().try_for_each(|(_, st, sm)| walk_tree(repo, (*st, *sm), partial, depth + 1, set))
+}
+
+/// The error for dirtree `tree`, found deeper than
+/// [`MAX_RECURSION`](crate::object::MAX_RECURSION) directories.
+pub fn too_deep(tree: &Checksum) -> Error {
+    Error::BadObject {
+        checksum: *tree,
+        ty: ObjectType::DirTree,
+        source: ObjectError::Invalid(format!(
+            "Exceeded maximum recursion depth of {} directories",
+            crate::object::MAX_RECURSION
+        )),
+    }
 }
 
 /// The first object that commit `to` reaches and `repo` lacks, if any.

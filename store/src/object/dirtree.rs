@@ -58,6 +58,67 @@ pub fn validate_name(name: &str) -> Result<(), ObjectError> {
     Err(ObjectError::Invalid(msg))
 }
 
+/// How deep directories may nest in a tree: a pull, a checkout and every
+/// walk of a tree refuse a deeper one, so that a chain of dirtrees (a few
+/// bytes each to a hostile server) ends in an error, not a stack overflow.
+///
+/// OSTree names 256 (`OSTREE_MAX_RECURSION`) but its pull and checkout
+/// take trees deeper than that, and it commits them: we must too. 2048
+/// levels of one-letter names already spell a path as long as `PATH_MAX`.
+pub const MAX_RECURSION: usize = 2048;
+
+/// Checks that no name appears twice in a dirtree, in one list or across
+/// both (a symlink `x` and a directory `x`: checking out the second would
+/// write through the first). With `require_sorted` each list must also be
+/// strictly sorted, as OSTree writes them; otherwise order is free.
+///
+/// Sorted lists (every tree OSTree writes) take one pass and no
+/// allocation; only unsorted ones are copied and sorted.
+pub fn check_unique_names<'a>(
+    files: impl Iterator<Item = &'a str> + Clone,
+    dirs: impl Iterator<Item = &'a str> + Clone,
+    require_sorted: bool,
+) -> Result<(), ObjectError> {
+    let dup = |n: &str| ObjectError::Invalid(format!("Invalid dirtree: duplicate name '{n}'"));
+    // The first pair out of order, if any.
+    fn disorder<'a>(mut it: impl Iterator<Item = &'a str>) -> Option<(&'a str, &'a str)> {
+        let mut prev = it.next()?;
+        for n in it {
+            if n.as_bytes() <= prev.as_bytes() {
+                return Some((prev, n));
+            }
+            prev = n;
+        }
+        None
+    }
+    match (disorder(files.clone()), disorder(dirs.clone())) {
+        (None, None) => {
+            // Both strictly sorted: merge them to find a name in both.
+            let (mut f, mut d) = (files.peekable(), dirs.peekable());
+            while let (Some(a), Some(b)) = (f.peek(), d.peek()) {
+                match a.as_bytes().cmp(b.as_bytes()) {
+                    std::cmp::Ordering::Less => drop(f.next()),
+                    std::cmp::Ordering::Greater => drop(d.next()),
+                    std::cmp::Ordering::Equal => return Err(dup(a)),
+                }
+            }
+            Ok(())
+        }
+        (Some((a, b)), _) | (None, Some((a, b))) if a == b => Err(dup(a)),
+        (Some((a, b)), _) | (None, Some((a, b))) if require_sorted => {
+            Err(ObjectError::Invalid(format!("Invalid dirtree: '{b}' is listed after '{a}' (names must be sorted)")))
+        }
+        _ => {
+            let mut all: Vec<&str> = files.chain(dirs).collect();
+            all.sort_unstable();
+            match all.windows(2).find(|w| w[0] == w[1]) {
+                Some(w) => Err(dup(w[0])),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
 impl DirTree {
     /// The GVariant type string.
     pub const TYPE: &'static str = "(a(say)a(sayay))";
@@ -98,19 +159,22 @@ impl DirTree {
         Value::Tuple(vec![files, dirs]).to_bytes()
     }
 
-    /// Parses and validates a dirtree: names (see [`validate_name`]) and
-    /// checksum lengths. Sort order is not required (OSTree's fsck does not
-    /// check it either), but lookups then fall back to a linear scan.
+    /// Parses and validates a dirtree: names (see [`validate_name`]), no
+    /// name twice (see [`check_unique_names`]) and checksum lengths. Sort
+    /// order is not required (OSTree's fsck does not check it either), but
+    /// lookups then fall back to a linear scan.
     pub fn from_bytes(data: &[u8]) -> Result<Self, ObjectError> {
-        Self::parse(Value::from_bytes(&Type::parse(Self::TYPE)?, data)?)
+        Self::parse(Value::from_bytes(&Type::parse(Self::TYPE)?, data)?, false)
     }
 
-    /// Like [`DirTree::from_bytes`], and requires normal form.
+    /// Like [`DirTree::from_bytes`], and requires normal form and sorted
+    /// names: what a pull asks of a remote's dirtrees, since OSTree never
+    /// writes anything else.
     pub fn from_bytes_normal(data: &[u8]) -> Result<Self, ObjectError> {
-        Self::parse(Value::from_bytes_normal(&Type::parse(Self::TYPE)?, data)?)
+        Self::parse(Value::from_bytes_normal(&Type::parse(Self::TYPE)?, data)?, true)
     }
 
-    fn parse(v: Value<'_>) -> Result<Self, ObjectError> {
+    fn parse(v: Value<'_>, require_sorted: bool) -> Result<Self, ObjectError> {
         let bad = |w: &str| ObjectError::Invalid(format!("malformed dirtree: {w}"));
         let t = v.as_tuple().ok_or_else(|| bad("not a tuple"))?;
         let mut tree = DirTree::default();
@@ -136,6 +200,11 @@ impl DirTree {
                 meta: Checksum::from_slice(meta_c).map_err(|e| bad(&e.to_string()))?,
             });
         }
+        check_unique_names(
+            tree.files.iter().map(|f| f.name.as_str()),
+            tree.dirs.iter().map(|d| d.name.as_str()),
+            require_sorted,
+        )?;
         Ok(tree)
     }
 
@@ -153,5 +222,46 @@ impl DirTree {
             Ok(i) => Some(&self.dirs[i]),
             Err(_) => self.dirs.iter().find(|d| d.name == name),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(files: &[&str], dirs: &[&str], sorted: bool) -> Result<(), String> {
+        check_unique_names(files.iter().copied(), dirs.iter().copied(), sorted).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_appear_once() {
+        assert_eq!(check(&["a", "b"], &["c"], true), Ok(()));
+        assert_eq!(check(&[], &[], true), Ok(()));
+        // Twice in one list, sorted or not; in both lists.
+        for (f, d) in [(&["a", "a"][..], &[][..]), (&["b", "a", "b"], &[]), (&[], &["x", "x"]), (&["x"], &["x"])] {
+            for sorted in [false, true] {
+                // (Normal form may see the disorder first: refused too.)
+                let e = check(f, d, sorted).unwrap_err();
+                assert!(e.contains("duplicate name") || sorted && e.contains("must be sorted"), "{f:?} {d:?}: {e}");
+            }
+        }
+        assert!(check(&["b"], &["c", "a", "b"], false).unwrap_err().contains("duplicate name 'b'"));
+        // Unsorted but unique: only normal form minds.
+        assert_eq!(check(&["b", "a"], &[], false), Ok(()));
+        assert!(check(&["b", "a"], &[], true).unwrap_err().contains("'a' is listed after 'b'"));
+        // Bytewise, not by locale: "B" < "a".
+        assert_eq!(check(&["B", "a"], &[], true), Ok(()));
+    }
+
+    #[test]
+    fn parsing_refuses_duplicates() {
+        let c = Checksum::digest(b"x");
+        let mut t = DirTree::default();
+        t.files.push(FileEntry { name: "x".into(), checksum: c });
+        t.dirs.push(DirEntry { name: "x".into(), tree: c, meta: c });
+        let e = DirTree::from_bytes(&t.to_bytes()).unwrap_err().to_string();
+        assert!(e.contains("duplicate name 'x'"), "{e}");
+        t.dirs[0].name = "y".into();
+        assert!(DirTree::from_bytes_normal(&t.to_bytes()).is_ok());
     }
 }

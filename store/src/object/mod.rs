@@ -8,7 +8,7 @@ mod xattrs;
 
 pub use commit::{Commit, CommitMetadata};
 pub use dirmeta::DirMeta;
-pub use dirtree::{validate_name, DirEntry, DirTree, FileEntry};
+pub use dirtree::{check_unique_names, validate_name, DirEntry, DirTree, FileEntry, MAX_RECURSION};
 pub use file::{FileHeader, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 pub use xattrs::Xattrs;
 
