@@ -24,6 +24,10 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
     for entry in archive.entries().map_err(terr)? {
         let mut entry = entry.map_err(terr)?;
         let raw = entry.path().map_err(terr)?.to_string_lossy().into_owned();
+        let in_tree = |e: Error| match e {
+            Error::Invalid(m) => Error::Invalid(format!("tar entry {raw}: {m}")),
+            e => e,
+        };
         let parts: Vec<&str> = raw.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
         let rel = format!("/{}", parts.join("/"));
         if filter.skip.contains(&rel) {
@@ -45,11 +49,11 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
             Some((n, d)) => (*n, d),
             None => continue,
         };
-        let parent = root.ensure_dir(dir_parts, default_meta)?;
+        let parent = root.ensure_dir(dir_parts, default_meta).map_err(in_tree)?;
         if kind.is_dir() {
             let dm: DirMeta = filter.dir_meta(mode, &rel, (uid, gid, S_IFDIR | perm), Xattrs::new());
             let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
-            parent.ensure_dir(&[name], meta)?.meta = Some(meta);
+            parent.ensure_dir(&[name], meta).map_err(in_tree)?.meta = Some(meta);
         } else if kind.is_symlink() {
             let target = entry
                 .link_name()
@@ -59,7 +63,7 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
                 .into_owned();
             let header = filter.file_header(mode, &rel, (uid, gid, S_IFLNK | 0o777), target, Xattrs::new());
             let csum = tx.write_file_bytes(&header, b"")?;
-            parent.put_file(name, csum)?;
+            parent.put_file(name, csum).map_err(in_tree)?;
             by_path.insert(rel, csum);
         } else if kind.is_hard_link() {
             let target = entry
@@ -73,15 +77,15 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
             let csum = *by_path.get(&trel).ok_or_else(|| {
                 Error::Invalid(format!("tar entry {raw}: hard link to {target}, which is not in the archive before it"))
             })?;
-            let parent = root.ensure_dir(dir_parts, default_meta)?;
-            parent.put_file(name, csum)?;
+            let parent = root.ensure_dir(dir_parts, default_meta).map_err(in_tree)?;
+            parent.put_file(name, csum).map_err(in_tree)?;
             by_path.insert(rel, csum);
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             let size = entry.size();
             let header = filter.file_header(mode, &rel, (uid, gid, S_IFREG | perm), String::new(), Xattrs::new());
             let csum = tx.write_file(&header, &mut entry, size)?;
-            let parent = root.ensure_dir(dir_parts, default_meta)?;
-            parent.put_file(name, csum)?;
+            let parent = root.ensure_dir(dir_parts, default_meta).map_err(in_tree)?;
+            parent.put_file(name, csum).map_err(in_tree)?;
             by_path.insert(rel, csum);
         } else if kind.is_pax_global_extensions()
             || kind.is_pax_local_extensions()

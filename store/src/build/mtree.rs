@@ -60,12 +60,16 @@ impl MutableTree {
     }
 
     /// The subdirectory at `path` (components), created as needed with
-    /// `default_meta` for new directories.
+    /// `default_meta` for new directories. A file on the way is an error,
+    /// as in OSTree: a tarball's `a/b` after a symlink `a` must not turn
+    /// the link into a directory.
     pub fn ensure_dir(&mut self, path: &[&str], default_meta: Checksum) -> Result<&mut MutableTree, Error> {
         let mut cur = self;
         for c in path {
             validate_name(c).map_err(|e| Error::Invalid(e.to_string()))?;
-            cur.files.remove(*c);
+            if cur.files.contains_key(*c) {
+                return Err(Error::Invalid(format!("Can't replace file with directory: {c}")));
+            }
             cur = cur
                 .dirs
                 .entry((*c).to_string())
@@ -74,10 +78,13 @@ impl MutableTree {
         Ok(cur)
     }
 
-    /// Puts a file at `name` in this directory, replacing a file or directory.
+    /// Puts a file at `name` in this directory, replacing a file; a
+    /// directory there is an error, as in OSTree.
     pub fn put_file(&mut self, name: &str, csum: Checksum) -> Result<(), Error> {
         validate_name(name).map_err(|e| Error::Invalid(e.to_string()))?;
-        self.dirs.remove(name);
+        if self.dirs.contains_key(name) {
+            return Err(Error::Invalid(format!("Can't replace directory with file: {name}")));
+        }
         self.files.insert(name.to_string(), csum);
         Ok(())
     }

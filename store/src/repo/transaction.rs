@@ -397,9 +397,12 @@ impl<'r> Transaction<'r> {
                 let mut buf = cell.borrow_mut();
                 buf.clear();
                 reader.take(size + 1).read_to_end(&mut buf).map_err(io_err(&self.staging))?;
-                if buf.len() as u64 != size {
+                if buf.len() as u64 > size {
+                    return Err(Error::Invalid(format!("content is larger than the {size} bytes declared")));
+                }
+                if (buf.len() as u64) < size {
                     return Err(Error::Invalid(format!(
-                        "file changed size while being read: expected {size} bytes, got {}",
+                        "content is {} bytes where {size} were declared (truncated, or changed while being read)",
                         buf.len()
                     )));
                 }
@@ -936,7 +939,8 @@ impl Payload<'_> {
                     let n = match reader.read(&mut buf[..want]) {
                         Ok(0) => {
                             return Err(Error::Invalid(format!(
-                                "file changed size while being read: {left} bytes missing"
+                                "content ends {left} bytes short of the {size} declared \
+                                 (truncated, or changed while being read)"
                             )))
                         }
                         Ok(n) => n,
