@@ -1,20 +1,26 @@
 //! Crash safety of the object store at every fault point
 //! (`OXTREE_TEST_FAULT`, see `oxtree_store::fault`): each rename into
-//! `objects/`, each sync and each ref write of a commit and of a
-//! `pull-local` (the transaction every pull writes through), in a
-//! bare-user and an archive repository; each object removal of a prune.
+//! `objects/`, each sync and each ref write of a commit, of a `pull-local`
+//! and of a pull over HTTP, in a bare-user and an archive repository, and
+//! of a pull through a static delta into bare-user (archive repositories
+//! take no deltas); each object removal of a prune.
 //!
 //! Each operation is run once with `trace` to count its points, then, from
 //! the same starting repository, once per point with the process killed
 //! there by SIGKILL. After each interrupted run the real `ostree fsck`
 //! accepts the repository, the ref names the old commit or the new one
-//! (never a commit missing objects), and a second run completes. Each
-//! command prints "N crash points, 0 invariant violations".
+//! (never a commit missing objects), and a second run completes. Then the
+//! same with the process killed at random times. Each command prints "N
+//! crash points and M kills at random times, 0 invariant violations".
 
 mod common;
+// The fetch crate's test server, to serve repositories over HTTP.
+#[allow(dead_code)]
+#[path = "../../../fetch/tests/common/server.rs"]
+mod server;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use common::*;
 
@@ -68,12 +74,42 @@ fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: imp
         assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
         fsck_clean(work, &format!("{ctx}, after the second run"));
     }
-    eprintln!("{name}: {n} crash points, 0 invariant violations");
+    // Then at random times, which also land between the points (in the
+    // middle of a write, a download or a decompression).
+    restore(work, base);
+    let t = std::time::Instant::now();
+    assert!(oxtree_with(work, args, "").status.success(), "{name}: a clean run failed");
+    let full = t.elapsed().as_micros().max(1000) as u64;
+    let mut rng = XorShift::new();
+    for round in 0..RANDOM_KILLS {
+        restore(work, base);
+        let delay = rng.next() % full;
+        let mut child = Command::new(oxtree_bin())
+            .arg(format!("--repo={work}"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(delay));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let ctx = format!("{name}, killed after {delay} us of {full} ({status}, round {round})");
+        check(work, &ctx);
+        let repo_arg = format!("--repo={work}");
+        let again = ox_out(&[&[repo_arg.as_str()][..], args].concat());
+        assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
+        fsck_clean(work, &format!("{ctx}, after the second run"));
+    }
+    eprintln!("{name}: {n} crash points and {RANDOM_KILLS} kills at random times, 0 invariant violations");
     n
 }
 
+/// Kills at random times per operation, after the kills at each point.
+const RANDOM_KILLS: usize = 10;
+
 #[test]
-fn commit_and_prune_survive_a_kill_at_every_point() {
+fn commit_pull_and_prune_survive_a_kill_at_every_point() {
     require_ostree();
     let w = TempDir::new("store-crash");
     let (t1, t2) = (w.join("t1"), w.join("t2"));
@@ -93,6 +129,7 @@ fn commit_and_prune_survive_a_kill_at_every_point() {
         let args = ["commit", "-b", "main", "--timestamp=2022-01-01T00:00:00Z", t2s.as_str()];
         restore(&work, &base);
         let c2 = ox(&[&[format!("--repo={work}").as_str()][..], &args[..]].concat()).trim().to_string();
+        let args_c2: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         at_every_point(&format!("commit ({mode})"), &base, &work, &args, |repo, ctx| {
             fsck_clean(repo, ctx);
             let r = rev(repo, "main").unwrap_or_else(|| panic!("{ctx}: main is gone"));
@@ -108,6 +145,36 @@ fn commit_and_prune_survive_a_kill_at_every_point() {
                 assert_eq!(r, c1, "{ctx}: main names another commit");
             }
         });
+        // The same over HTTP, from our server on 127.0.0.1 (a thread of
+        // this test, so that it lives on when the pull is killed).
+        let srv = server::Server::start(server::serve_dir(w.join("served")));
+        let remote = w.join(&format!("remote-{mode}"));
+        sh(&format!("cp -a {} {}", empty.display(), remote.display()));
+        ox(&[&format!("--repo={}", remote.display()), "remote", "add", "--no-gpg-verify", "origin", &srv.url]);
+        publish(&w, &base, None);
+        let args = ["pull", "origin", "main"];
+        at_every_point(&format!("pull over HTTP ({mode})"), &remote, &work, &args, |repo, ctx| {
+            fsck_clean(repo, ctx);
+            if let Some(r) = rev(repo, "origin:main") {
+                assert_eq!(r, c1, "{ctx}: origin:main names another commit");
+            }
+        });
+        // A static delta from c1 to c2, pulled into a repository that has
+        // c1: the delta's parts are applied object by object.
+        if mode != "archive" {
+            let with_c1 = w.join(&format!("with-c1-{mode}"));
+            sh(&format!("cp -a {} {}", remote.display(), with_c1.display()));
+            ox(&[&format!("--repo={}", with_c1.display()), "pull", "origin", "main"]);
+            let c2 = publish(&w, &base, Some(&args_c2));
+            let args = ["pull", "--require-static-deltas", "origin", "main"];
+            let n = at_every_point(&format!("delta pull ({mode})"), &with_c1, &work, &args, |repo, ctx| {
+                fsck_clean(repo, ctx);
+                let r = rev(repo, "origin:main").unwrap_or_else(|| panic!("{ctx}: origin:main is gone"));
+                assert!(r == c1 || r == c2, "{ctx}: origin:main names {r}, neither the old commit nor the new one");
+            });
+            assert!(n > 2, "delta pull ({mode}): only {n} points");
+        }
+        drop(srv);
         // Prune after the branch moved to a commit with no parent: the old
         // commit and what only it reaches go.
         let pruned = w.join(&format!("pruned-{mode}"));
@@ -121,4 +188,25 @@ fn commit_and_prune_survive_a_kill_at_every_point() {
             assert!(rev(repo, "other").is_some(), "{ctx}: the kept branch is gone");
         });
     }
+}
+
+/// Makes `w/served` the archive repository to pull from: a copy of `base`
+/// (main = c1), or with `commit` (the arguments that made c2) run on it
+/// too and a static delta from c1 to c2; then its summary. Returns its
+/// `main`.
+fn publish(w: &TempDir, base: &Path, commit: Option<&[String]>) -> String {
+    let served = w.join("served");
+    let s = format!("--repo={}", served.display());
+    if served.exists() {
+        sh(&format!("rm -rf '{}'", served.display()));
+    }
+    ox(&[&s, "init", "--mode=archive"]);
+    ox(&[&s, "pull-local", &base.to_string_lossy(), "main"]);
+    if let Some(args) = commit {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ox(&[&[s.as_str()][..], &args[..]].concat());
+        ox(&[&s, "static-delta", "generate", "--to=main"]);
+    }
+    ox(&[&s, "summary", "-u"]);
+    ox(&[&s, "rev-parse", "main"]).trim().to_string()
 }
