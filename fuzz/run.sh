@@ -2,7 +2,11 @@
 # Runs fuzz targets under libFuzzer for a bounded time each, growing and
 # keeping fuzz/corpus/<target>/, and records what every run did.
 #
-#   fuzz/run.sh [-t SECONDS] [TARGET...]      (default: 60 s, every target)
+#   fuzz/run.sh [-t SECONDS] [-n RUNS] [TARGET...]
+#
+# Each target runs for SECONDS (default 60) or RUNS executions (default: no
+# limit), whichever ends first, every target by default. The hardening
+# issue's campaign is -t 14400 -n 10000000.
 #
 # Limits as the hardening issue sets them: an input taking over 1 s or a
 # process over 512 MiB RSS counts as a failure, as does a crash.
@@ -21,11 +25,16 @@ set -uo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 seconds=60
-if [ "${1:-}" = "-t" ]; then
-  seconds=${2:?-t needs SECONDS}
-  shift 2
-fi
+runs=-1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -t) seconds=${2:?-t needs SECONDS}; shift 2 ;;
+    -n) runs=${2:?-n needs RUNS}; shift 2 ;;
+    *) break ;;
+  esac
+done
 case "$seconds" in '' | *[!0-9]*) echo "fuzz/run.sh: -t wants whole seconds, not '$seconds'" >&2; exit 2 ;; esac
+case "$runs" in -1) ;; '' | *[!0-9]*) echo "fuzz/run.sh: -n wants a number of runs, not '$runs'" >&2; exit 2 ;; esac
 
 cd "$here" || exit 2
 command -v cargo-fuzz >/dev/null || { echo "fuzz/run.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2; exit 2; }
@@ -53,13 +62,14 @@ failed=0
 for t in "${targets[@]}"; do
   log="logs/$t.log"
   cargo +nightly fuzz run --release "$t" "corpus/$t" -- \
-    -max_total_time="$seconds" -timeout=1 -rss_limit_mb=512 -print_final_stats=1 >"$log" 2>&1
+    -max_total_time="$seconds" -runs="$runs" -timeout=1 -rss_limit_mb=512 -print_final_stats=1 >"$log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n1)
   files=$(find "corpus/$t" -type f | wc -l)
   if [ $rc = 0 ]; then result=ok; else result="FAILED(rc=$rc)"; failed=1; fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "$seconds" "${execs:-?}" "${rss:-?}" "$files" "$result" |
+  took=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n1)
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$t" "${took:-$seconds}" "${execs:-?}" "${rss:-?}" "$files" "$result" |
     tee -a logs/runs.tsv
   if [ $rc != 0 ]; then
     grep -E "^==[0-9]+==|SUMMARY|panicked|Test unit written" "$log" | head -n 8 | sed 's/^/    /'
