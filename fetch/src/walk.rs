@@ -224,7 +224,7 @@ impl<'a, 'r, S: Source> Walk<'a, 'r, S> {
             Job::Content(c) => self.content(&c)?,
             Job::Dir { tree, meta, need_meta, need_tree, depth } => {
                 // A hostile server can nest dirtrees without end for a few
-                // bytes each; OSTree refuses the same depth.
+                // bytes each; refuse what the checkout and prune would.
                 if depth > oxtree_store::object::MAX_RECURSION {
                     return Err(oxtree_store::traverse::too_deep(&tree).into());
                 }
