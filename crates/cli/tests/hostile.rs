@@ -493,7 +493,13 @@ fn run_case(dir: &Path, w: &Path) -> String {
     let words: Vec<&str> = run.split_whitespace().collect();
     let repo = w.join("repo");
     let r = format!("--repo={}", repo.display());
-    let copy_repo = || sh(&format!("cp -a '{}' '{}'", case.join("repo").display(), repo.display()));
+    // git keeps no empty directories: make those `init` makes.
+    let copy_repo = || {
+        sh(&format!("cp -a '{}' '{}'", case.join("repo").display(), repo.display()));
+        for d in ["tmp", "extensions", "state", "refs/heads", "refs/mirrors", "refs/remotes", "objects"] {
+            std::fs::create_dir_all(repo.join(d)).unwrap();
+        }
+    };
     // Kept alive until the command is over.
     let mut _server = None;
     let out = match words[0] {
