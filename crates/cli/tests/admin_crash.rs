@@ -21,10 +21,16 @@ use std::process::{Command, Output};
 use common::sysroot::{make_os, Fixture};
 use common::*;
 
-fn admin_with(f: &Fixture, args: &[&str], fault: Option<&str>) -> Output {
+/// `oxtree admin ARGS` on the fixture's sysroot.
+fn admin(f: &Fixture, args: &[&str]) -> Command {
     let mut c = Command::new(oxtree_bin());
     c.arg("admin").arg(args[0]).arg(format!("--sysroot={}", f.sysroot)).args(&args[1..]);
     c.env("OSTREE_SYSROOT_DEBUG", "mutable-deployments");
+    c
+}
+
+fn admin_with(f: &Fixture, args: &[&str], fault: Option<&str>) -> Output {
+    let mut c = admin(f, args);
     if let Some(v) = fault {
         c.env("OXTREE_TEST_FAULT", v);
     }
@@ -172,27 +178,16 @@ fn deploy_killed_at_random_times_recovers() {
     }
     let (f, base, keep) = setup("admin-kill");
     let args = ["deploy", "--os=testos", "os/v3"];
-    restore(&f, &base);
-    let t = std::time::Instant::now();
-    assert!(admin_with(&f, &args, None).status.success());
-    let full = t.elapsed().as_micros().max(1000) as u64;
-    let mut rng = XorShift::new();
-    for round in 0..25 {
-        restore(&f, &base);
-        let delay = rng.next() % full;
-        let mut c = Command::new(oxtree_bin());
-        c.arg("admin").arg(args[0]).arg(format!("--sysroot={}", f.sysroot)).args(&args[1..]);
-        c.env("OSTREE_SYSROOT_DEBUG", "mutable-deployments");
-        c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-        let mut child = c.spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(delay));
-        let _ = child.kill();
-        let _ = child.wait();
-        let what = format!("round {round}: killed after {delay} us of {full}");
-        check(&f, Some(&keep), &what);
-        let o = admin_with(&f, &args, None);
-        assert!(o.status.success(), "{what}: second run: {}", String::from_utf8_lossy(&o.stderr));
-        check(&f, None, &format!("{what}, then completed"));
-    }
+    kill_at_random_times(
+        25,
+        || restore(&f, &base),
+        || admin(&f, &args),
+        |when| {
+            check(&f, Some(&keep), when);
+            let o = admin_with(&f, &args, None);
+            assert!(o.status.success(), "{when}: second run: {}", String::from_utf8_lossy(&o.stderr));
+            check(&f, None, &format!("{when}, then completed"));
+        },
+    );
     ostree(&["fsck", &format!("--repo={}/ostree/repo", f.sysroot)]);
 }

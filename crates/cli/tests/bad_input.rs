@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use oxtree_store::object::{Commit, CommitMetadata, DirEntry, DirTree, FileEntry, ObjectType};
+use oxtree_store::object::{DirEntry, DirTree, FileEntry, ObjectType};
 use oxtree_store::{Checksum, Repo};
 
 fn fails(args: &[&str], needle: &str) -> String {
@@ -87,17 +87,7 @@ fn hostile_dirtree_names_are_refused() {
         }
         let mut tx = rp.transaction().unwrap();
         let t = tx.write_metadata(ObjectType::DirTree, &dt.to_bytes()).unwrap();
-        let c = Commit {
-            metadata: CommitMetadata::default(),
-            parent: None,
-            related: vec![],
-            subject: "hostile".into(),
-            body: String::new(),
-            timestamp: 0,
-            root_tree: t,
-            root_meta: basec.root_meta,
-        };
-        let cs = tx.write_commit(&c).unwrap();
+        let cs = tx.write_commit(&hostile_commit(t, basec.root_meta, 0)).unwrap();
         tx.set_ref("hostile", Some(cs)).unwrap();
         tx.commit().unwrap();
         let err = fails(&[&r, "ls", "-R", "hostile"], &t.to_hex());

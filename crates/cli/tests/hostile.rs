@@ -30,7 +30,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::*;
-use oxtree_store::object::{Commit, CommitMetadata, DirEntry, DirMeta, DirTree, FileEntry, FileHeader, ObjectType};
+use oxtree_store::object::{DirEntry, DirMeta, DirTree, FileEntry, FileHeader, ObjectType};
 use oxtree_store::{Checksum, Repo, RepoMode};
 
 /// Where every escaping symlink in the corpus points. Nothing may ever be
@@ -274,31 +274,15 @@ fn repo_with(dir: &Path, root: impl FnOnce(&Repo) -> (Checksum, Checksum)) {
     let path = dir.join("repo");
     let r = Repo::init(&path, RepoMode::Archive).unwrap();
     let (root_tree, root_meta) = root(&r);
-    let c = Commit {
-        metadata: CommitMetadata::default(),
-        parent: None,
-        related: vec![],
-        subject: "hostile".into(),
-        body: String::new(),
-        timestamp: 1_600_000_000,
-        root_tree,
-        root_meta,
-    };
-    let c = put(&r, ObjectType::Commit, &c.to_bytes());
+    let c = put(&r, ObjectType::Commit, &hostile_commit(root_tree, root_meta, 1_600_000_000).to_bytes());
     std::fs::write(path.join("refs/heads/main"), format!("{c}\n")).unwrap();
 }
 
 /// Writes a metadata object as it is (no validation), returns its name.
 fn put(r: &Repo, ty: ObjectType, bytes: &[u8]) -> Checksum {
     let c = Checksum::digest(bytes);
-    put_as(r, &c, ty, bytes);
+    plant_object(r.path(), &c, ty, bytes);
     c
-}
-
-fn put_as(r: &Repo, c: &Checksum, ty: ObjectType, bytes: &[u8]) {
-    let p = r.object_path(c, ty);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
 }
 
 fn plain_dirmeta(r: &Repo) -> Checksum {
@@ -325,14 +309,14 @@ fn file_with(r: &Repo, uid: u32, mode: u32, content: &[u8]) -> Checksum {
     let mut bytes = h.archive_prefix(content.len() as u64);
     bytes.extend(deflate(|w| w.write_all(content).unwrap()));
     let c = h.checksum(content);
-    put_as(r, &c, ObjectType::File, &bytes);
+    plant_object(r.path(), &c, ObjectType::File, &bytes);
     c
 }
 
 fn symlink(r: &Repo, target: &str) -> Checksum {
     let h = header(0, 0o120777, target);
     let c = h.checksum(b"");
-    put_as(r, &c, ObjectType::File, &h.archive_prefix(0));
+    plant_object(r.path(), &c, ObjectType::File, &h.archive_prefix(0));
     c
 }
 
@@ -351,7 +335,7 @@ fn bomb(r: &Repo, declared: u64, actual: u64) -> Checksum {
         }
     }));
     let c = h.checksum(&vec![0u8; declared.min(16) as usize]);
-    put_as(r, &c, ObjectType::File, &bytes);
+    plant_object(r.path(), &c, ObjectType::File, &bytes);
     c
 }
 

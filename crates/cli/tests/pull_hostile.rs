@@ -160,17 +160,10 @@ fn replace_root_dirtree(repo: &Path, head: &Checksum, craft: impl FnOnce(Vec<u8>
     let mut commit = r.load_commit(head).unwrap();
     let bytes = craft(r.read_metadata(ObjectType::DirTree, &commit.root_tree).unwrap());
     let bad = Checksum::digest(&bytes);
-    write_object(repo, &bad, ObjectType::DirTree, &bytes);
+    plant_object(repo, &bad, ObjectType::DirTree, &bytes);
     commit.root_tree = bad;
     publish(repo, &commit);
     bad
-}
-
-/// Writes a metadata object into the served repo.
-fn write_object(repo: &Path, c: &Checksum, ty: ObjectType, bytes: &[u8]) {
-    let p = repo.join(oxtree_store::object::loose_path(c, ty, true));
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, bytes).unwrap();
 }
 
 /// Writes `commit` into the served repo and points `main` (and the
@@ -178,7 +171,7 @@ fn write_object(repo: &Path, c: &Checksum, ty: ObjectType, bytes: &[u8]) {
 fn publish(repo: &Path, commit: &Commit) -> Checksum {
     let bytes = commit.to_bytes();
     let c = Checksum::digest(&bytes);
-    write_object(repo, &c, ObjectType::Commit, &bytes);
+    plant_object(repo, &c, ObjectType::Commit, &bytes);
     std::fs::write(repo.join("refs/heads/main"), format!("{c}\n")).unwrap();
     ostree(&[&format!("--repo={}", repo.display()), "summary", "-u"]);
     c

@@ -20,17 +20,19 @@ mod common;
 mod server;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::*;
 
+/// `oxtree --repo=REPO ARGS`.
+fn oxtree(repo: &str, args: &[&str]) -> Command {
+    let mut c = Command::new(oxtree_bin());
+    c.arg(format!("--repo={repo}")).args(args);
+    c
+}
+
 fn oxtree_with(repo: &str, args: &[&str], fault: &str) -> Output {
-    Command::new(oxtree_bin())
-        .arg(format!("--repo={repo}"))
-        .args(args)
-        .env("OXTREE_TEST_FAULT", fault)
-        .output()
-        .unwrap()
+    oxtree(repo, args).env("OXTREE_TEST_FAULT", fault).output().unwrap()
 }
 
 fn restore(repo: &str, base: &Path) {
@@ -69,38 +71,22 @@ fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: imp
         let o = oxtree_with(work, args, &format!("kill:{i}"));
         let ctx = format!("{name}, killed at point {i} of {n} ({})", o.status);
         check(work, &ctx);
-        let repo_arg = format!("--repo={work}");
-        let again = ox_out(&[&[repo_arg.as_str()][..], args].concat());
+        let again = oxtree(work, args).output().unwrap();
         assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
         fsck_clean(work, &format!("{ctx}, after the second run"));
     }
-    // Then at random times, which also land between the points (in the
-    // middle of a write, a download or a decompression).
-    restore(work, base);
-    let t = std::time::Instant::now();
-    assert!(oxtree_with(work, args, "").status.success(), "{name}: a clean run failed");
-    let full = t.elapsed().as_micros().max(1000) as u64;
-    let mut rng = XorShift::new();
-    for round in 0..RANDOM_KILLS {
-        restore(work, base);
-        let delay = rng.next() % full;
-        let mut child = Command::new(oxtree_bin())
-            .arg(format!("--repo={work}"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_micros(delay));
-        let _ = child.kill();
-        let status = child.wait().unwrap();
-        let ctx = format!("{name}, killed after {delay} us of {full} ({status}, round {round})");
-        check(work, &ctx);
-        let repo_arg = format!("--repo={work}");
-        let again = ox_out(&[&[repo_arg.as_str()][..], args].concat());
-        assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
-        fsck_clean(work, &format!("{ctx}, after the second run"));
-    }
+    kill_at_random_times(
+        RANDOM_KILLS,
+        || restore(work, base),
+        || oxtree(work, args),
+        |when| {
+            let ctx = format!("{name}, {when}");
+            check(work, &ctx);
+            let again = oxtree(work, args).output().unwrap();
+            assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
+            fsck_clean(work, &format!("{ctx}, after the second run"));
+        },
+    );
     eprintln!("{name}: {n} crash points and {RANDOM_KILLS} kills at random times, 0 invariant violations");
     n
 }

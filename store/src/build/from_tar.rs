@@ -17,87 +17,105 @@ pub fn write_tar(tx: &Transaction<'_>, reader: &mut dyn Read, filter: &CommitFil
         ObjectType::DirMeta,
         &filter.dir_meta(mode, "/", (0, 0, S_IFDIR | 0o755), Xattrs::new()).to_bytes(),
     )?;
-    let mut root = MutableTree { meta: Some(default_meta), ..Default::default() };
-    let mut by_path: HashMap<String, Checksum> = HashMap::new();
-    let terr = |e: std::io::Error| Error::Invalid(format!("reading tar stream: {e}"));
+    let mut import = TarImport {
+        tx,
+        filter,
+        default_meta,
+        root: MutableTree { meta: Some(default_meta), ..Default::default() },
+        by_path: HashMap::new(),
+    };
     let mut archive = tar::Archive::new(reader);
-    for entry in archive.entries().map_err(terr)? {
-        let mut entry = entry.map_err(terr)?;
-        let raw = entry.path().map_err(terr)?.to_string_lossy().into_owned();
-        let in_tree = |e: Error| match e {
+    for entry in archive.entries().map_err(tar_error)? {
+        let mut entry = entry.map_err(tar_error)?;
+        let raw = entry.path().map_err(tar_error)?.to_string_lossy().into_owned();
+        // Every refusal names the member, whichever step found it.
+        import.add(&mut entry, &raw).map_err(|e| match e {
             Error::Invalid(m) => Error::Invalid(format!("tar entry {raw}: {m}")),
             e => e,
-        };
-        let parts: Vec<&str> = raw.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        })?;
+    }
+    Ok(import.root)
+}
+
+fn tar_error(e: std::io::Error) -> Error {
+    Error::Invalid(format!("reading tar stream: {e}"))
+}
+
+/// A member's path as the tree sees it: components without `.` or empty ones.
+fn components(path: &str) -> Vec<&str> {
+    path.split('/').filter(|c| !c.is_empty() && *c != ".").collect()
+}
+
+/// The tree built so far, and what a later hard link can point at.
+struct TarImport<'a, 't> {
+    tx: &'a Transaction<'t>,
+    filter: &'a CommitFilter,
+    default_meta: Checksum,
+    root: MutableTree,
+    /// Content of every file and symlink stored so far, by `/`-rooted path.
+    by_path: HashMap<String, Checksum>,
+}
+
+impl TarImport<'_, '_> {
+    /// Stores one member whose path is `raw` and puts it in the tree.
+    fn add<R: Read>(&mut self, entry: &mut tar::Entry<'_, R>, raw: &str) -> Result<(), Error> {
+        let (tx, filter, mode) = (self.tx, self.filter, self.tx.repo().mode());
+        let parts = components(raw);
         let rel = format!("/{}", parts.join("/"));
         if filter.skip.contains(&rel) {
-            continue;
+            return Ok(());
         }
         let h = entry.header();
-        let perm = h.mode().map_err(terr)? & 0o7777;
-        let uid = h.uid().map_err(terr)? as u32;
-        let gid = h.gid().map_err(terr)? as u32;
+        let perm = h.mode().map_err(tar_error)? & 0o7777;
+        let uid = h.uid().map_err(tar_error)? as u32;
+        let gid = h.gid().map_err(tar_error)? as u32;
         let kind = h.entry_type();
-        if parts.is_empty() {
+        let Some((name, dir_parts)) = parts.split_last() else {
             if kind.is_dir() {
                 let dm = filter.dir_meta(mode, "/", (uid, gid, S_IFDIR | perm), Xattrs::new());
-                root.meta = Some(tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?);
+                self.root.meta = Some(tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?);
             }
-            continue;
-        }
-        let (name, dir_parts) = match parts.split_last() {
-            Some((n, d)) => (*n, d),
-            None => continue,
+            return Ok(());
         };
-        let parent = root.ensure_dir(dir_parts, default_meta).map_err(in_tree)?;
-        if kind.is_dir() {
+        let link_target = |entry: &tar::Entry<'_, R>, what: &str| -> Result<String, Error> {
+            Ok(entry
+                .link_name()
+                .map_err(tar_error)?
+                .ok_or_else(|| Error::Invalid(format!("{what} without a target")))?
+                .to_string_lossy()
+                .into_owned())
+        };
+        let parent = self.root.ensure_dir(dir_parts, self.default_meta)?;
+        let csum = if kind.is_dir() {
             let dm: DirMeta = filter.dir_meta(mode, &rel, (uid, gid, S_IFDIR | perm), Xattrs::new());
             let meta = tx.write_metadata(ObjectType::DirMeta, &dm.to_bytes())?;
-            parent.ensure_dir(&[name], meta).map_err(in_tree)?.meta = Some(meta);
+            parent.ensure_dir(&[name], meta)?.meta = Some(meta);
+            return Ok(());
         } else if kind.is_symlink() {
-            let target = entry
-                .link_name()
-                .map_err(terr)?
-                .ok_or_else(|| Error::Invalid(format!("tar entry {raw}: symlink without a target")))?
-                .to_string_lossy()
-                .into_owned();
+            let target = link_target(entry, "symlink")?;
             let header = filter.file_header(mode, &rel, (uid, gid, S_IFLNK | 0o777), target, Xattrs::new());
-            let csum = tx.write_file_bytes(&header, b"")?;
-            parent.put_file(name, csum).map_err(in_tree)?;
-            by_path.insert(rel, csum);
+            tx.write_file_bytes(&header, b"")?
         } else if kind.is_hard_link() {
-            let target = entry
-                .link_name()
-                .map_err(terr)?
-                .ok_or_else(|| Error::Invalid(format!("tar entry {raw}: hard link without a target")))?
-                .to_string_lossy()
-                .into_owned();
-            let tparts: Vec<&str> = target.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-            let trel = format!("/{}", tparts.join("/"));
-            let csum = *by_path.get(&trel).ok_or_else(|| {
-                Error::Invalid(format!("tar entry {raw}: hard link to {target}, which is not in the archive before it"))
-            })?;
-            let parent = root.ensure_dir(dir_parts, default_meta).map_err(in_tree)?;
-            parent.put_file(name, csum).map_err(in_tree)?;
-            by_path.insert(rel, csum);
+            let target = link_target(entry, "hard link")?;
+            let trel = format!("/{}", components(&target).join("/"));
+            *self.by_path.get(&trel).ok_or_else(|| {
+                Error::Invalid(format!("hard link to {target}, which is not in the archive before it"))
+            })?
         } else if kind.is_file() || kind == tar::EntryType::Continuous {
             let size = entry.size();
             let header = filter.file_header(mode, &rel, (uid, gid, S_IFREG | perm), String::new(), Xattrs::new());
-            let csum = tx.write_file(&header, &mut entry, size)?;
-            let parent = root.ensure_dir(dir_parts, default_meta).map_err(in_tree)?;
-            parent.put_file(name, csum).map_err(in_tree)?;
-            by_path.insert(rel, csum);
+            tx.write_file(&header, entry, size)?
         } else if kind.is_pax_global_extensions()
             || kind.is_pax_local_extensions()
             || kind.is_gnu_longname()
             || kind.is_gnu_longlink()
         {
-            continue;
+            return Ok(());
         } else {
-            return Err(Error::Invalid(format!(
-                "tar entry {raw}: unsupported type (only files, directories and links can be committed)"
-            )));
-        }
+            return Err(Error::Invalid("unsupported type (only files, directories and links can be committed)".into()));
+        };
+        parent.put_file(name, csum)?;
+        self.by_path.insert(rel, csum);
+        Ok(())
     }
-    Ok(root)
 }

@@ -382,3 +382,57 @@ pub fn rpm_compose_repos() -> PathBuf {
     })
     .clone()
 }
+
+/// Writes `bytes` as object `c` of type `ty` into the repository at `repo`
+/// (archive naming), as they are: no checksum or format check, so that a
+/// test can plant what no writer would.
+pub fn plant_object(repo: &Path, c: &Checksum, ty: oxtree_store::object::ObjectType, bytes: &[u8]) {
+    let p = repo.join(oxtree_store::object::loose_path(c, ty, true));
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, bytes).unwrap();
+}
+
+/// A commit with no parent and no metadata, subject "hostile", of the
+/// root dirtree and dirmeta given.
+pub fn hostile_commit(root_tree: Checksum, root_meta: Checksum, timestamp: u64) -> oxtree_store::object::Commit {
+    oxtree_store::object::Commit {
+        metadata: Default::default(),
+        parent: None,
+        related: vec![],
+        subject: "hostile".into(),
+        body: String::new(),
+        timestamp,
+        root_tree,
+        root_meta,
+    }
+}
+
+/// Kills `command` at random times: it runs once to completion (from
+/// `reset()`) to learn how long it takes, then `rounds` times from
+/// `reset()` again with SIGKILL after a delay drawn (the same on every run)
+/// within that time, and `after(what)` checks what the kill left, `what`
+/// saying when the kill came. Random times land between the crash points
+/// too: in the middle of a write, a download or a decompression.
+pub fn kill_at_random_times(
+    rounds: usize,
+    mut reset: impl FnMut(),
+    mut command: impl FnMut() -> Command,
+    mut after: impl FnMut(&str),
+) {
+    reset();
+    let t = std::time::Instant::now();
+    let o = command().output().unwrap();
+    assert!(o.status.success(), "a clean run failed: {}", String::from_utf8_lossy(&o.stderr));
+    let full = t.elapsed().as_micros().max(1000) as u64;
+    let mut rng = XorShift::new();
+    for round in 0..rounds {
+        reset();
+        let delay = rng.next() % full;
+        let mut child =
+            command().stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(delay));
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        after(&format!("killed after {delay} us of {full} ({status}, round {round})"));
+    }
+}
