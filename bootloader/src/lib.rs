@@ -149,6 +149,7 @@ pub(crate) fn write_file_atomic(path: &Path, text: &[u8]) -> Result<(), Error> {
     let mut f = std::fs::File::create(&tmp).map_err(io)?;
     f.write_all(text).map_err(io)?;
     f.sync_all().map_err(io)?;
+    oxtree_fault::synced(&tmp);
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)
 }

@@ -174,6 +174,7 @@ impl Cache {
             if repo.fsync_enabled() {
                 rustix::fs::syncfs(staging.as_fd())
                     .map_err(|e| CheckoutError::io(staging_path.clone(), "syncfs", e))?;
+                oxtree_store::fault::synced_all(&staging_path);
             }
             let dir = self.ensure_dir(repo)?;
             for p in prefixes {

@@ -27,7 +27,7 @@ pub mod calendar;
 pub mod deltas;
 pub mod diff;
 pub mod export;
-pub mod fault;
+pub use oxtree_fault as fault;
 pub mod fsck;
 pub mod prune;
 pub mod summary;

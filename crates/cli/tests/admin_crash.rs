@@ -71,11 +71,46 @@ fn live_deployments(sysroot: &Path) -> Vec<String> {
         for k in ["linux", "initrd"] {
             let f = sysroot.join("boot").join(&key(k)[1..]);
             assert!(f.is_file(), "{}: {k} {} missing", p.display(), f.display());
+            assert!(f.metadata().unwrap().len() > 0, "{}: {k} {} is empty", p.display(), f.display());
         }
+        no_file_emptied(sysroot, &dir);
         out.push(dir.file_name().unwrap().to_string_lossy().into_owned());
     }
     assert!(!out.is_empty(), "no boot entries");
     out
+}
+
+/// Panics on an empty file in deployment `dir` that is not empty in its
+/// commit (`/etc` is checked against the commit's `/usr/etc`): what a power
+/// cut leaves of data written and never synced.
+fn no_file_emptied(sysroot: &Path, dir: &Path) {
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let commit = name.split('.').next().unwrap();
+    let listing = ox(&["ls", "-R", &format!("--repo={}/ostree/repo", sysroot.display()), commit]);
+    let sizes: std::collections::HashMap<&str, &str> = listing
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(4)?.trim_start_matches('/'), *f.get(3)?))
+        })
+        .collect();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = p.symlink_metadata().unwrap();
+            if m.is_dir() {
+                todo.push(p);
+            } else if m.is_file() && m.len() == 0 {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                let in_commit = match rel.strip_prefix("etc/") {
+                    Some(r) => format!("usr/etc/{r}"),
+                    None => rel.clone(),
+                };
+                assert_eq!(sizes.get(in_commit.as_str()), Some(&"0"), "{}: emptied", p.display());
+            }
+        }
+    }
 }
 
 /// The invariants; `keep`, when given, must still boot.
@@ -100,18 +135,36 @@ fn count_points(f: &Fixture, base: &Path, args: &[&str]) -> usize {
 fn interrupt_everywhere(f: &Fixture, base: &Path, args: &[&str], keep: &str, rerun: bool) -> usize {
     let n = count_points(f, base, args);
     assert!(n >= 3, "{args:?}: only {n} fault points");
+    let mut emptied = 0;
     for at in 1..=n {
-        for mode in ["", "kill:"] {
+        for mode in ["", "kill:", "cut:"] {
             restore(f, base);
             let fault = format!("{mode}{at}");
-            let o = admin_with(f, args, Some(&fault));
+            let before = file_inodes(f.w.path());
+            let log = f.w.join("durable.log");
+            let _ = std::fs::remove_file(&log);
+            let o =
+                admin(f, args).env("OXTREE_TEST_FAULT", &fault).env("OXTREE_TEST_FAULT_LOG", &log).output().unwrap();
             assert!(!o.status.success(), "{args:?} with fault {fault} succeeded");
-            let what = format!("{args:?} interrupted at {fault}");
+            let mut what = format!("{args:?} interrupted at {fault}");
+            // After a power cut the machine boots again.
+            let after = |args: &[&str]| {
+                let mut c = admin(f, args);
+                if mode == "cut:" {
+                    c.env("OSTREE_BOOTID", "00000000-0000-4000-8000-0000000000c7");
+                }
+                c.output().unwrap()
+            };
+            if mode == "cut:" {
+                let lost = power_cut(Path::new(&f.sysroot), &before, &log);
+                what += &format!(", emptied {lost:?}");
+                emptied += lost.len();
+            }
             check(f, Some(keep), &what);
-            let o = admin_with(f, &["cleanup"], None);
+            let o = after(&["cleanup"]);
             assert!(o.status.success(), "{what}: cleanup: {}", String::from_utf8_lossy(&o.stderr));
             if rerun {
-                let o = admin_with(f, args, None);
+                let o = after(args);
                 assert!(o.status.success(), "{what}: second run: {}", String::from_utf8_lossy(&o.stderr));
             }
             // A completed second deploy may rotate the old default out.
@@ -119,6 +172,9 @@ fn interrupt_everywhere(f: &Fixture, base: &Path, args: &[&str], keep: &str, rer
         }
     }
     ostree(&["fsck", &format!("--repo={}/ostree/repo", f.sysroot)]);
+    eprintln!(
+        "{args:?}: {n} fault points, each failed, killed and power-cut (emptying {emptied} unsynced files in all)"
+    );
     n
 }
 

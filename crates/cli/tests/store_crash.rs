@@ -66,14 +66,39 @@ fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: imp
     restore(work, base);
     let n = points(work, args);
     assert!(n > 0, "{name}: no fault points");
+    // At each point a kill, then a power cut (which also empties what no
+    // sync made durable).
+    let log = format!("{work}.durable");
+    let mut emptied = 0;
     for i in 1..=n {
-        restore(work, base);
-        let o = oxtree_with(work, args, &format!("kill:{i}"));
-        let ctx = format!("{name}, killed at point {i} of {n} ({})", o.status);
-        check(work, &ctx);
-        let again = oxtree(work, args).output().unwrap();
-        assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
-        fsck_clean(work, &format!("{ctx}, after the second run"));
+        for how in ["kill", "cut"] {
+            restore(work, base);
+            // Every file of the test (a pull-local hard-links the source's
+            // objects: their data was durable before the run).
+            let before = file_inodes(Path::new(work).parent().unwrap());
+            let _ = std::fs::remove_file(&log);
+            let o = oxtree(work, args)
+                .env("OXTREE_TEST_FAULT", format!("{how}:{i}"))
+                .env("OXTREE_TEST_FAULT_LOG", &log)
+                .output()
+                .unwrap();
+            let mut ctx = format!("{name}, {how} at point {i} of {n} ({})", o.status);
+            if how == "cut" {
+                let lost = power_cut(Path::new(work), &before, Path::new(&log));
+                emptied += lost.len();
+                ctx += &format!(", emptied {lost:?}");
+            }
+            check(work, &ctx);
+            let mut again = oxtree(work, args);
+            if how == "cut" {
+                // After a power cut the machine boots again: staging
+                // directories are of another boot, never to be resumed.
+                again.env("OSTREE_BOOTID", AFTER_THE_CUT);
+            }
+            let again = again.output().unwrap();
+            assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
+            fsck_clean(work, &format!("{ctx}, after the second run"));
+        }
     }
     kill_at_random_times(
         RANDOM_KILLS,
@@ -87,9 +112,15 @@ fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: imp
             fsck_clean(work, &format!("{ctx}, after the second run"));
         },
     );
-    eprintln!("{name}: {n} crash points and {RANDOM_KILLS} kills at random times, 0 invariant violations");
+    eprintln!(
+        "{name}: {n} crash points (each a kill and a power cut that emptied {emptied} unsynced files in all) \
+         and {RANDOM_KILLS} kills at random times, 0 invariant violations"
+    );
     n
 }
+
+/// The boot ID of the run after a power cut.
+const AFTER_THE_CUT: &str = "00000000-0000-4000-8000-0000000000c7";
 
 /// Kills at random times per operation, after the kills at each point.
 const RANDOM_KILLS: usize = 10;

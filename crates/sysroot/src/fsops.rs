@@ -21,14 +21,18 @@ pub(crate) fn rename(from: &Path, to: &Path) -> Result<(), Error> {
 /// `fsync(2)` of a file or directory.
 pub(crate) fn fsync(p: &Path) -> Result<(), Error> {
     point("fsync", p)?;
-    std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(Error::io(p))
+    std::fs::File::open(p).and_then(|f| f.sync_all()).map_err(Error::io(p))?;
+    oxtree_store::fault::synced(p);
+    Ok(())
 }
 
 /// `syncfs(2)` of the file system holding `p`.
 pub(crate) fn syncfs(p: &Path) -> Result<(), Error> {
     point("syncfs", p)?;
     let f = std::fs::File::open(p).map_err(Error::io(p))?;
-    rustix::fs::syncfs(f.as_fd()).map_err(|e| Error::Io(p.display().to_string(), e.into()))
+    rustix::fs::syncfs(f.as_fd()).map_err(|e| Error::Io(p.display().to_string(), e.into()))?;
+    oxtree_store::fault::synced_all(p);
+    Ok(())
 }
 
 /// Writes `bytes` to `path` through `.NAME.tmp`, fsync and rename.

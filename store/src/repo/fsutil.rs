@@ -107,6 +107,7 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32, fsync: bool) -> Result<
             .map_err(|e| Error::Io { path: tmp.clone(), source: e.into() })?;
         if fsync {
             f.sync_data().map_err(io_err(&tmp))?;
+            crate::fault::synced(&tmp);
         }
         std::fs::rename(&tmp, path).map_err(io_err(path))?;
         if fsync {

@@ -815,7 +815,9 @@ fn staged_objects(staging: &Path, mode: RepoMode) -> HashSet<(Checksum, ObjectTy
 /// `syncfs(2)` of the file system holding `path`.
 fn syncfs(path: &Path) -> Result<(), Error> {
     let d = File::open(path).map_err(io_err(path))?;
-    rustix::fs::syncfs(&d).map_err(errno(path))
+    rustix::fs::syncfs(&d).map_err(errno(path))?;
+    crate::fault::synced_all(path);
+    Ok(())
 }
 
 /// True for the error of creating a staged object that another thread

@@ -436,3 +436,54 @@ pub fn kill_at_random_times(
         after(&format!("killed after {delay} us of {full} ({status}, round {round})"));
     }
 }
+
+/// The files under `root`, as (device, inode): taken before a run, what
+/// a power cut during it cannot take away.
+pub fn file_inodes(root: &Path) -> std::collections::HashSet<(u64, u64)> {
+    let mut found = std::collections::HashSet::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.path().symlink_metadata().unwrap();
+            if m.is_dir() {
+                todo.push(e.path());
+            } else if m.is_file() {
+                found.insert((m.dev(), m.ino()));
+            }
+        }
+    }
+    found
+}
+
+/// What a power cut leaves of a run under `OXTREE_TEST_FAULT=cut:N` (see
+/// `oxtree_store::fault`): every file under `root` whose inode did not
+/// exist before the run (`before`, from [`file_inodes`] of every tree the
+/// run may link from) and that no sync made durable (the run's `log`) is
+/// emptied. Returns the files emptied.
+pub fn power_cut(root: &Path, before: &std::collections::HashSet<(u64, u64)>, log: &Path) -> Vec<PathBuf> {
+    let mut durable = before.clone();
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        let (dev, ino) = line.split_once(' ').expect("a DEV INO line");
+        durable.insert((dev.parse().unwrap(), ino.parse().unwrap()));
+    }
+    let mut emptied = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let m = p.symlink_metadata().unwrap();
+            if m.is_dir() {
+                todo.push(p);
+            } else if m.is_file() && m.len() > 0 && !durable.contains(&(m.dev(), m.ino())) {
+                // Objects are read-only: open it writable for a moment.
+                let mode = m.permissions();
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+                std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+                std::fs::set_permissions(&p, mode).unwrap();
+                emptied.push(p);
+            }
+        }
+    }
+    emptied
+}
