@@ -94,21 +94,14 @@ fn no_file_emptied(sysroot: &Path, dir: &Path) {
             Some((f.get(4)?.trim_start_matches('/'), *f.get(3)?))
         })
         .collect();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = p.symlink_metadata().unwrap();
-            if m.is_dir() {
-                todo.push(p);
-            } else if m.is_file() && m.len() == 0 {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                let in_commit = match rel.strip_prefix("etc/") {
-                    Some(r) => format!("usr/etc/{r}"),
-                    None => rel.clone(),
-                };
-                assert_eq!(sizes.get(in_commit.as_str()), Some(&"0"), "{}: emptied", p.display());
-            }
+    for (p, m) in regular_files(dir) {
+        if m.len() == 0 {
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let in_commit = match rel.strip_prefix("etc/") {
+                Some(r) => format!("usr/etc/{r}"),
+                None => rel.clone(),
+            };
+            assert_eq!(sizes.get(in_commit.as_str()), Some(&"0"), "{}: emptied", p.display());
         }
     }
 }

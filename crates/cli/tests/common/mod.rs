@@ -437,23 +437,29 @@ pub fn kill_at_random_times(
     }
 }
 
-/// The files under `root`, as (device, inode): taken before a run, what
-/// a power cut during it cannot take away.
-pub fn file_inodes(root: &Path) -> std::collections::HashSet<(u64, u64)> {
-    let mut found = std::collections::HashSet::new();
+/// Every regular file under `root`, with its metadata (symlinks not
+/// followed).
+pub fn regular_files(root: &Path) -> Vec<(PathBuf, std::fs::Metadata)> {
+    let mut found = Vec::new();
     let mut todo = vec![root.to_path_buf()];
     while let Some(d) = todo.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
-            let e = e.unwrap();
-            let m = e.path().symlink_metadata().unwrap();
+            let p = e.unwrap().path();
+            let m = p.symlink_metadata().unwrap();
             if m.is_dir() {
-                todo.push(e.path());
+                todo.push(p);
             } else if m.is_file() {
-                found.insert((m.dev(), m.ino()));
+                found.push((p, m));
             }
         }
     }
     found
+}
+
+/// The files under `root`, as (device, inode): taken before a run, what
+/// a power cut during it cannot take away.
+pub fn file_inodes(root: &Path) -> std::collections::HashSet<(u64, u64)> {
+    regular_files(root).iter().map(|(_, m)| (m.dev(), m.ino())).collect()
 }
 
 /// What a power cut leaves of a run under `OXTREE_TEST_FAULT=cut:N` (see
@@ -468,21 +474,13 @@ pub fn power_cut(root: &Path, before: &std::collections::HashSet<(u64, u64)>, lo
         durable.insert((dev.parse().unwrap(), ino.parse().unwrap()));
     }
     let mut emptied = Vec::new();
-    let mut todo = vec![root.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let m = p.symlink_metadata().unwrap();
-            if m.is_dir() {
-                todo.push(p);
-            } else if m.is_file() && m.len() > 0 && !durable.contains(&(m.dev(), m.ino())) {
-                // Objects are read-only: open it writable for a moment.
-                let mode = m.permissions();
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
-                std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
-                std::fs::set_permissions(&p, mode).unwrap();
-                emptied.push(p);
-            }
+    for (p, m) in regular_files(root) {
+        if m.len() > 0 && !durable.contains(&(m.dev(), m.ino())) {
+            // Objects are read-only: open it writable for a moment.
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(0).unwrap();
+            std::fs::set_permissions(&p, m.permissions()).unwrap();
+            emptied.push(p);
         }
     }
     emptied
