@@ -148,9 +148,14 @@ pub fn dirtree(data: &[u8]) {
     }
     if let Ok(t) = loose {
         let bytes = t.to_bytes();
-        let back =
-            DirTree::from_bytes_normal(&bytes).unwrap_or_else(|e| panic!("serialised dirtree is not read back: {e}"));
+        let back = DirTree::from_bytes(&bytes).unwrap_or_else(|e| panic!("serialised dirtree is not read back: {e}"));
         assert_eq!(back, t);
+        // Entries stay in the order read: the bytes are normal exactly
+        // when the names were sorted (a remote's dirtree must be).
+        let in_order = |names: Vec<&str>| names.windows(2).all(|w| w[0] < w[1]);
+        let sorted_names = in_order(t.files.iter().map(|f| f.name.as_str()).collect())
+            && in_order(t.dirs.iter().map(|d| d.name.as_str()).collect());
+        assert_eq!(DirTree::from_bytes_normal(&bytes).is_ok(), sorted_names, "normal form and sorted names disagree");
         for f in &t.files {
             assert!(t.file(&f.name).is_some(), "file {:?} not found by name", f.name);
         }
