@@ -133,26 +133,14 @@ fn interrupt_everywhere(f: &Fixture, base: &Path, args: &[&str], keep: &str, rer
         for mode in ["", "kill:", "cut:"] {
             restore(f, base);
             let fault = format!("{mode}{at}");
-            let before = file_inodes(f.w.path());
-            let log = f.w.join("durable.log");
-            let _ = std::fs::remove_file(&log);
-            let o =
-                admin(f, args).env("OXTREE_TEST_FAULT", &fault).env("OXTREE_TEST_FAULT_LOG", &log).output().unwrap();
-            assert!(!o.status.success(), "{args:?} with fault {fault} succeeded");
+            let run = run_faulted(admin(f, args), &fault, Path::new(&f.sysroot), f.w.path(), &f.w.join("durable.log"));
+            assert!(!run.output.status.success(), "{args:?} with fault {fault} succeeded");
             let mut what = format!("{args:?} interrupted at {fault}");
-            // After a power cut the machine boots again.
-            let after = |args: &[&str]| {
-                let mut c = admin(f, args);
-                if mode == "cut:" {
-                    c.env("OSTREE_BOOTID", "00000000-0000-4000-8000-0000000000c7");
-                }
-                c.output().unwrap()
-            };
             if mode == "cut:" {
-                let lost = power_cut(Path::new(&f.sysroot), &before, &log);
-                what += &format!(", emptied {lost:?}");
-                emptied += lost.len();
+                what += &format!(", emptied {:?}", run.emptied);
+                emptied += run.emptied.len();
             }
+            let after = |args: &[&str]| run.next(admin(f, args)).output().unwrap();
             check(f, Some(keep), &what);
             let o = after(&["cleanup"]);
             assert!(o.status.success(), "{what}: cleanup: {}", String::from_utf8_lossy(&o.stderr));

@@ -73,29 +73,17 @@ fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: imp
     for i in 1..=n {
         for how in ["kill", "cut"] {
             restore(work, base);
-            // Every file of the test (a pull-local hard-links the source's
-            // objects: their data was durable before the run).
-            let before = file_inodes(Path::new(work).parent().unwrap());
-            let _ = std::fs::remove_file(&log);
-            let o = oxtree(work, args)
-                .env("OXTREE_TEST_FAULT", format!("{how}:{i}"))
-                .env("OXTREE_TEST_FAULT_LOG", &log)
-                .output()
-                .unwrap();
-            let mut ctx = format!("{name}, {how} at point {i} of {n} ({})", o.status);
+            // Every file of the test counts as durable before the run (a
+            // pull-local hard-links the source's objects).
+            let scope = Path::new(work).parent().unwrap();
+            let run = run_faulted(oxtree(work, args), &format!("{how}:{i}"), Path::new(work), scope, Path::new(&log));
+            let mut ctx = format!("{name}, {how} at point {i} of {n} ({})", run.output.status);
             if how == "cut" {
-                let lost = power_cut(Path::new(work), &before, Path::new(&log));
-                emptied += lost.len();
-                ctx += &format!(", emptied {lost:?}");
+                emptied += run.emptied.len();
+                ctx += &format!(", emptied {:?}", run.emptied);
             }
             check(work, &ctx);
-            let mut again = oxtree(work, args);
-            if how == "cut" {
-                // After a power cut the machine boots again: staging
-                // directories are of another boot, never to be resumed.
-                again.env("OSTREE_BOOTID", AFTER_THE_CUT);
-            }
-            let again = again.output().unwrap();
+            let again = run.next(oxtree(work, args)).output().unwrap();
             assert!(again.status.success(), "{ctx}: the second run: {}", String::from_utf8_lossy(&again.stderr));
             fsck_clean(work, &format!("{ctx}, after the second run"));
         }
@@ -118,9 +106,6 @@ fn at_every_point(name: &str, base: &Path, work: &str, args: &[&str], check: imp
     );
     n
 }
-
-/// The boot ID of the run after a power cut.
-const AFTER_THE_CUT: &str = "00000000-0000-4000-8000-0000000000c7";
 
 /// Kills at random times per operation, after the kills at each point.
 const RANDOM_KILLS: usize = 10;

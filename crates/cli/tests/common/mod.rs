@@ -485,3 +485,42 @@ pub fn power_cut(root: &Path, before: &std::collections::HashSet<(u64, u64)>, lo
     }
     emptied
 }
+
+/// The boot ID of the machine after a power cut. A staging directory of
+/// the boot that was cut is never resumed, so the next command must run as
+/// another boot (`OSTREE_BOOTID`).
+pub const BOOT_AFTER_THE_CUT: &str = "00000000-0000-4000-8000-0000000000c7";
+
+/// A run of a command stopped by `OXTREE_TEST_FAULT` (see [`run_faulted`]).
+pub struct Faulted {
+    /// How the stopped command ended.
+    pub output: Output,
+    /// The files a power cut emptied (none unless the fault was `cut:N`).
+    pub emptied: Vec<PathBuf>,
+    cut: bool,
+}
+
+impl Faulted {
+    /// `cmd` made to run as the command after this one: after a power cut,
+    /// on another boot.
+    pub fn next(&self, mut cmd: Command) -> Command {
+        if self.cut {
+            cmd.env("OSTREE_BOOTID", BOOT_AFTER_THE_CUT);
+        }
+        cmd
+    }
+}
+
+/// Runs `cmd` with `OXTREE_TEST_FAULT=fault` (`N`, `kill:N` or `cut:N`);
+/// after a `cut:N`, applies the [`power_cut`] to the files under `root`.
+/// `scope` holds every tree the run may link from (the files under it
+/// before the run count as durable); `log` is where the run records what it
+/// synced.
+pub fn run_faulted(mut cmd: Command, fault: &str, root: &Path, scope: &Path, log: &Path) -> Faulted {
+    let before = file_inodes(scope);
+    let _ = std::fs::remove_file(log);
+    let output = cmd.env("OXTREE_TEST_FAULT", fault).env("OXTREE_TEST_FAULT_LOG", log).output().unwrap();
+    let cut = fault.starts_with("cut:");
+    let emptied = if cut { power_cut(root, &before, log) } else { Vec::new() };
+    Faulted { output, emptied, cut }
+}
