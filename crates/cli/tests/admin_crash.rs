@@ -15,6 +15,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -86,14 +87,7 @@ fn live_deployments(sysroot: &Path) -> Vec<String> {
 fn no_file_emptied(sysroot: &Path, dir: &Path) {
     let name = dir.file_name().unwrap().to_string_lossy();
     let commit = name.split('.').next().unwrap();
-    let listing = ox(&["ls", "-R", &format!("--repo={}/ostree/repo", sysroot.display()), commit]);
-    let sizes: std::collections::HashMap<&str, &str> = listing
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            Some((f.get(4)?.trim_start_matches('/'), *f.get(3)?))
-        })
-        .collect();
+    let sizes = commit_sizes(sysroot, commit);
     for (p, m) in regular_files(dir) {
         if m.len() == 0 {
             let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
@@ -101,9 +95,32 @@ fn no_file_emptied(sysroot: &Path, dir: &Path) {
                 Some(r) => format!("usr/etc/{r}"),
                 None => rel.clone(),
             };
-            assert_eq!(sizes.get(in_commit.as_str()), Some(&"0"), "{}: emptied", p.display());
+            assert_eq!(sizes.get(&in_commit), Some(&0), "{}: emptied", p.display());
         }
     }
+}
+
+/// The size of every file of `commit` by its path (`ls -R`), read once per
+/// commit: the checks run at every fault point, on the same few commits.
+fn commit_sizes(sysroot: &Path, commit: &str) -> std::sync::Arc<HashMap<String, u64>> {
+    static SIZES: std::sync::Mutex<Option<HashMap<String, std::sync::Arc<HashMap<String, u64>>>>> =
+        std::sync::Mutex::new(None);
+    let mut cache = SIZES.lock().unwrap();
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(s) = cache.get(commit) {
+        return s.clone();
+    }
+    let listing = ox(&["ls", "-R", &format!("--repo={}/ostree/repo", sysroot.display()), commit]);
+    let sizes: HashMap<String, u64> = listing
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((f.get(4)?.trim_start_matches('/').to_string(), f.get(3)?.parse().ok()?))
+        })
+        .collect();
+    let sizes = std::sync::Arc::new(sizes);
+    cache.insert(commit.to_string(), sizes.clone());
+    sizes
 }
 
 /// The invariants; `keep`, when given, must still boot.
