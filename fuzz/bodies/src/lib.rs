@@ -18,6 +18,7 @@
 mod boot;
 mod checkout;
 mod delta;
+mod differential;
 mod filez;
 mod http;
 mod rpm;
@@ -26,6 +27,7 @@ mod tar;
 pub use boot::{boot_config, staged_record};
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
+pub use differential::{gvariant_crate, TYPES as COMPARED_TYPES};
 pub use filez::filez;
 pub use http::http_response;
 pub use rpm::{cpio, rpm_import, treefile};
@@ -45,6 +47,7 @@ pub type Body = fn(&[u8]);
 /// Every target, by its cargo-fuzz name.
 pub const TARGETS: &[(&str, Body)] = &[
     ("gvariant_value", gvariant_value),
+    ("gvariant_crate", gvariant_crate),
     ("dirtree", dirtree),
     ("dirmeta", dirmeta),
     ("commit", commit),

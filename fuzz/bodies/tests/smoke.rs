@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use common::{env_usize, Rng};
-use oxtree_fuzz_bodies::{Body, OSTREE_TYPES, TARGETS};
+use oxtree_fuzz_bodies::{Body, COMPARED_TYPES, OSTREE_TYPES, TARGETS};
 use oxtree_store::gvariant::{Type, Value};
 use oxtree_store::Checksum;
 
@@ -64,6 +64,8 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         for o in j.get("objects").and_then(|o| o.as_array()).into_iter().flatten() {
             if let Some(m) = o.get("user.ostreemeta").and_then(|m| m.as_str()) {
                 push("file_header", unhex(m));
+                let i = COMPARED_TYPES.iter().position(|t| *t == "(uuua(ayay))").expect("compared") as u8;
+                push("gvariant_crate", [&[i][..], &unhex(m)].concat());
             }
             let (Some(ext), Some(h)) = (o["ext"].as_str(), o.get("hex").and_then(|h| h.as_str())) else { continue };
             let bytes = unhex(h);
@@ -75,6 +77,15 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
                 "filez" | "file" => {
                     if ext == "filez" {
                         push("filez", bytes.clone());
+                    }
+                    // The header inside: a big-endian size, 4 bytes of
+                    // padding, then the GVariant.
+                    let ty = if ext == "filez" { "(tuuuusa(ayay))" } else { "(uuuusa(ayay))" };
+                    let i = COMPARED_TYPES.iter().position(|t| *t == ty).expect("compared") as u8;
+                    if let Some(size) = bytes.get(..4).map(|b| u32::from_be_bytes(b.try_into().expect("4")) as usize) {
+                        if let Some(header) = bytes.get(8..8 + size) {
+                            push("gvariant_crate", [&[i][..], header].concat());
+                        }
                     }
                     push("file_header", bytes);
                     continue;
@@ -113,6 +124,9 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         custom.push(0);
         custom.extend_from_slice(bytes);
         push("gvariant_value", custom);
+        if let Some(i) = COMPARED_TYPES.iter().position(|t| t == ty) {
+            push("gvariant_crate", [&[i as u8][..], bytes].concat());
+        }
         let t = Type::parse(ty).expect("type");
         if let Ok(v) = Value::from_bytes(&t, bytes) {
             push("gvariant_text", v.to_text().into_bytes());
@@ -162,6 +176,8 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         let h = &sb.parts[0];
         let raw = oxtree_fetch::delta::part::decompress(&part, 0, 1 << 20).expect("golden part");
         let records = oxtree_fetch::delta::superblock::object_records(&h.objects[..h.objects.len().min(31)]);
+        let payload = COMPARED_TYPES.iter().position(|t| *t == "(a(uuu)aa(ayay)ayay)").expect("compared");
+        push("gvariant_crate", [&[payload as u8][..], &raw].concat());
         for body in [part, [&[0u8][..], &raw].concat()] {
             let mut seed = vec![h.objects.len().min(31) as u8];
             seed.extend_from_slice(&records);
