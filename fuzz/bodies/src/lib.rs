@@ -21,6 +21,7 @@ mod delta;
 mod differential;
 mod filez;
 mod http;
+mod oracle;
 mod rpm;
 mod sign;
 mod tar;
@@ -30,6 +31,7 @@ pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use differential::{gvariant_crate, TYPES as COMPARED_TYPES};
 pub use filez::filez;
 pub use http::http_response;
+pub use oracle::python_oracle;
 pub use rpm::{cpio, rpm_import, treefile};
 pub use sign::{fixed_key, openpgp_keyring, openpgp_signatures, sign_keyfile, sign_signatures, SIGNED};
 pub use tar::tar_import;
@@ -48,6 +50,7 @@ pub type Body = fn(&[u8]);
 pub const TARGETS: &[(&str, Body)] = &[
     ("gvariant_value", gvariant_value),
     ("gvariant_crate", gvariant_crate),
+    ("python_oracle", python_oracle),
     ("dirtree", dirtree),
     ("dirmeta", dirmeta),
     ("commit", commit),

@@ -117,7 +117,9 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     for (ty, bytes) in &metadata {
         let mut sel = vec![type_index(ty)];
         sel.extend_from_slice(bytes);
-        push("gvariant_value", sel);
+        push("gvariant_value", sel.clone());
+        // The oracle's first choice reads a value the same way.
+        push("python_oracle", [&[0u8][..], &sel].concat());
         // The same bytes with a spelled-out type (the last selector value).
         let mut custom = vec![OSTREE_TYPES.len() as u8];
         custom.extend_from_slice(ty.as_bytes());
@@ -197,6 +199,29 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
     patch.extend_from_slice(&[0; 8]);
     patch.extend_from_slice(b"2\n");
     push("bspatch", patch);
+    // The Python oracle's objects: fields from the front of the input (see
+    // bodies/src/oracle.rs), then a file's content or a commit's metadata.
+    let filler: Vec<u8> = (0..600u32).map(|i| (i * 7 + 3) as u8).collect();
+    for kind in 1..6u8 {
+        push("python_oracle", [&[kind][..], &filler].concat());
+    }
+    let mut commit = vec![4u8, 1];
+    commit.extend_from_slice(&[0xaa; 32]);
+    commit.extend_from_slice(&[1, 4]);
+    commit.extend_from_slice(b"main");
+    commit.extend_from_slice(&[0xbb; 32]);
+    commit.extend_from_slice(&[5]);
+    commit.extend_from_slice(b"hello");
+    commit.extend_from_slice(&[0]);
+    commit.extend_from_slice(&1_700_000_000u64.to_le_bytes());
+    commit.extend_from_slice(&[0xcc; 64]);
+    for (ty, bytes) in &metadata {
+        if *ty == COMMIT {
+            if let Ok(c) = oxtree_store::object::Commit::from_bytes(bytes) {
+                push("python_oracle", [&commit[..], &c.metadata.to_bytes()].concat());
+            }
+        }
+    }
     // A summary.sig with the genuine signature, another, and a short one;
     // a key file with a public key, a secret key and garbage.
     let (key, genuine) = oxtree_fuzz_bodies::fixed_key();
