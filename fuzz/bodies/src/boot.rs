@@ -45,3 +45,49 @@ pub fn staged_record(data: &[u8]) {
     let again = Staged::parse(&s.to_bytes()).expect("a written record parses");
     assert_eq!(again, s, "record {data:?} changes through to_bytes");
 }
+
+/// Parses `data` as a deployment's `.origin` file and reads it as `admin
+/// status`, `upgrade` and layering do: the refspec (or the base refspec of
+/// a layered deployment) and the packages layered over it, pinning and the
+/// unlock state. Writing the same layers back gives an origin that reads
+/// back to them.
+pub fn origin(data: &[u8]) {
+    use oxtree_rpmimport::layer::{origin_layers, set_origin_layers, LayeredPackage, Source};
+    use oxtree_store::repo::KeyFile;
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(origin) = KeyFile::parse(text) else { return };
+    let d = oxtree_sysroot::Deployment {
+        index: 0,
+        stateroot: "os".into(),
+        csum: "00".repeat(32),
+        deployserial: 0,
+        bootcsum: "00".repeat(32),
+        bootserial: 0,
+        bootconfig: BootEntry::parse(""),
+        origin: Some(origin.clone()),
+        entry_file: None,
+        staged: false,
+    };
+    let _ = (d.is_pinned(), d.refspec().map(|r| r.split_once(':')));
+    let (refspec, layers) = origin_layers(&origin);
+    let Some(refspec) = refspec else { return };
+    let packages: Vec<LayeredPackage> = layers
+        .iter()
+        .map(|l| match l {
+            Source::Cached { sha256, nevra } => LayeredPackage {
+                name: nevra.clone(),
+                nevra: nevra.clone(),
+                sha256: sha256.clone(),
+                commit: oxtree_store::Checksum::from_slice(&[0; 32]).expect("32 bytes"),
+            },
+            Source::File(p) => panic!("an origin names a package file {}", p.display()),
+        })
+        .collect();
+    let mut written = origin.clone();
+    set_origin_layers(&mut written, &refspec, &packages);
+    let text = written.to_text();
+    let again = KeyFile::parse(&text).unwrap_or_else(|e| panic!("a written origin {text:?} does not parse: {e}"));
+    let (refspec2, layers2) = origin_layers(&again);
+    assert_eq!(refspec2.as_deref(), Some(refspec.as_str()), "the refspec of {text:?}");
+    assert_eq!(layers2, layers, "the layers of {text:?}");
+}

@@ -25,7 +25,7 @@ mod oracle;
 mod rpm;
 mod sign;
 mod tar;
-pub use boot::{boot_config, staged_record};
+pub use boot::{boot_config, origin, staged_record};
 pub use checkout::checkout_escape;
 pub use delta::{bspatch_target as bspatch, delta_part, delta_superblock};
 pub use differential::{gvariant_crate, TYPES as COMPARED_TYPES};
@@ -71,6 +71,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("openpgp_signatures", openpgp_signatures),
     ("boot_config", boot_config),
     ("staged_record", staged_record),
+    ("origin", origin),
     ("cpio", cpio),
     ("rpm_import", rpm_import),
     ("treefile", treefile),

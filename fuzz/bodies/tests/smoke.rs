@@ -304,6 +304,17 @@ fn seeds() -> BTreeMap<&'static str, Vec<Vec<u8>>> {
         };
         push("staged_record", full.to_bytes());
         push("staged_record", Staged { merge: None, kargs: None, overlay_initrds: vec![], ..full }.to_bytes());
+        // Origin files: a plain deployment, a pinned and unlocked one, a
+        // layered one as rpm-ostree writes it, and one not configured.
+        for o in [
+            "[origin]\nrefspec=os:os/x86_64/stable\n",
+            "[origin]\nrefspec=local/ref\nunlocked=hotfix\noverride-commit=aa\n\n[libostree-transient]\npinned=true\n",
+            "[origin]\nbaserefspec=fedora:fedora/x86_64/silverblue\n\n[packages]\nrequested-local=\
+             0123abcd:hello-0:1.0-1.x86_64;feedbeef:tree-2.1-3.noarch;\n",
+            "[origin]\nunconfigured-state=Use the vendor's tool to set an origin\n",
+        ] {
+            push("origin", o.as_bytes().to_vec());
+        }
     }
     push("boot_config", b"DEFAULT rescue\nLABEL rescue\n\tKERNEL /vmlinuz-rescue\n\tAPPEND single\nLABEL Old (ostree:0)\n\tKERNEL /boot/ostree/os-old/vmlinuz\n".to_vec());
     // An uncompressed payload (selector 0): a file, a directory, a stripped
