@@ -2,7 +2,7 @@
 //! and RPMs made to break an importer (`..` names, duplicate and unsorted
 //! entries, a symlink standing where a directory goes, a chain of dirtrees
 //! deeper than any tree, setuid files, decompression bombs, sizes that lie,
-//! paths that escape). Each case directory holds its input and a `case`
+//! paths that escape, static deltas that make any of these). Each case directory holds its input and a `case`
 //! file naming the command to run on it and the error it must end with.
 //!
 //! [`every_case_is_refused`] runs each case in a scratch directory and
@@ -216,6 +216,52 @@ fn cases() -> Vec<Case> {
             input: None,
         },
         Case {
+            name: "delta-bomb",
+            what: "a static delta whose part is 64 MiB of zeros in a few kilobytes of xz",
+            run: "pull bare-user --require-static-deltas",
+            expect: "expands beyond",
+            build: |d| {
+                with_delta(d, |_, part| {
+                    *part = oxtree_fetch::delta::generate::compress(
+                        &vec![0u8; 64 << 20],
+                        oxtree_fetch::delta::part::Compression::Xz,
+                    )
+                    .unwrap()
+                })
+            },
+            input: None,
+        },
+        Case {
+            name: "delta-corrupt-file",
+            what:
+                "a static delta whose part makes a file with one byte changed (the part's own checksum made to match)",
+            run: "pull bare-user --require-static-deltas",
+            expect: "Corrupted file object",
+            build: |d| {
+                with_delta(d, |payload, _| {
+                    let at = payload.windows(DELTA_FILE.len()).position(|w| w == DELTA_FILE).unwrap();
+                    payload[at] ^= 1;
+                })
+            },
+            input: None,
+        },
+        Case {
+            name: "delta-dotdot",
+            what: "a static delta whose part makes a dirtree listing a file named '..' (every checksum made to match, up to the commit)",
+            run: "pull bare-user --require-static-deltas",
+            expect: "Invalid path uplink filename '..'",
+            build: delta_with_dotdot,
+            input: None,
+        },
+        Case {
+            name: "delta-setuid-bare-user-only",
+            what: "a static delta carrying a setuid root file, pulled into a bare-user-only repository",
+            run: "pull bare-user-only --require-static-deltas",
+            expect: "invalid mode 0104755 with bits 04000",
+            build: |d| with_delta(d, |_, _| {}),
+            input: None,
+        },
+        Case {
             name: "tar-dotdot",
             what: "a tarball member '../evil'",
             run: "commit-tar",
@@ -337,6 +383,78 @@ fn bomb(r: &Repo, declared: u64, actual: u64) -> Checksum {
     let c = h.checksum(&vec![0u8; declared.min(16) as usize]);
     plant_object(r.path(), &c, ObjectType::File, &bytes);
     c
+}
+
+/// The content of the file [`with_delta`]'s tree holds.
+const DELTA_FILE: &[u8] = b"the file the static delta carries\n";
+
+/// Makes `dir/repo` with a from-scratch static delta of `main` (a tree of
+/// one file, [`DELTA_FILE`], set-uid root, as `static-delta generate
+/// --empty` makes it), then lets `alter` change part 0: its uncompressed
+/// payload, or the part file itself. The part's size and checksum in the
+/// superblock are made to match, and the superblock's timestamp is fixed so
+/// that the corpus rebuilds byte for byte.
+fn with_delta(dir: &Path, alter: fn(&mut Vec<u8>, &mut Vec<u8>)) {
+    use oxtree_fetch::delta::part::{decompress, Compression};
+    use oxtree_fetch::delta::{StaticDelta, Superblock};
+    repo_with_root(dir, |r| dirtree(r, &[("setuid", file_with(r, 0, 0o104755, DELTA_FILE))], &[]));
+    let repo = dir.join("repo");
+    ox(&[&format!("--repo={}", repo.display()), "static-delta", "generate", "--empty", "--to=main"]);
+    let to: Checksum = std::fs::read_to_string(repo.join("refs/heads/main")).unwrap().trim().parse().unwrap();
+    let delta = repo.join(StaticDelta { from: None, to }.rel_path());
+    let mut sb = Superblock::parse(&std::fs::read(delta.join("superblock")).unwrap()).unwrap();
+    let mut part = std::fs::read(delta.join("0")).unwrap();
+    let mut payload = decompress(&part, 0, 1 << 20).unwrap();
+    let before = payload.clone();
+    alter(&mut payload, &mut part);
+    if payload != before {
+        part = oxtree_fetch::delta::generate::compress(&payload, Compression::Xz).unwrap();
+    }
+    sb.timestamp = 1_600_000_000;
+    sb.parts[0].checksum = Checksum::digest(&part);
+    sb.parts[0].size = part.len() as u64;
+    std::fs::write(delta.join("0"), &part).unwrap();
+    std::fs::write(delta.join("superblock"), sb.to_bytes()).unwrap();
+}
+
+/// Makes `dir/repo` with a from-scratch static delta whose root dirtree
+/// lists a file named `..`: generated for a tree with the file `xx` (our
+/// generator refuses a hostile tree), then the name changed in the part's
+/// bytes and every checksum above it made to match (the part's object
+/// list, the commit in the superblock, the delta's name and `main`).
+fn delta_with_dotdot(dir: &Path) {
+    use oxtree_fetch::delta::part::{decompress, Compression};
+    use oxtree_fetch::delta::{StaticDelta, Superblock};
+    repo_with_root(dir, |r| dirtree(r, &[("xx", file(r, DELTA_FILE))], &[]));
+    let repo = dir.join("repo");
+    ox(&[&format!("--repo={}", repo.display()), "static-delta", "generate", "--empty", "--to=main"]);
+    let r = Repo::open(&repo).unwrap();
+    let to: Checksum = std::fs::read_to_string(repo.join("refs/heads/main")).unwrap().trim().parse().unwrap();
+    let old_dir = repo.join(StaticDelta { from: None, to }.rel_path());
+    let mut sb = Superblock::parse(&std::fs::read(old_dir.join("superblock")).unwrap()).unwrap();
+    let mut payload = decompress(&std::fs::read(old_dir.join("0")).unwrap(), 0, 1 << 20).unwrap();
+    let mut commit = oxtree_store::object::Commit::from_bytes(&sb.commit).unwrap();
+    let old_tree = std::fs::read(r.object_path(&commit.root_tree, ObjectType::DirTree)).unwrap();
+    let at = payload.windows(old_tree.len()).position(|w| w == old_tree).unwrap();
+    let name = at + old_tree.windows(3).position(|w| w == b"xx\0").unwrap();
+    payload[name..name + 2].copy_from_slice(b"..");
+    let new_tree = Checksum::digest(&payload[at..at + old_tree.len()]);
+    for (_, c) in sb.parts[0].objects.iter_mut().filter(|(_, c)| *c == commit.root_tree) {
+        *c = new_tree;
+    }
+    commit.root_tree = new_tree;
+    sb.commit = commit.to_bytes();
+    sb.to = put(&r, ObjectType::Commit, &sb.commit);
+    let part = oxtree_fetch::delta::generate::compress(&payload, Compression::Xz).unwrap();
+    sb.timestamp = 1_600_000_000;
+    sb.parts[0].checksum = Checksum::digest(&part);
+    sb.parts[0].size = part.len() as u64;
+    std::fs::remove_dir_all(repo.join("deltas")).unwrap();
+    let delta = repo.join(StaticDelta { from: None, to: sb.to }.rel_path());
+    std::fs::create_dir_all(&delta).unwrap();
+    std::fs::write(delta.join("0"), &part).unwrap();
+    std::fs::write(delta.join("superblock"), sb.to_bytes()).unwrap();
+    std::fs::write(repo.join("refs/heads/main"), format!("{}\n", sb.to)).unwrap();
 }
 
 /// A dirtree of `files` and `dirs` (each with a plain dirmeta), sorted.
