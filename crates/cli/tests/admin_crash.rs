@@ -100,11 +100,13 @@ fn no_file_emptied(sysroot: &Path, dir: &Path) {
     }
 }
 
+/// The size of every file of a commit, by its path.
+type Sizes = std::sync::Arc<HashMap<String, u64>>;
+
 /// The size of every file of `commit` by its path (`ls -R`), read once per
 /// commit: the checks run at every fault point, on the same few commits.
-fn commit_sizes(sysroot: &Path, commit: &str) -> std::sync::Arc<HashMap<String, u64>> {
-    static SIZES: std::sync::Mutex<Option<HashMap<String, std::sync::Arc<HashMap<String, u64>>>>> =
-        std::sync::Mutex::new(None);
+fn commit_sizes(sysroot: &Path, commit: &str) -> Sizes {
+    static SIZES: std::sync::Mutex<Option<HashMap<String, Sizes>>> = std::sync::Mutex::new(None);
     let mut cache = SIZES.lock().unwrap();
     let cache = cache.get_or_insert_with(HashMap::new);
     if let Some(s) = cache.get(commit) {
