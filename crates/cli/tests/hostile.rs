@@ -2,8 +2,9 @@
 //! and RPMs made to break an importer (`..` names, duplicate and unsorted
 //! entries, a symlink standing where a directory goes, a chain of dirtrees
 //! deeper than any tree, setuid files, decompression bombs, sizes that lie,
-//! paths that escape, static deltas that make any of these). Each case directory holds its input and a `case`
-//! file naming the command to run on it and the error it must end with.
+//! paths that escape, static deltas that make such things). Each case
+//! directory holds its input and a `case` file naming the command to run on
+//! it and the error it must end with.
 //!
 //! [`every_case_is_refused`] runs each case in a scratch directory and
 //! checks: the command (`pull MODE [ARGS]`, over HTTP from 127.0.0.1;
@@ -388,33 +389,61 @@ fn bomb(r: &Repo, declared: u64, actual: u64) -> Checksum {
 /// The content of the file [`with_delta`]'s tree holds.
 const DELTA_FILE: &[u8] = b"the file the static delta carries\n";
 
-/// Makes `dir/repo` with a from-scratch static delta of `main` (a tree of
-/// one file, [`DELTA_FILE`], set-uid root, as `static-delta generate
-/// --empty` makes it), then lets `alter` change part 0: its uncompressed
-/// payload, or the part file itself. The part's size and checksum in the
-/// superblock are made to match, and the superblock's timestamp is fixed so
-/// that the corpus rebuilds byte for byte.
-fn with_delta(dir: &Path, alter: fn(&mut Vec<u8>, &mut Vec<u8>)) {
-    use oxtree_fetch::delta::part::{decompress, Compression};
-    use oxtree_fetch::delta::{StaticDelta, Superblock};
-    repo_with_root(dir, |r| dirtree(r, &[("setuid", file_with(r, 0, 0o104755, DELTA_FILE))], &[]));
-    let repo = dir.join("repo");
-    ox(&[&format!("--repo={}", repo.display()), "static-delta", "generate", "--empty", "--to=main"]);
-    let to: Checksum = std::fs::read_to_string(repo.join("refs/heads/main")).unwrap().trim().parse().unwrap();
-    let delta = repo.join(StaticDelta { from: None, to }.rel_path());
-    let mut sb = Superblock::parse(&std::fs::read(delta.join("superblock")).unwrap()).unwrap();
-    let mut part = std::fs::read(delta.join("0")).unwrap();
-    let mut payload = decompress(&part, 0, 1 << 20).unwrap();
-    let before = payload.clone();
-    alter(&mut payload, &mut part);
-    if payload != before {
-        part = oxtree_fetch::delta::generate::compress(&payload, Compression::Xz).unwrap();
+/// A from-scratch static delta of `main`, as `static-delta generate
+/// --empty` makes it, taken apart to be altered.
+struct Delta {
+    repo: PathBuf,
+    sb: oxtree_fetch::delta::Superblock,
+    /// Part 0, uncompressed.
+    payload: Vec<u8>,
+    generated: Vec<u8>,
+    /// Part 0's file.
+    part: Vec<u8>,
+}
+
+impl Delta {
+    /// Makes `dir/repo` with the root dirtree `root` makes, and its delta.
+    fn generate(dir: &Path, root: impl FnOnce(&Repo) -> Checksum) -> Delta {
+        use oxtree_fetch::delta::{part::decompress, StaticDelta, Superblock};
+        repo_with_root(dir, root);
+        let repo = dir.join("repo");
+        ox(&[&format!("--repo={}", repo.display()), "static-delta", "generate", "--empty", "--to=main"]);
+        let to: Checksum = std::fs::read_to_string(repo.join("refs/heads/main")).unwrap().trim().parse().unwrap();
+        let delta = repo.join(StaticDelta { from: None, to }.rel_path());
+        let sb = Superblock::parse(&std::fs::read(delta.join("superblock")).unwrap()).unwrap();
+        let part = std::fs::read(delta.join("0")).unwrap();
+        let payload = decompress(&part, 0, 1 << 20).unwrap();
+        Delta { repo, sb, generated: payload.clone(), payload, part }
     }
-    sb.timestamp = 1_600_000_000;
-    sb.parts[0].checksum = Checksum::digest(&part);
-    sb.parts[0].size = part.len() as u64;
-    std::fs::write(delta.join("0"), &part).unwrap();
-    std::fs::write(delta.join("superblock"), sb.to_bytes()).unwrap();
+
+    /// Writes the delta back: part 0 recompressed if its payload changed,
+    /// its size and checksum in the superblock made to match, under the
+    /// name of the superblock's target (which `main` then names), with the
+    /// timestamp fixed so that the corpus rebuilds byte for byte.
+    fn write(mut self) {
+        use oxtree_fetch::delta::{part::Compression, StaticDelta};
+        if self.payload != self.generated {
+            self.part = oxtree_fetch::delta::generate::compress(&self.payload, Compression::Xz).unwrap();
+        }
+        self.sb.timestamp = 1_600_000_000;
+        self.sb.parts[0].checksum = Checksum::digest(&self.part);
+        self.sb.parts[0].size = self.part.len() as u64;
+        std::fs::remove_dir_all(self.repo.join("deltas")).unwrap();
+        let delta = self.repo.join(StaticDelta { from: None, to: self.sb.to }.rel_path());
+        std::fs::create_dir_all(&delta).unwrap();
+        std::fs::write(delta.join("0"), &self.part).unwrap();
+        std::fs::write(delta.join("superblock"), self.sb.to_bytes()).unwrap();
+        std::fs::write(self.repo.join("refs/heads/main"), format!("{}\n", self.sb.to)).unwrap();
+    }
+}
+
+/// Makes `dir/repo` with a from-scratch static delta of a tree of one
+/// file, [`DELTA_FILE`], set-uid root, after `alter` has changed part 0:
+/// its uncompressed payload, or the part file itself.
+fn with_delta(dir: &Path, alter: fn(&mut Vec<u8>, &mut Vec<u8>)) {
+    let mut d = Delta::generate(dir, |r| dirtree(r, &[("setuid", file_with(r, 0, 0o104755, DELTA_FILE))], &[]));
+    alter(&mut d.payload, &mut d.part);
+    d.write();
 }
 
 /// Makes `dir/repo` with a from-scratch static delta whose root dirtree
@@ -423,38 +452,21 @@ fn with_delta(dir: &Path, alter: fn(&mut Vec<u8>, &mut Vec<u8>)) {
 /// bytes and every checksum above it made to match (the part's object
 /// list, the commit in the superblock, the delta's name and `main`).
 fn delta_with_dotdot(dir: &Path) {
-    use oxtree_fetch::delta::part::{decompress, Compression};
-    use oxtree_fetch::delta::{StaticDelta, Superblock};
-    repo_with_root(dir, |r| dirtree(r, &[("xx", file(r, DELTA_FILE))], &[]));
-    let repo = dir.join("repo");
-    ox(&[&format!("--repo={}", repo.display()), "static-delta", "generate", "--empty", "--to=main"]);
-    let r = Repo::open(&repo).unwrap();
-    let to: Checksum = std::fs::read_to_string(repo.join("refs/heads/main")).unwrap().trim().parse().unwrap();
-    let old_dir = repo.join(StaticDelta { from: None, to }.rel_path());
-    let mut sb = Superblock::parse(&std::fs::read(old_dir.join("superblock")).unwrap()).unwrap();
-    let mut payload = decompress(&std::fs::read(old_dir.join("0")).unwrap(), 0, 1 << 20).unwrap();
-    let mut commit = oxtree_store::object::Commit::from_bytes(&sb.commit).unwrap();
+    let mut d = Delta::generate(dir, |r| dirtree(r, &[("xx", file(r, DELTA_FILE))], &[]));
+    let r = Repo::open(&d.repo).unwrap();
+    let mut commit = oxtree_store::object::Commit::from_bytes(&d.sb.commit).unwrap();
     let old_tree = std::fs::read(r.object_path(&commit.root_tree, ObjectType::DirTree)).unwrap();
-    let at = payload.windows(old_tree.len()).position(|w| w == old_tree).unwrap();
+    let at = d.payload.windows(old_tree.len()).position(|w| w == old_tree).unwrap();
     let name = at + old_tree.windows(3).position(|w| w == b"xx\0").unwrap();
-    payload[name..name + 2].copy_from_slice(b"..");
-    let new_tree = Checksum::digest(&payload[at..at + old_tree.len()]);
-    for (_, c) in sb.parts[0].objects.iter_mut().filter(|(_, c)| *c == commit.root_tree) {
+    d.payload[name..name + 2].copy_from_slice(b"..");
+    let new_tree = Checksum::digest(&d.payload[at..at + old_tree.len()]);
+    for (_, c) in d.sb.parts[0].objects.iter_mut().filter(|(_, c)| *c == commit.root_tree) {
         *c = new_tree;
     }
     commit.root_tree = new_tree;
-    sb.commit = commit.to_bytes();
-    sb.to = put(&r, ObjectType::Commit, &sb.commit);
-    let part = oxtree_fetch::delta::generate::compress(&payload, Compression::Xz).unwrap();
-    sb.timestamp = 1_600_000_000;
-    sb.parts[0].checksum = Checksum::digest(&part);
-    sb.parts[0].size = part.len() as u64;
-    std::fs::remove_dir_all(repo.join("deltas")).unwrap();
-    let delta = repo.join(StaticDelta { from: None, to: sb.to }.rel_path());
-    std::fs::create_dir_all(&delta).unwrap();
-    std::fs::write(delta.join("0"), &part).unwrap();
-    std::fs::write(delta.join("superblock"), sb.to_bytes()).unwrap();
-    std::fs::write(repo.join("refs/heads/main"), format!("{}\n", sb.to)).unwrap();
+    d.sb.commit = commit.to_bytes();
+    d.sb.to = put(&r, ObjectType::Commit, &d.sb.commit);
+    d.write();
 }
 
 /// A dirtree of `files` and `dirs` (each with a plain dirmeta), sorted.
