@@ -2,11 +2,17 @@
 # Runs fuzz targets under libFuzzer for a bounded time each, growing and
 # keeping fuzz/corpus/<target>/, and records what every run did.
 #
-#   fuzz/run.sh [-t SECONDS] [-n RUNS] [TARGET...]
+#   fuzz/run.sh [-t SECONDS] [-n RUNS] [-b BINDIR] [TARGET...]
 #
 # Each target runs for SECONDS (default 60) or RUNS executions (default: no
 # limit), whichever ends first, every target by default. The hardening
 # issue's campaign is -t 14400 -n 10000000.
+#
+# With -b BINDIR, the targets are the binaries in BINDIR, copied there from
+# a build (cargo +nightly fuzz build --release; they are in
+# fuzz/target/x86_64-unknown-linux-gnu/release/): nothing is rebuilt, so a
+# long campaign goes on unchanged while the bodies are edited (otherwise
+# each target's run rebuilds them first, a sanitizer build of every target).
 #
 # Limits as the hardening issue sets them: an input taking over 1 s or a
 # process over 512 MiB RSS counts as a failure, as does a crash.
@@ -26,10 +32,12 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 seconds=60
 runs=-1
+bindir=
 while [ $# -gt 0 ]; do
   case "$1" in
     -t) seconds=${2:?-t needs SECONDS}; shift 2 ;;
     -n) runs=${2:?-n needs RUNS}; shift 2 ;;
+    -b) bindir=$(cd "${2:?-b needs BINDIR}" && pwd) || exit 2; shift 2 ;;
     *) break ;;
   esac
 done
@@ -37,14 +45,20 @@ case "$seconds" in '' | *[!0-9]*) echo "fuzz/run.sh: -t wants whole seconds, not
 case "$runs" in -1) ;; '' | *[!0-9]*) echo "fuzz/run.sh: -n wants a number of runs, not '$runs'" >&2; exit 2 ;; esac
 
 cd "$here" || exit 2
-command -v cargo-fuzz >/dev/null || { echo "fuzz/run.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2; exit 2; }
+if [ -n "$bindir" ]; then
+  # Executables without a dot in their names (not scripts kept beside them).
+  list() { for f in "$bindir"/*; do [ -f "$f" ] && [ -x "$f" ] && [[ "$(basename "$f")" != *.* ]] && basename "$f"; done; }
+else
+  command -v cargo-fuzz >/dev/null || { echo "fuzz/run.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2; exit 2; }
+  list() { cargo +nightly fuzz list; }
+fi
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <(cargo +nightly fuzz list)
+  mapfile -t targets < <(list)
 fi
-known=" $(cargo +nightly fuzz list | tr '\n' ' ') "
+known=" $(list | tr '\n' ' ') "
 for t in "${targets[@]}"; do
-  case "$known" in *" $t "*) ;; *) echo "fuzz/run.sh: no fuzz target '$t' (cargo +nightly fuzz list)" >&2; exit 2 ;; esac
+  case "$known" in *" $t "*) ;; *) echo "fuzz/run.sh: no fuzz target '$t' (${bindir:-cargo +nightly fuzz list})" >&2; exit 2 ;; esac
 done
 
 mkdir -p logs corpus
@@ -61,8 +75,13 @@ fi
 failed=0
 for t in "${targets[@]}"; do
   log="logs/$t.log"
-  cargo +nightly fuzz run --release "$t" "corpus/$t" -- \
-    -max_total_time="$seconds" -runs="$runs" -timeout=1 -rss_limit_mb=512 -print_final_stats=1 >"$log" 2>&1
+  limits=(-max_total_time="$seconds" -runs="$runs" -timeout=1 -rss_limit_mb=512 -print_final_stats=1)
+  if [ -n "$bindir" ]; then
+    mkdir -p "artifacts/$t" "corpus/$t"
+    "$bindir/$t" -artifact_prefix="$here/artifacts/$t/" "${limits[@]}" "corpus/$t" >"$log" 2>&1
+  else
+    cargo +nightly fuzz run --release "$t" "corpus/$t" -- "${limits[@]}" >"$log" 2>&1
+  fi
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n1)
   rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -n1)
