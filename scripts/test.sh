@@ -21,7 +21,8 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
-section() { printf '\n==== %s ====\n' "$*"; }
+# Each section line carries the time it began, to see where CI time goes.
+section() { printf '\n==== %s (%s) ====\n' "$*" "$(date -u +%T)"; }
 warn() { printf 'WARNING: %s\n' "$*" >&2; }
 
 APT_PACKAGES=(ostree ostree-tests attr nginx-light openssl bsdextrautils python3-cryptography gnupg parallel
